@@ -1,0 +1,35 @@
+// Typed errors. Every message names the op and the shapes or values involved, e.g.
+//   matmul: inner dimensions differ: [1, 3] @ [4, 2]
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace gradlab {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Shapes that do not fit together, or a tensor of the wrong rank.
+struct ShapeError : Error {
+  using Error::Error;
+};
+// float32 mixed with float64, or a dtype an operation cannot take.
+struct DTypeError : Error {
+  using Error::Error;
+};
+// Misuse of the graph: backward through a freed graph, backward on a tensor that does not
+// require grad, a non-scalar backward without grad_output.
+struct GraphError : Error {
+  using Error::Error;
+};
+// An argument with a bad value: an axis out of range, a class index outside [0, C).
+struct ValueError : Error {
+  using Error::Error;
+};
+// Element access outside the tensor.
+struct IndexError : Error {
+  using Error::Error;
+};
+
+}  // namespace gradlab

@@ -1,0 +1,122 @@
+// Loops shared by the ops: dtype dispatch, elementwise maps with NumPy broadcasting, and
+// reduction to a broadcast-compatible shape. Ops call these; learners can skip this file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/tensor.hpp"
+
+namespace gradlab::kernels {
+
+// Calls f(T{}) with T = float or double, following dtype:
+//   dispatch(x.dtype(), [&]<class T>(T) { … x.data<T>() … });
+template <class F>
+decltype(auto) dispatch(DType dtype, F&& f) {
+  if (dtype == DType::float32) return f(float{});
+  return f(double{});
+}
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+
+// NumPy broadcasting: shapes are aligned at the right; each axis pair must be equal or
+// contain a 1. Throws ShapeError naming the op and both shapes.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+
+// Strides (in elements) for reading a tensor of shape `from` as if it had shape `to`:
+// broadcast axes get stride 0.
+std::vector<std::int64_t> broadcast_strides(const Shape& from, const Shape& to);
+
+// Calls f(i, ia, ib) for every row-major position i of `shape`, where ia and ib walk two
+// operands with the given strides.
+template <class F>
+void broadcast_loop(const Shape& shape, const std::vector<std::int64_t>& sa,
+                    const std::vector<std::int64_t>& sb, F&& f) {
+  const std::int64_t n = numel(shape);
+  if (n == 0) return;
+  const std::size_t d = shape.size();
+  if (d == 0) {
+    f(std::int64_t{0}, std::int64_t{0}, std::int64_t{0});
+    return;
+  }
+  const std::int64_t inner = shape[d - 1], step_a = sa[d - 1], step_b = sb[d - 1];
+  std::vector<std::int64_t> index(d, 0);
+  std::int64_t ia = 0, ib = 0;
+  for (std::int64_t i = 0; i < n; i += inner) {
+    for (std::int64_t j = 0; j < inner; ++j) f(i + j, ia + j * step_a, ib + j * step_b);
+    for (std::size_t k = d - 1; k-- > 0;) {  // advance the outer index like an odometer
+      ia += sa[k];
+      ib += sb[k];
+      if (++index[k] < shape[k]) break;
+      ia -= sa[k] * shape[k];
+      ib -= sb[k] * shape[k];
+      index[k] = 0;
+    }
+  }
+}
+
+// out = f(x) elementwise; f is called with a T and returns a T.
+template <class F>
+Tensor unary_map(const Tensor& x, F&& f) {
+  Tensor out = empty(x.shape(), x.dtype());
+  dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    const std::int64_t n = x.numel();
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
+  });
+  return out;
+}
+
+// out = f(a, b) elementwise with broadcasting.
+template <class F>
+Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
+  check_same_dtype(op, a, b);
+  const Shape shape = a.shape() == b.shape() ? a.shape()
+                                             : broadcast_shapes(op, a.shape(), b.shape());
+  Tensor out = empty(shape, a.dtype());
+  dispatch(a.dtype(), [&]<class T>(T) {
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* o = out.data<T>();
+    const std::int64_t n = out.numel();
+    if (a.shape() == b.shape()) {
+      for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+    } else if (b.numel() == 1 && a.numel() == n) {
+      const T s = pb[0];
+      for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
+    } else if (a.numel() == 1 && b.numel() == n) {
+      const T s = pa[0];
+      for (std::int64_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
+    } else {
+      broadcast_loop(shape, broadcast_strides(a.shape(), shape),
+                     broadcast_strides(b.shape(), shape),
+                     [&](std::int64_t i, std::int64_t ia, std::int64_t ib) {
+                       o[i] = f(pa[ia], pb[ib]);
+                     });
+    }
+  });
+  return out;
+}
+
+// Folds x down to `shape` (which must broadcast to x's shape): every element of x is
+// combined into the output element it would be broadcast from. combine(acc, v) → acc.
+template <class F>
+Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) {
+  Tensor out = full(shape, init, x.dtype());
+  dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    const std::vector<std::int64_t> none(x.dim(), 0);
+    broadcast_loop(x.shape(), broadcast_strides(shape, x.shape()), none,
+                   [&](std::int64_t i, std::int64_t io, std::int64_t) {
+                     o[io] = combine(o[io], in[i]);
+                   });
+  });
+  return out;
+}
+
+// Normalises an axis that may be negative; throws ValueError naming the op.
+std::int64_t normalize_axis(const char* op, std::int64_t axis, std::int64_t rank);
+
+}  // namespace gradlab::kernels

@@ -1,0 +1,433 @@
+#include "engine/tensor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <new>
+#include <numbers>
+#include <ostream>
+#include <sstream>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+
+namespace gradlab {
+
+const char* to_string(DType dtype) { return dtype == DType::float32 ? "float32" : "float64"; }
+std::size_t size_of(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
+
+std::string to_string(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::int64_t numel(const Shape& shape) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) n *= d;
+  return n;
+}
+
+namespace {
+
+constexpr std::align_val_t storage_alignment{64};
+
+std::shared_ptr<void> allocate(const Shape& shape, DType dtype) {
+  for (std::int64_t d : shape)
+    if (d < 0) throw ShapeError("tensor: negative dimension in shape " + to_string(shape));
+  const std::size_t bytes = std::max<std::size_t>(1, numel(shape) * size_of(dtype));
+  return {::operator new(bytes, storage_alignment),
+          [](void* p) { ::operator delete(p, storage_alignment); }};
+}
+
+}  // namespace
+
+TensorImpl::TensorImpl(Shape s, DType d) : shape(std::move(s)), dtype(d) {
+  storage = allocate(shape, dtype);
+}
+
+TensorImpl::TensorImpl(Shape s, DType d, std::shared_ptr<void> st)
+    : shape(std::move(s)), dtype(d), storage(std::move(st)) {}
+
+// Note [Iterative teardown]
+// A tensor owns its Node, the Node owns its inputs, and they own theirs: a chain of a
+// million ops is a million nested shared pointers. Letting the destructors recurse would
+// overflow the stack. Instead, the dying tensor moves its node's inputs and saved values
+// onto a local stack; each one we hold the last reference to gives up its own node's
+// tensors the same way before it dies, so no destructor ever has a graph behind it.
+TensorImpl::~TensorImpl() {
+  if (!node) return;
+  std::vector<Tensor> pending;
+  auto take = [&pending](Node& n) {
+    for (Tensor& t : n.inputs) pending.push_back(std::move(t));
+    for (Tensor& t : n.saved) pending.push_back(std::move(t));
+    n.inputs.clear();
+    n.saved.clear();
+    n.backward = nullptr;
+  };
+  take(*node);
+  while (!pending.empty()) {
+    Tensor t = std::move(pending.back());
+    pending.pop_back();
+    if (t.shared_impl().use_count() == 1) {
+      TensorImpl* impl = t.impl();
+      if (impl->node) take(*impl->node);
+      if (impl->grad.defined()) pending.push_back(std::move(impl->grad));
+    }
+  }
+}
+
+// ---- Tensor ----
+
+const TensorImpl& Tensor::checked() const {
+  if (!impl_) throw GraphError("tensor: use of an undefined tensor (e.g. grad() before backward)");
+  return *impl_;
+}
+
+const Shape& Tensor::shape() const { return checked().shape; }
+std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(shape().size()); }
+std::int64_t Tensor::numel() const { return gradlab::numel(shape()); }
+DType Tensor::dtype() const { return checked().dtype; }
+
+std::int64_t Tensor::size(std::int64_t axis) const {
+  return shape()[kernels::normalize_axis("size", axis, dim())];
+}
+
+namespace {
+
+std::int64_t flat_index(const Tensor& t, const std::vector<std::int64_t>& index) {
+  const Shape& shape = t.shape();
+  auto fail = [&] {
+    return IndexError("at: index " + to_string(index) + " is outside a tensor of shape " +
+                      to_string(shape));
+  };
+  if (index.size() != shape.size()) throw fail();
+  std::int64_t flat = 0;
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    if (index[k] < 0 || index[k] >= shape[k]) throw fail();
+    flat = flat * shape[k] + index[k];
+  }
+  return flat;
+}
+
+double read(const Tensor& t, std::int64_t i) {
+  return kernels::dispatch(t.dtype(), [&]<class T>(T) { return double(t.data<T>()[i]); });
+}
+
+}  // namespace
+
+double Tensor::item() const {
+  if (numel() != 1)
+    throw ShapeError("item: needs a tensor with one element, got shape " + to_string(shape()));
+  return read(*this, 0);
+}
+
+double Tensor::at(const std::vector<std::int64_t>& index) const {
+  return read(*this, flat_index(*this, index));
+}
+
+void Tensor::set(const std::vector<std::int64_t>& index, double value) {
+  const std::int64_t i = flat_index(*this, index);
+  kernels::dispatch(dtype(), [&]<class T>(T) { data<T>()[i] = static_cast<T>(value); });
+}
+
+std::vector<double> Tensor::values() const {
+  std::vector<double> out(numel());
+  for (std::int64_t i = 0; i < numel(); ++i) out[i] = read(*this, i);
+  return out;
+}
+
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+
+Tensor& Tensor::set_requires_grad(bool on) {
+  if (checked().node)
+    throw GraphError("set_requires_grad: only leaves can change requires_grad; '" +
+                     std::string(impl_->node->op) +
+                     "' made this tensor (use detach() for a leaf copy)");
+  impl_->requires_grad = on;
+  return *this;
+}
+
+const std::string& Tensor::name() const { return checked().name; }
+Tensor& Tensor::name(std::string n) {
+  checked();
+  impl_->name = std::move(n);
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return checked().node == nullptr; }
+const Node* Tensor::node() const { return checked().node.get(); }
+Tensor Tensor::grad() const { return checked().grad; }
+
+void Tensor::zero_grad() {
+  checked();
+  if (impl_->grad.defined()) impl_->grad = zeros(shape(), dtype());
+}
+
+Tensor& Tensor::retain_grad() {
+  checked();
+  impl_->retains_grad = true;
+  return *this;
+}
+
+Tensor Tensor::detach() const {
+  const TensorImpl& self = checked();
+  return Tensor(std::make_shared<TensorImpl>(self.shape, self.dtype, self.storage));
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), dtype());
+  std::memcpy(out.impl()->storage.get(), impl_->storage.get(), numel() * size_of(dtype()));
+  return out;
+}
+
+// ---- making tensors ----
+
+Tensor empty(const Shape& shape, DType dtype) {
+  return Tensor(std::make_shared<TensorImpl>(shape, dtype));
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  kernels::dispatch(dtype, [&]<class T>(T) {
+    std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
+  });
+  return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  if (static_cast<std::int64_t>(values.size()) != t.numel())
+    throw ShapeError("from_vector: " + std::to_string(values.size()) +
+                     " values do not fill shape " + to_string(shape));
+  kernels::dispatch(dtype, [&]<class T>(T) {
+    std::transform(values.begin(), values.end(), t.data<T>(),
+                   [](double v) { return static_cast<T>(v); });
+  });
+  return t;
+}
+
+namespace {
+
+// Flattens nested initializer lists, checking that every row has the same length.
+void flatten(double v, Shape&, std::size_t, std::vector<double>& out) { out.push_back(v); }
+
+template <class List>
+void flatten(const List& list, Shape& shape, std::size_t depth, std::vector<double>& out) {
+  const auto n = static_cast<std::int64_t>(list.size());
+  if (shape.size() <= depth) shape.push_back(n);
+  else if (shape[depth] != n)
+    throw ShapeError("tensor: ragged nested list: a row of length " + std::to_string(n) +
+                     " where " + std::to_string(shape[depth]) + " was expected at depth " +
+                     std::to_string(depth));
+  for (const auto& item : list) flatten(item, shape, depth + 1, out);
+}
+
+template <class List>
+Tensor from_list(const List& list, DType dtype) {
+  Shape shape;
+  std::vector<double> values;
+  flatten(list, shape, 0, values);
+  return from_vector(values, shape, dtype);
+}
+
+}  // namespace
+
+Tensor tensor(List1 v, DType d) { return from_list(v, d); }
+Tensor tensor(List2 v, DType d) { return from_list(v, d); }
+Tensor tensor(List3 v, DType d) { return from_list(v, d); }
+Tensor tensor(List4 v, DType d) { return from_list(v, d); }
+
+// ---- random numbers ----
+
+Generator::Generator(std::uint64_t s) { seed(s); }
+
+void Generator::seed(std::uint64_t s) {
+  state_ = s;
+  has_spare_ = false;
+}
+
+// splitmix64: small, fast, and the same on every platform.
+double Generator::uniform() {
+  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+double Generator::normal() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
+  }
+  // Box–Muller: two uniforms give two independent standard normals.
+  const double u1 = 1.0 - uniform();  // in (0, 1], so log is finite
+  const double u2 = uniform();
+  const double r = std::sqrt(-2.0 * std::log(u1));
+  spare_ = r * std::sin(2 * std::numbers::pi * u2);
+  has_spare_ = true;
+  return r * std::cos(2 * std::numbers::pi * u2);
+}
+
+Generator& default_generator() {
+  static thread_local Generator gen(0);
+  return gen;
+}
+void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+
+namespace {
+template <class Draw>
+Tensor random(const Shape& shape, DType dtype, Draw draw) {
+  Tensor t = empty(shape, dtype);
+  kernels::dispatch(dtype, [&]<class T>(T) {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
+  });
+  return t;
+}
+}  // namespace
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype) {
+  return random(shape, dtype, [&] { return gen.normal(); });
+}
+Tensor randn(const Shape& shape, DType dtype) { return randn(shape, default_generator(), dtype); }
+Tensor rand(const Shape& shape, Generator& gen, DType dtype) {
+  return random(shape, dtype, [&] { return gen.uniform(); });
+}
+Tensor rand(const Shape& shape, DType dtype) { return rand(shape, default_generator(), dtype); }
+
+// ---- comparing ----
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    throw ShapeError("max_abs_diff: shapes differ: " + to_string(a.shape()) + " vs " +
+                     to_string(b.shape()));
+  const std::vector<double> va = a.values(), vb = b.values();
+  double worst = 0;
+  for (std::size_t i = 0; i < va.size(); ++i) {
+    const double d = std::abs(va[i] - vb[i]);
+    if (std::isnan(d)) return d;
+    worst = std::max(worst, d);
+  }
+  return worst;
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  if (a.shape() != b.shape()) return false;
+  const std::vector<double> va = a.values(), vb = b.values();
+  for (std::size_t i = 0; i < va.size(); ++i)
+    if (!(std::abs(va[i] - vb[i]) <= atol + rtol * std::abs(vb[i]))) return false;
+  return true;
+}
+
+// ---- printing ----
+
+namespace {
+
+// One format for every element, chosen from all of them, so that columns line up:
+// whole numbers print without decimals, moderate ones with 4, extreme ones in e-notation.
+struct ElementFormat {
+  bool integers = true;
+  bool scientific = false;
+
+  explicit ElementFormat(const std::vector<double>& values) {
+    double largest = 0, smallest = INFINITY;
+    for (double v : values) {
+      if (!std::isfinite(v)) continue;
+      if (v != std::round(v)) integers = false;
+      largest = std::max(largest, std::abs(v));
+      if (v != 0) smallest = std::min(smallest, std::abs(v));
+    }
+    if (integers) scientific = largest >= 1e9;
+    else scientific = largest >= 1e6 || smallest < 1e-4;
+  }
+
+  std::string operator()(double v) const {
+    std::ostringstream s;
+    if (std::isnan(v)) s << "nan";
+    else if (std::isinf(v)) s << (v > 0 ? "inf" : "-inf");
+    else if (scientific) s << std::scientific << std::setprecision(4) << v;
+    else if (integers) s << std::fixed << std::setprecision(0) << v;
+    else s << std::fixed << std::setprecision(4) << v;
+    return s.str();
+  }
+};
+
+constexpr std::int64_t summarize_above = 1000;  // elements; past this, show edges only
+constexpr std::int64_t edge_items = 3;
+
+// Prints the sub-tensor starting at `offset` along axis `axis`, with rows broken and
+// indented so that a matrix reads as aligned rows.
+void print_axis(std::ostream& out, const std::vector<std::string>& cells, const Shape& shape,
+                std::size_t axis, std::int64_t offset, std::size_t width, std::size_t indent,
+                bool summarize) {
+  if (shape.empty()) {
+    out << cells[0];
+    return;
+  }
+  std::int64_t stride = 1;
+  for (std::size_t k = axis + 1; k < shape.size(); ++k) stride *= shape[k];
+  const std::int64_t n = shape[axis];
+  const bool last = axis + 1 == shape.size();
+  out << '[';
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (summarize && n > 2 * edge_items && i == edge_items) {
+      out << (last ? "..., " : "...,\n" + std::string(indent + axis + 1, ' '));
+      i = n - edge_items;
+    }
+    if (last) {
+      const std::string& c = cells[offset + i * stride];
+      out << std::string(width - c.size(), ' ') << c;
+    } else {
+      print_axis(out, cells, shape, axis + 1, offset + i * stride, width, indent, summarize);
+    }
+    if (i + 1 < n) {
+      out << ',';
+      if (last) out << ' ';
+      else out << std::string(shape.size() - axis - 1, '\n') << std::string(indent + axis + 1, ' ');
+    }
+  }
+  out << ']';
+}
+
+}  // namespace
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t) {
+  if (!t.defined()) return out << "tensor(undefined)";
+  const std::vector<double> values = t.values();
+  const ElementFormat format(values);
+  std::vector<std::string> cells;
+  cells.reserve(values.size());
+  std::size_t width = 0;
+  for (double v : values) {
+    cells.push_back(format(v));
+    width = std::max(width, cells.back().size());
+  }
+  out << "tensor(";
+  print_axis(out, cells, t.shape(), 0, 0, width, 7, t.numel() > summarize_above);
+  if (t.numel() == 0) out << ", shape=" << to_string(t.shape());
+  if (t.dtype() != DType::float64) out << ", dtype=" << to_string(t.dtype());
+  if (!t.name().empty()) out << ", name=\"" << t.name() << '"';
+  if (const Node* n = t.node()) out << ", op=" << n->op;
+  else if (t.requires_grad()) out << ", requires_grad";
+  return out << ')';
+}
+
+std::string to_string(const Tensor& t) {
+  std::ostringstream s;
+  s << t;
+  return s.str();
+}
+
+}  // namespace gradlab

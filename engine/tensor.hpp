@@ -1,0 +1,171 @@
+// Tensor: an N-dimensional, row-major array of float32 or float64 that can take part in a
+// computation graph.
+//
+// A Tensor is a cheap handle (a shared pointer) to a TensorImpl. Copying a Tensor copies the
+// handle, not the numbers. A tensor made by an op on tensors that require grad carries a
+// Node (engine/graph.hpp): the op's name, its inputs and its backward formula. Leaves are
+// the tensors you make yourself: inputs and parameters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/errors.hpp"
+
+namespace gradlab {
+
+enum class DType { float32, float64 };
+const char* to_string(DType dtype);
+std::size_t size_of(DType dtype);
+
+using Shape = std::vector<std::int64_t>;
+std::string to_string(const Shape& shape);  // "[1, 3]"
+std::int64_t numel(const Shape& shape);
+
+struct Node;
+struct TensorImpl;
+
+struct BackwardOptions {
+  bool retain_graph = false;  // keep the graph so that backward can run through it again
+  bool create_graph = false;  // record the backward pass itself, for gradients of gradients
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an undefined tensor: no shape, no data (e.g. grad() before backward)
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  std::int64_t dim() const;
+  std::int64_t numel() const;
+  std::int64_t size(std::int64_t axis) const;  // negative axes count from the end
+  DType dtype() const;
+
+  // Raw element pointer; T must match dtype() (float or double).
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
+
+  double item() const;                                   // the value of a one-element tensor
+  double at(const std::vector<std::int64_t>& index) const;  // t.at({0, 2})
+  void set(const std::vector<std::int64_t>& index, double value);
+  std::vector<double> values() const;  // every element, row-major, as double
+
+  // ---- autograd ----
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool on = true);  // leaves only
+  const std::string& name() const;
+  Tensor& name(std::string name);  // a readable name for messages and diagrams
+  bool is_leaf() const;            // made by you, not by an op
+  const Node* node() const;        // the op that made this tensor; null for a leaf
+  Tensor grad() const;             // accumulated by backward(); undefined before
+  void zero_grad();                // grad becomes zeros (a fresh tensor)
+  Tensor& retain_grad();           // also keep grad() for this non-leaf tensor
+
+  // Reverse mode from this tensor. A one-element tensor seeds with 1; any other needs the
+  // gradient of the final scalar with respect to it, of the same shape.
+  void backward(BackwardOptions options = {}) const;
+  void backward(const Tensor& grad_output, BackwardOptions options = {}) const;
+
+  Tensor detach() const;  // the same numbers, cut from the graph
+  Tensor clone() const;   // a copy of the numbers, cut from the graph
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& shared_impl() const { return impl_; }
+
+ private:
+  const TensorImpl& checked() const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+struct TensorImpl : std::enable_shared_from_this<TensorImpl> {
+  TensorImpl(Shape shape, DType dtype);  // uninitialised numbers
+  TensorImpl(Shape shape, DType dtype, std::shared_ptr<void> storage);  // shares numbers
+  ~TensorImpl();  // frees a deep graph without recursion, see Note [Iterative teardown]
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+
+  Shape shape;
+  DType dtype;
+  std::shared_ptr<void> storage;  // numel * size_of(dtype) bytes, shared by reshape/detach
+  bool requires_grad = false;
+  bool retains_grad = false;
+  std::string name;
+  std::unique_ptr<Node> node;  // null for leaves
+  Tensor grad;
+};
+
+// ---- making tensors ----
+Tensor empty(const Shape& shape, DType dtype = DType::float64);  // numbers uninitialised
+Tensor zeros(const Shape& shape, DType dtype = DType::float64);
+Tensor ones(const Shape& shape, DType dtype = DType::float64);
+Tensor full(const Shape& shape, double value, DType dtype = DType::float64);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor scalar(double value, DType dtype = DType::float64);  // a 0-dimensional tensor
+Tensor from_vector(const std::vector<double>& values, const Shape& shape,
+                   DType dtype = DType::float64);
+
+// Nested lists give the shape: tensor({{0.5, -1.0, 2.0}}) is 1×3.
+using List1 = std::initializer_list<double>;
+using List2 = std::initializer_list<List1>;
+using List3 = std::initializer_list<List2>;
+using List4 = std::initializer_list<List3>;
+Tensor tensor(List1 values, DType dtype = DType::float64);
+Tensor tensor(List2 values, DType dtype = DType::float64);
+Tensor tensor(List3 values, DType dtype = DType::float64);
+Tensor tensor(List4 values, DType dtype = DType::float64);
+
+// A seedable source of random numbers; the same seed gives the same numbers on every
+// machine (its normal numbers come from our own Box–Muller, not the standard library's).
+class Generator {
+ public:
+  explicit Generator(std::uint64_t seed = 0);
+  void seed(std::uint64_t seed);
+  double uniform();  // [0, 1)
+  double normal();   // mean 0, standard deviation 1
+
+ private:
+  std::uint64_t state_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+Generator& default_generator();
+void manual_seed(std::uint64_t seed);  // reseeds default_generator()
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::float64);
+Tensor randn(const Shape& shape, DType dtype = DType::float64);
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::float64);  // U[0, 1)
+Tensor rand(const Shape& shape, DType dtype = DType::float64);
+
+// ---- comparing ----
+double max_abs_diff(const Tensor& a, const Tensor& b);  // shapes must match
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-9, double atol = 1e-12);
+
+// Prints matrices as aligned rows: tensor([[ 0.5000, -1.0000,  2.0000]], name="x")
+std::ostream& operator<<(std::ostream& out, const Tensor& t);
+std::string to_string(const Tensor& t);
+
+// ---- templates ----
+template <class T>
+T* Tensor::data() {
+  return const_cast<T*>(static_cast<const Tensor*>(this)->data<T>());
+}
+template <class T>
+const T* Tensor::data() const {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  constexpr DType wanted = std::is_same_v<T, float> ? DType::float32 : DType::float64;
+  if (checked().dtype != wanted)
+    throw DTypeError(std::string("data: tensor is ") + to_string(impl_->dtype) + ", not " +
+                     to_string(wanted));
+  return static_cast<const T*>(impl_->storage.get());
+}
+
+}  // namespace gradlab

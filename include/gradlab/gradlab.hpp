@@ -1,0 +1,40 @@
+// gradlab: an automatic-differentiation engine for learning how backpropagation works.
+//
+// Build tensors, combine them with ops, and the engine records the computation graph;
+// backward() walks it in reverse and leaves ∂loss/∂parameter in each parameter's grad().
+//
+//   #include <gradlab/gradlab.hpp>
+//   using namespace gradlab;
+//
+//   Tensor x = tensor({{0.5, -1.0, 2.0}});                    // 1×3 input
+//   Tensor W = randn({3, 4}).set_requires_grad().name("W");   // 3×4 weights
+//   Tensor V = randn({4, 2}).set_requires_grad().name("V");   // 4×2 weights
+//   Tensor h = sigmoid(matmul(x, W));                         // hidden layer, 1×4
+//   Tensor y = sigmoid(matmul(h, V));                         // output, 1×2
+//   Tensor C = 0.5 * sum(pow(y - tensor({{1.0, 0.0}}), 2));   // C = ½‖ŷ − t‖²
+//   C.backward();                                             // W.grad(), V.grad()
+//
+// `*` is the Hadamard (elementwise) product; the matrix product is matmul().
+//
+// Where things are:
+//   engine/tensor.hpp     Tensor, making tensors, printing
+//   engine/graph.hpp      Node, record(), backward(), grad(), no_grad
+//   engine/gradcheck.hpp  gradcheck() and gradgradcheck() against finite differences
+//   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu
+//   ops/matmul.hpp        matmul, outer
+//   ops/reduce.hpp        sum, mean, sum_to
+//   ops/shape.hpp         reshape, expand, transpose, to(dtype)
+//   ops/loss.hpp          softmax, log_softmax, mse_loss, cross_entropy
+//   ops/optim.hpp         SGD, Adam
+#pragma once
+
+#include "engine/errors.hpp"
+#include "engine/gradcheck.hpp"
+#include "engine/graph.hpp"
+#include "engine/tensor.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/loss.hpp"
+#include "ops/matmul.hpp"
+#include "ops/optim.hpp"
+#include "ops/reduce.hpp"
+#include "ops/shape.hpp"

@@ -1,0 +1,128 @@
+#include "ops/loss.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/reduce.hpp"
+
+namespace gradlab {
+
+namespace {
+
+// The numbers of softmax and log softmax along one axis, without recording anything.
+// Subtracting each slice's maximum first keeps e^(…) ≤ 1; the result is unchanged.
+struct SoftmaxParts {
+  Tensor shifted;  // x − max
+  Tensor total;    // Σ e^(x − max), with the axis kept as size 1
+};
+
+SoftmaxParts softmax_parts(const char* op, const Tensor& x, std::int64_t axis) {
+  if (x.dim() == 0)
+    throw ShapeError(std::string(op) + ": needs at least one dimension, got a 0-D tensor");
+  Shape kept = x.shape();
+  kept[kernels::normalize_axis(op, axis, x.dim())] = 1;
+  const Tensor max = kernels::reduce_to(x, kept, -INFINITY,
+                                        [](auto m, auto v) { return std::max(m, v); });
+  Tensor shifted = kernels::binary_map(op, x, max, [](auto v, auto m) { return v - m; });
+  const Tensor e = kernels::unary_map(shifted, [](auto v) { return std::exp(v); });
+  Tensor total = kernels::reduce_to(e, kept, 0.0, [](auto s, auto v) { return s + v; });
+  return {std::move(shifted), std::move(total)};
+}
+
+Tensor log_softmax_values(const char* op, const Tensor& x, std::int64_t axis) {
+  const SoftmaxParts p = softmax_parts(op, x, axis);
+  return kernels::binary_map(op, p.shifted, p.total,
+                             [](auto z, auto s) { return z - std::log(s); });
+}
+
+}  // namespace
+
+// y = softmax(x):  ∂L/∂x = y ∘ (g − Σ_axis g ∘ y)
+Tensor softmax(const Tensor& x, std::int64_t axis) {
+  const SoftmaxParts p = softmax_parts("softmax", x, axis);
+  Tensor out = kernels::binary_map("softmax", p.shifted, p.total,
+                                   [](auto z, auto s) { return std::exp(z) / s; });
+  return record("softmax", out, {x}, [axis](const BackwardContext& c) {
+    const Tensor& y = c.output;
+    return Grads{y * (c.grad - sum(c.grad * y, axis, true))};
+  });
+}
+
+// y = log softmax(x):  ∂L/∂x = g − e^y ∘ Σ_axis g
+Tensor log_softmax(const Tensor& x, std::int64_t axis) {
+  Tensor out = log_softmax_values("log_softmax", x, axis);
+  return record("log_softmax", out, {x}, [axis](const BackwardContext& c) {
+    return Grads{c.grad - exp(c.output) * sum(c.grad, axis, true)};
+  });
+}
+
+// L = mean((p − t)²):  ∂L/∂p = g · 2(p − t)/n,  ∂L/∂t = −∂L/∂p
+Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+  if (prediction.shape() != target.shape())
+    throw ShapeError("mse_loss: prediction " + to_string(prediction.shape()) + " and target " +
+                     to_string(target.shape()) + " differ in shape");
+  kernels::check_same_dtype("mse_loss", prediction, target);
+  const Tensor squares = kernels::binary_map("mse_loss", prediction, target,
+                                             [](auto p, auto t) { return (p - t) * (p - t); });
+  double total = 0;
+  for (double v : squares.values()) total += v;
+  const double n = static_cast<double>(prediction.numel());
+  Tensor out = scalar(total / n, prediction.dtype());  // 0/0 = NaN for empty tensors
+  return record("mse_loss", out, {prediction, target}, [n](const BackwardContext& c) {
+    const Tensor d = c.grad * (2.0 / n) * (c.inputs[0] - c.inputs[1]);
+    Grads g(2);
+    if (c.needs(0)) g[0] = d;
+    if (c.needs(1)) g[1] = -d;
+    return g;
+  });
+}
+
+// L = mean over i of −log softmax(xᵢ)[tᵢ]:  ∂L/∂x = g · (softmax(x) − onehot(t)) / N
+Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets) {
+  if (logits.dim() != 2)
+    throw ShapeError("cross_entropy: logits must be [N, C] (a row of class scores per "
+                     "example), got " + to_string(logits.shape()));
+  const std::int64_t n = logits.size(0), classes = logits.size(1);
+  if (static_cast<std::int64_t>(targets.size()) != n)
+    throw ShapeError("cross_entropy: logits " + to_string(logits.shape()) + " have " +
+                     std::to_string(n) + " rows but there are " +
+                     std::to_string(targets.size()) + " targets");
+  Tensor onehot = zeros(logits.shape(), logits.dtype());
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (targets[i] < 0 || targets[i] >= classes)
+      throw ValueError("cross_entropy: target " + std::to_string(i) + " is class " +
+                       std::to_string(targets[i]) + ", outside [0, " +
+                       std::to_string(classes) + ") for logits " + to_string(logits.shape()));
+    onehot.set({i, targets[i]}, 1.0);
+  }
+  const std::vector<double> logp = log_softmax_values("cross_entropy", logits, 1).values();
+  double total = 0;
+  for (std::int64_t i = 0; i < n; ++i) total -= logp[i * classes + targets[i]];
+  Tensor out = scalar(total / static_cast<double>(n), logits.dtype());
+  return record(
+      "cross_entropy", out, {logits},
+      [n](const BackwardContext& c) {
+        const Tensor& onehot = c.saved[0];
+        return Grads{c.grad * (softmax(c.inputs[0], 1) - onehot) / static_cast<double>(n)};
+      },
+      {onehot});
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  if (targets.dim() != 1)
+    throw ShapeError("cross_entropy: targets must be a 1-D tensor of class indices, got " +
+                     to_string(targets.shape()));
+  std::vector<std::int64_t> classes;
+  for (double v : targets.values()) {
+    if (v != std::floor(v))
+      throw ValueError("cross_entropy: target " + std::to_string(v) +
+                       " is not a whole number (targets are class indices)");
+    classes.push_back(static_cast<std::int64_t>(v));
+  }
+  return cross_entropy(logits, classes);
+}
+
+}  // namespace gradlab

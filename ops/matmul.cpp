@@ -1,0 +1,118 @@
+#include "ops/matmul.hpp"
+
+#include <cblas.h>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/reduce.hpp"
+#include "ops/shape.hpp"
+
+namespace gradlab {
+
+namespace {
+
+// The sizes of a product: `batch` independent [m, k]·[k, n] products. When b is shared by
+// the whole batch (3-D · 2-D), a is treated as one tall [batch·m, k] matrix instead.
+struct Product {
+  std::int64_t batch, m, k, n;
+  bool shared_b;
+  Shape out;
+};
+
+Product check_matmul(const Tensor& a, const Tensor& b) {
+  const Shape &sa = a.shape(), &sb = b.shape();
+  const std::string shapes = to_string(sa) + " @ " + to_string(sb);
+  if (!(sa.size() == 2 || sa.size() == 3) || !(sb.size() == 2 || sb.size() == 3) ||
+      (sa.size() == 2 && sb.size() == 3))
+    throw ShapeError("matmul: needs 2-D matrices, a 3-D batch times a 3-D batch, or a 3-D "
+                     "batch times a matrix; got " + shapes);
+  if (sa.back() != sb[sb.size() - 2])
+    throw ShapeError("matmul: inner dimensions differ: " + shapes);
+  if (sa.size() == 3 && sb.size() == 3 && sa[0] != sb[0])
+    throw ShapeError("matmul: batch sizes differ: " + shapes);
+  kernels::check_same_dtype("matmul", a, b);
+  const std::int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+  if (sa.size() == 2) return {1, m, k, n, false, {m, n}};
+  if (sb.size() == 2) return {1, sa[0] * m, k, n, true, {sa[0], m, n}};
+  return {sa[0], m, k, n, false, {sa[0], m, n}};
+}
+
+void gemm(const float* a, const float* b, float* c, const Product& p) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0f, a, p.k, b, p.n,
+              0.0f, c, p.n);
+}
+void gemm(const double* a, const double* b, double* c, const Product& p) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0, a, p.k, b, p.n,
+              0.0, c, p.n);
+}
+
+}  // namespace
+
+// C = A·B.  With g = ∂L/∂C:  ∂L/∂A = g·Bᵀ,  ∂L/∂B = Aᵀ·g
+// (for a batch sharing B, ∂L/∂B adds up Aᵀ·g over the batch: one tall product).
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  const Product p = check_matmul(a, b);
+  Tensor out = zeros(p.out, a.dtype());
+  if (p.m * p.n * p.k > 0) {
+    kernels::dispatch(a.dtype(), [&]<class T>(T) {
+      for (std::int64_t i = 0; i < p.batch; ++i)
+        gemm(a.data<T>() + i * p.m * p.k, b.data<T>() + i * p.k * p.n,
+             out.data<T>() + i * p.m * p.n, p);
+    });
+  }
+  return record("matmul", out, {a, b}, [](const BackwardContext& c) {
+    const Tensor &a = c.inputs[0], &b = c.inputs[1];
+    Grads g(2);
+    if (c.needs(0)) g[0] = matmul(c.grad, transpose(b));
+    if (c.needs(1)) {
+      if (a.dim() == 3 && b.dim() == 2) {
+        const std::int64_t rows = a.size(0) * a.size(1);
+        g[1] = matmul(transpose(reshape(a, {rows, a.size(2)})), reshape(c.grad, {rows, b.size(1)}));
+      } else {
+        g[1] = matmul(transpose(a), c.grad);
+      }
+    }
+    return g;
+  });
+}
+
+// Cᵢⱼ = uᵢ·vⱼ.  ∂L/∂uᵢ = Σⱼ gᵢⱼ·vⱼ,  ∂L/∂vⱼ = Σᵢ gᵢⱼ·uᵢ
+Tensor outer(const Tensor& u, const Tensor& v) {
+  if (u.dim() != 1 || v.dim() != 1)
+    throw ShapeError("outer: needs two 1-D vectors, got " + to_string(u.shape()) + " and " +
+                     to_string(v.shape()));
+  kernels::check_same_dtype("outer", u, v);
+  const std::int64_t m = u.size(0), n = v.size(0);
+  // A column times a row, broadcast: the [m, 1] ∘ [1, n] Hadamard product is the outer product.
+  Tensor out = kernels::binary_map("outer", reshape(u.detach(), {m, 1}),
+                                   reshape(v.detach(), {1, n}), [](auto x, auto y) { return x * y; });
+  return record("outer", out, {u, v}, [m, n](const BackwardContext& c) {
+    const Tensor &u = c.inputs[0], &v = c.inputs[1];
+    Grads g(2);
+    if (c.needs(0)) g[0] = sum(c.grad * reshape(v, {1, n}), 1);
+    if (c.needs(1)) g[1] = sum(c.grad * reshape(u, {m, 1}), 0);
+    return g;
+  });
+}
+
+Tensor reference::matmul(const Tensor& a, const Tensor& b) {
+  const Product p = check_matmul(a, b);
+  Tensor out = zeros(p.out, a.dtype());
+  kernels::dispatch(a.dtype(), [&]<class T>(T) {
+    for (std::int64_t s = 0; s < p.batch; ++s) {
+      const T* A = a.data<T>() + s * p.m * p.k;
+      const T* B = b.data<T>() + s * p.k * p.n;
+      T* C = out.data<T>() + s * p.m * p.n;
+      for (std::int64_t i = 0; i < p.m; ++i)
+        for (std::int64_t j = 0; j < p.n; ++j) {
+          T total = 0;
+          for (std::int64_t r = 0; r < p.k; ++r) total += A[i * p.k + r] * B[r * p.n + j];
+          C[i * p.n + j] = total;
+        }
+    }
+  });
+  return out;
+}
+
+}  // namespace gradlab

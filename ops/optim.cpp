@@ -1,0 +1,100 @@
+#include "ops/optim.hpp"
+
+#include <cmath>
+
+#include "engine/kernels.hpp"
+
+namespace gradlab {
+
+namespace {
+
+void check_rate(const char* op, const char* what, double value, double low, double high) {
+  if (!(value >= low && value <= high))
+    throw ValueError(std::string(op) + ": " + what + " = " + std::to_string(value) +
+                     " is outside [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+}
+
+std::vector<Tensor> zeros_for(const std::vector<Tensor>& params) {
+  std::vector<Tensor> out;
+  for (const Tensor& p : params) out.push_back(zeros_like(p));
+  return out;
+}
+
+// Calls f(p, g, i) on the raw numbers of every parameter that has a gradient. The update
+// changes the parameter in place, outside the graph (no node is recorded).
+template <class F>
+void for_each_update(const std::vector<Tensor>& params, F&& f) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Tensor p = params[i];
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    kernels::dispatch(p.dtype(), [&]<class T>(T) {
+      f(p.data<T>(), g.data<T>(), p.numel(), i);
+    });
+  }
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    const std::string who = "optimizer: parameter " + std::to_string(i) +
+                            (p.defined() && !p.name().empty() ? " ('" + p.name() + "')" : "");
+    if (!p.defined()) throw ValueError(who + " is undefined");
+    if (!p.is_leaf() || !p.requires_grad())
+      throw GraphError(who + " must be a leaf that requires grad (call set_requires_grad())");
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Tensor& p : params_) p.zero_grad();
+}
+
+SGD::SGD(std::vector<Tensor> params, double lr, double momentum)
+    : Optimizer(std::move(params)), lr_(lr), momentum_(momentum) {
+  check_rate("SGD", "lr", lr, 0, INFINITY);
+  check_rate("SGD", "momentum", momentum, 0, 1);
+  if (momentum_ > 0) velocity_ = zeros_for(params_);
+}
+
+void SGD::step() {
+  for_each_update(params_, [&]<class T>(T* p, const T* g, std::int64_t n, std::size_t i) {
+    if (momentum_ == 0) {
+      for (std::int64_t j = 0; j < n; ++j) p[j] -= static_cast<T>(lr_ * g[j]);
+      return;
+    }
+    T* v = velocity_[i].data<T>();
+    for (std::int64_t j = 0; j < n; ++j) {
+      v[j] = static_cast<T>(momentum_ * v[j] + g[j]);
+      p[j] -= static_cast<T>(lr_ * v[j]);
+    }
+  });
+}
+
+Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps)
+    : Optimizer(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
+  check_rate("Adam", "lr", lr, 0, INFINITY);
+  check_rate("Adam", "beta1", beta1, 0, 1);
+  check_rate("Adam", "beta2", beta2, 0, 1);
+  check_rate("Adam", "eps", eps, 0, INFINITY);
+  m_ = zeros_for(params_);
+  v_ = zeros_for(params_);
+}
+
+void Adam::step() {
+  ++steps_;
+  const double correct1 = 1 - std::pow(beta1_, steps_), correct2 = 1 - std::pow(beta2_, steps_);
+  for_each_update(params_, [&]<class T>(T* p, const T* g, std::int64_t n, std::size_t i) {
+    T* m = m_[i].data<T>();
+    T* v = v_[i].data<T>();
+    for (std::int64_t j = 0; j < n; ++j) {
+      m[j] = static_cast<T>(beta1_ * m[j] + (1 - beta1_) * g[j]);
+      v[j] = static_cast<T>(beta2_ * v[j] + (1 - beta2_) * g[j] * g[j]);
+      const double m_hat = m[j] / correct1, v_hat = v[j] / correct2;
+      p[j] -= static_cast<T>(lr_ * m_hat / (std::sqrt(v_hat) + eps_));
+    }
+  });
+}
+
+}  // namespace gradlab

@@ -1,0 +1,79 @@
+#include "ops/reduce.hpp"
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/shape.hpp"
+
+namespace gradlab {
+
+namespace {
+
+// scale · Σ x over the axes marked in `reduced`; the op behind sum and mean.
+// Backward: every element of x contributed once, so each receives the output's gradient:
+//   ∂/∂x = scale · (g broadcast back to x's shape)
+Tensor scaled_sum(const char* op, const Tensor& x, const std::vector<bool>& reduced,
+                  bool keepdim, double scale) {
+  Shape kept = x.shape(), result;
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    if (reduced[k]) kept[k] = 1;
+    if (!reduced[k] || keepdim) result.push_back(kept[k]);
+  }
+  Tensor total = kernels::reduce_to(x, kept, 0.0, [](auto acc, auto v) { return acc + v; });
+  kernels::dispatch(total.dtype(), [&]<class T>(T) {
+    T* p = total.data<T>();
+    for (std::int64_t i = 0; i < total.numel(); ++i) p[i] = static_cast<T>(p[i] * scale);
+  });
+  Tensor out(std::make_shared<TensorImpl>(result, total.dtype(), total.impl()->storage));
+  return record(op, out, {x}, [kept, scale](const BackwardContext& c) {
+    Tensor g = expand(reshape(c.grad, kept), c.inputs[0].shape());
+    return Grads{scale == 1 ? g : g * scale};
+  });
+}
+
+std::vector<bool> one_axis(const char* op, const Tensor& x, std::int64_t axis) {
+  std::vector<bool> reduced(x.dim(), false);
+  reduced[kernels::normalize_axis(op, axis, x.dim())] = true;
+  return reduced;
+}
+
+double count(const Tensor& x, const std::vector<bool>& reduced) {
+  double n = 1;
+  for (std::size_t k = 0; k < reduced.size(); ++k)
+    if (reduced[k]) n *= x.shape()[k];
+  return n;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x) {
+  return scaled_sum("sum", x, std::vector<bool>(x.dim(), true), false, 1.0);
+}
+
+Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim) {
+  return scaled_sum("sum", x, one_axis("sum", x, axis), keepdim, 1.0);
+}
+
+Tensor mean(const Tensor& x) {
+  const std::vector<bool> all(x.dim(), true);
+  return scaled_sum("mean", x, all, false, 1.0 / count(x, all));
+}
+
+Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim) {
+  const std::vector<bool> reduced = one_axis("mean", x, axis);
+  return scaled_sum("mean", x, reduced, keepdim, 1.0 / count(x, reduced));
+}
+
+// ∂/∂x = g broadcast back to x's shape
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())
+    throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " +
+                     to_string(shape));
+  Tensor out = kernels::reduce_to(x, shape, 0.0, [](auto acc, auto v) { return acc + v; });
+  return record("sum_to", out, {x}, [](const BackwardContext& c) {
+    return Grads{expand(c.grad, c.inputs[0].shape())};
+  });
+}
+
+}  // namespace gradlab

@@ -1,0 +1,18 @@
+// Reductions: sum and mean over all elements or along one axis, and sum_to, the one helper
+// every broadcasting op uses in its backward to add a gradient back up to an input's shape.
+#pragma once
+
+#include "engine/tensor.hpp"
+
+namespace gradlab {
+
+Tensor sum(const Tensor& x);  // all elements → a 0-dimensional tensor
+Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim = false);
+
+// Sums x over the axes along which `shape` was broadcast to make x's shape: sum_to of a
+// [32, 4] gradient to [4] sums the 32 rows. Returns x itself when the shapes are equal.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+}  // namespace gradlab

@@ -1,0 +1,99 @@
+#include "ops/shape.hpp"
+
+#include <algorithm>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/reduce.hpp"
+
+namespace gradlab {
+
+// ∂/∂x = g reshaped back to x's shape
+Tensor reshape(const Tensor& x, Shape shape) {
+  auto bad = [&] {
+    return ShapeError("reshape: cannot view " + to_string(x.shape()) + " (" +
+                      std::to_string(x.numel()) + " elements) as " + to_string(shape));
+  };
+  const auto inferred = std::find(shape.begin(), shape.end(), -1);
+  if (inferred != shape.end()) {
+    if (std::find(inferred + 1, shape.end(), -1) != shape.end()) throw bad();
+    *inferred = 1;
+    const std::int64_t rest = numel(shape);
+    if (rest == 0 || x.numel() % rest != 0) throw bad();
+    *inferred = x.numel() / rest;
+  }
+  if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }) ||
+      numel(shape) != x.numel())
+    throw bad();
+  if (shape == x.shape()) return x;
+  // The numbers are row-major and contiguous, so the new tensor shares them.
+  Tensor out(std::make_shared<TensorImpl>(shape, x.dtype(), x.impl()->storage));
+  return record("reshape", out, {x}, [](const BackwardContext& c) {
+    return Grads{reshape(c.grad, c.inputs[0].shape())};
+  });
+}
+
+// ∂/∂x = g summed back over the repeated axes
+Tensor expand(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape)
+    throw ShapeError("expand: cannot broadcast " + to_string(x.shape()) + " to " +
+                     to_string(shape));
+  Tensor out = empty(shape, x.dtype());
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    kernels::broadcast_loop(shape, kernels::broadcast_strides(x.shape(), shape),
+                            std::vector<std::int64_t>(shape.size(), 0),
+                            [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
+  });
+  return record("expand", out, {x}, [](const BackwardContext& c) {
+    return Grads{sum_to(c.grad, c.inputs[0].shape())};
+  });
+}
+
+// ∂/∂x = g with the same two axes swapped back
+Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
+  const std::int64_t a = kernels::normalize_axis("transpose", axis0, x.dim());
+  const std::int64_t b = kernels::normalize_axis("transpose", axis1, x.dim());
+  Shape shape = x.shape();
+  std::swap(shape[a], shape[b]);
+  // Walk the output in order, reading x with its strides swapped.
+  std::vector<std::int64_t> strides = kernels::broadcast_strides(x.shape(), x.shape());
+  std::swap(strides[a], strides[b]);
+  Tensor out = empty(shape, x.dtype());
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    kernels::broadcast_loop(shape, strides, std::vector<std::int64_t>(shape.size(), 0),
+                            [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
+  });
+  return record("transpose", out, {x}, [a, b](const BackwardContext& c) {
+    return Grads{transpose(c.grad, a, b)};
+  });
+}
+
+Tensor transpose(const Tensor& x) {
+  if (x.dim() < 2)
+    throw ShapeError("transpose: needs at least 2 dimensions to swap the last two, got shape " +
+                     to_string(x.shape()));
+  return transpose(x, -2, -1);
+}
+
+// ∂/∂x = g converted back to x's dtype
+Tensor to(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Tensor out = empty(x.shape(), dtype);
+  kernels::dispatch(x.dtype(), [&]<class From>(From) {
+    kernels::dispatch(dtype, [&]<class To>(To) {
+      const From* in = x.data<From>();
+      To* o = out.data<To>();
+      for (std::int64_t i = 0; i < x.numel(); ++i) o[i] = static_cast<To>(in[i]);
+    });
+  });
+  return record("to", out, {x}, [](const BackwardContext& c) {
+    return Grads{to(c.grad, c.inputs[0].dtype())};
+  });
+}
+
+}  // namespace gradlab
