@@ -16,6 +16,7 @@ namespace gradlab {
 
 const char* to_string(DType dtype) { return dtype == DType::float32 ? "float32" : "float64"; }
 std::size_t size_of(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
+std::ostream& operator<<(std::ostream& out, DType dtype) { return out << to_string(dtype); }
 
 std::string to_string(const Shape& shape) {
   std::string s = "[";
@@ -219,34 +220,34 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
 
 namespace {
 
-// Flattens nested initializer lists, checking that every row has the same length.
-void flatten(double v, Shape&, std::size_t, std::vector<double>& out) { out.push_back(v); }
-
-template <class List>
-void flatten(const List& list, Shape& shape, std::size_t depth, std::vector<double>& out) {
-  const auto n = static_cast<std::int64_t>(list.size());
-  if (shape.size() <= depth) shape.push_back(n);
-  else if (shape[depth] != n)
+// Flattens a nested list, checking that every row at one depth has the same length.
+void flatten(const NestedList& list, Shape& shape, std::size_t depth, std::vector<double>& out) {
+  if (list.is_number()) {
+    if (depth != shape.size())
+      throw ShapeError("tensor: ragged nested list: a number at depth " + std::to_string(depth) +
+                       " where rows of depth " + std::to_string(shape.size()) + " were expected");
+    out.push_back(list.value());
+    return;
+  }
+  const auto n = static_cast<std::int64_t>(list.items().size());
+  if (shape.size() <= depth && out.empty()) shape.push_back(n);
+  else if (shape.size() <= depth || shape[depth] != n)
     throw ShapeError("tensor: ragged nested list: a row of length " + std::to_string(n) +
-                     " where " + std::to_string(shape[depth]) + " was expected at depth " +
-                     std::to_string(depth));
-  for (const auto& item : list) flatten(item, shape, depth + 1, out);
-}
-
-template <class List>
-Tensor from_list(const List& list, DType dtype) {
-  Shape shape;
-  std::vector<double> values;
-  flatten(list, shape, 0, values);
-  return from_vector(values, shape, dtype);
+                     " at depth " + std::to_string(depth) + " where " +
+                     (shape.size() <= depth ? std::string("a number")
+                                            : "length " + std::to_string(shape[depth])) +
+                     " was expected");
+  for (const NestedList& item : list.items()) flatten(item, shape, depth + 1, out);
 }
 
 }  // namespace
 
-Tensor tensor(List1 v, DType d) { return from_list(v, d); }
-Tensor tensor(List2 v, DType d) { return from_list(v, d); }
-Tensor tensor(List3 v, DType d) { return from_list(v, d); }
-Tensor tensor(List4 v, DType d) { return from_list(v, d); }
+Tensor tensor(const NestedList& values, DType dtype) {
+  Shape shape;
+  std::vector<double> flat;
+  flatten(values, shape, 0, flat);
+  return from_vector(flat, shape, dtype);
+}
 
 // ---- random numbers ----
 

@@ -21,6 +21,7 @@ namespace gradlab {
 
 enum class DType { float32, float64 };
 const char* to_string(DType dtype);
+std::ostream& operator<<(std::ostream& out, DType dtype);
 std::size_t size_of(DType dtype);
 
 using Shape = std::vector<std::int64_t>;
@@ -113,15 +114,22 @@ Tensor scalar(double value, DType dtype = DType::float64);  // a 0-dimensional t
 Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                    DType dtype = DType::float64);
 
-// Nested lists give the shape: tensor({{0.5, -1.0, 2.0}}) is 1×3.
-using List1 = std::initializer_list<double>;
-using List2 = std::initializer_list<List1>;
-using List3 = std::initializer_list<List2>;
-using List4 = std::initializer_list<List3>;
-Tensor tensor(List1 values, DType dtype = DType::float64);
-Tensor tensor(List2 values, DType dtype = DType::float64);
-Tensor tensor(List3 values, DType dtype = DType::float64);
-Tensor tensor(List4 values, DType dtype = DType::float64);
+// Nested lists give the shape: tensor({{0.5, -1.0, 2.0}}) is 1×3, tensor({1.0, 2.0}) has
+// shape [2], tensor(3.0) is 0-dimensional. A NestedList is a number or a list of them.
+class NestedList {
+ public:
+  NestedList(double value) : value_(value), is_number_(true) {}  // NOLINT: implicit on purpose
+  NestedList(std::initializer_list<NestedList> items) : items_(items) {}
+  bool is_number() const { return is_number_; }
+  double value() const { return value_; }
+  const std::vector<NestedList>& items() const { return items_; }
+
+ private:
+  std::vector<NestedList> items_;
+  double value_ = 0;
+  bool is_number_ = false;
+};
+Tensor tensor(const NestedList& values, DType dtype = DType::float64);
 
 // A seedable source of random numbers; the same seed gives the same numbers on every
 // machine (its normal numbers come from our own Box–Muller, not the standard library's).

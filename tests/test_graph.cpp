@@ -1,3 +1,209 @@
 #define BOOST_TEST_MODULE graph
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) {}
+#include <cmath>
+#include <gradlab/gradlab.hpp>
+
+using namespace gradlab;
+namespace tt = boost::test_tools;
+
+template <class E>
+auto says(const std::string& text) {
+  return [text](const E& e) {
+    BOOST_TEST_INFO("message: " << e.what());
+    return std::string(e.what()).find(text) != std::string::npos;
+  };
+}
+
+Tensor leaf(double v, const char* name) {
+  Tensor t = tensor({v});
+  t.set_requires_grad().name(name);
+  return t;
+}
+
+BOOST_AUTO_TEST_CASE(ops_record_a_node_with_name_and_inputs) {
+  Tensor a = leaf(2.0, "a"), b = leaf(3.0, "b");
+  const Tensor c = tensor({4.0});  // a constant
+  const Tensor y = a * b + c;
+  BOOST_TEST(y.requires_grad());
+  BOOST_TEST(y.node()->op == std::string("add"));
+  BOOST_TEST(y.node()->inputs.size() == 2u);
+  BOOST_TEST(y.node()->inputs[0].node()->op == std::string("hadamard"));
+  BOOST_TEST(y.node()->inputs[1].impl() == c.impl());
+  // Ops on constants record nothing.
+  BOOST_TEST(!(c * c).requires_grad());
+  BOOST_TEST((c * c).node() == nullptr);
+}
+
+// The chain rule on a three-node graph: y = (a·b + a)², so
+// ∂y/∂a = 2(ab + a)(b + 1) and ∂y/∂b = 2(ab + a)a.
+BOOST_AUTO_TEST_CASE(chain_rule_on_a_small_graph) {
+  Tensor a = leaf(2.0, "a"), b = leaf(3.0, "b");
+  const Tensor y = pow(a * b + a, 2);
+  BOOST_TEST(y.item() == 64.0);
+  y.backward();
+  BOOST_TEST(a.grad().item() == 2 * 8.0 * 4.0);
+  BOOST_TEST(b.grad().item() == 2 * 8.0 * 2.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_value_used_twice_gets_both_gradients) {
+  Tensor x = leaf(3.0, "x");
+  (x * x).backward();  // d(x²)/dx = 2x
+  BOOST_TEST(x.grad().item() == 6.0);
+
+  Tensor z = leaf(1.0, "z");
+  const Tensor s = sigmoid(z);
+  (s + s * s).backward();  // d/dz (s + s²) = σ'(z)(1 + 2s)
+  const double sv = 1 / (1 + std::exp(-1.0));
+  BOOST_TEST(z.grad().item() == sv * (1 - sv) * (1 + 2 * sv), tt::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(gradients_accumulate_until_zero_grad) {
+  Tensor x = leaf(2.0, "x");
+  (3.0 * x).backward();
+  (3.0 * x).backward();
+  BOOST_TEST(x.grad().item() == 6.0);
+  x.zero_grad();
+  BOOST_TEST(x.grad().item() == 0.0);
+  (x * x).backward();
+  BOOST_TEST(x.grad().item() == 4.0);
+}
+
+BOOST_AUTO_TEST_CASE(gradient_of_one_leaf_does_not_alias_another) {
+  // a + b hands the same gradient to both; accumulating into one must not change the other.
+  Tensor a = leaf(1.0, "a"), b = leaf(1.0, "b");
+  (a + b).backward();
+  (2.0 * a).backward();
+  BOOST_TEST(a.grad().item() == 3.0);
+  BOOST_TEST(b.grad().item() == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(non_scalar_outputs_need_grad_output) {
+  Tensor x = tensor({{1.0, 2.0, 3.0}});
+  x.set_requires_grad();
+  const Tensor y = x * x;
+  BOOST_CHECK_EXCEPTION(y.backward(), GraphError,
+                        says<GraphError>("the output has shape [1, 3]; only a one-element"));
+  BOOST_CHECK_EXCEPTION(y.backward(tensor({1.0, 1.0, 1.0}), {.retain_graph = true}), ShapeError,
+                        says<ShapeError>("grad_output has shape [3] but the output has shape [1, 3]"));
+  BOOST_CHECK_EXCEPTION(y.backward(tensor({{1.0, 1.0, 1.0}}, DType::float32)), DTypeError,
+                        says<DTypeError>("grad_output is float32"));
+  y.backward(tensor({{1.0, 0.0, -1.0}}));  // ∂/∂x of Σ g∘x² = 2x∘g
+  BOOST_TEST(x.grad().values() == std::vector<double>({2.0, 0.0, -6.0}));
+}
+
+BOOST_AUTO_TEST_CASE(backward_twice_needs_retain_graph) {
+  Tensor x = leaf(2.0, "x");
+  const Tensor y = sigmoid(x * x);
+  y.backward({.retain_graph = true});
+  const double once = x.grad().item();
+  y.backward();  // allowed: the first call kept the graph; this one frees it
+  BOOST_TEST(x.grad().item() == 2 * once);
+  BOOST_CHECK_EXCEPTION(y.backward(), GraphError,
+                        says<GraphError>("the graph through 'sigmoid' was freed by an earlier "
+                                         "backward; pass retain_graph = true"));
+}
+
+BOOST_AUTO_TEST_CASE(backward_on_a_constant_is_an_error) {
+  const Tensor c = tensor({1.0}) * 2.0;
+  BOOST_CHECK_EXCEPTION(c.backward(), GraphError,
+                        says<GraphError>("backward: this tensor does not require grad"));
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_records_nothing_and_restores_the_mode) {
+  Tensor x = leaf(1.0, "x");
+  {
+    no_grad off;
+    BOOST_TEST(!grad_enabled());
+    const Tensor y = x * 2.0;
+    BOOST_TEST(!y.requires_grad());
+    BOOST_TEST(y.node() == nullptr);
+    BOOST_CHECK_EXCEPTION(y.backward(), GraphError, says<GraphError>("inside no_grad"));
+  }
+  BOOST_TEST(grad_enabled());
+  BOOST_TEST((x * 2.0).requires_grad());
+}
+
+BOOST_AUTO_TEST_CASE(detach_cuts_the_graph) {
+  Tensor x = leaf(3.0, "x");
+  // y = x · stop(x): only the first factor carries a gradient, so ∂y/∂x = x, not 2x.
+  (x * x.detach()).backward();
+  BOOST_TEST(x.grad().item() == 3.0);
+}
+
+BOOST_AUTO_TEST_CASE(retain_grad_keeps_an_intermediate_gradient) {
+  Tensor x = leaf(0.5, "x");
+  Tensor h = sigmoid(x);
+  h.retain_grad();
+  const Tensor y = 3.0 * h;
+  y.backward();
+  BOOST_TEST(h.grad().item() == 3.0);
+  BOOST_TEST(!y.grad().defined());  // not retained
+}
+
+BOOST_AUTO_TEST_CASE(grad_returns_gradients_without_touching_dot_grad) {
+  Tensor x = leaf(2.0, "x"), w = leaf(-1.0, "w");
+  const Tensor h = x * w;
+  const Tensor y = exp(h);
+  const std::vector<Tensor> g = grad({y}, {x, h, w}, {.retain_graph = true});
+  BOOST_TEST(g[0].item() == std::exp(-2.0) * -1.0, tt::tolerance(1e-15));  // e^(xw)·w
+  BOOST_TEST(g[1].item() == std::exp(-2.0), tt::tolerance(1e-15));         // an intermediate
+  BOOST_TEST(g[2].item() == std::exp(-2.0) * 2.0, tt::tolerance(1e-15));
+  BOOST_TEST(!x.grad().defined());
+
+  Tensor unused = leaf(5.0, "unused");
+  BOOST_TEST(grad({y}, {unused}, {.retain_graph = true})[0].item() == 0.0);
+  BOOST_CHECK_EXCEPTION(grad({y}, {tensor({1.0}).name("c")}), GraphError,
+                        says<GraphError>("grad: input 0 ('c') does not require grad"));
+}
+
+// Grad-of-grad: the backward pass is recorded with create_graph, so it can be
+// differentiated again. For y = x³: y' = 3x², y'' = 6x, y''' = 6.
+BOOST_AUTO_TEST_CASE(create_graph_gives_higher_derivatives) {
+  Tensor x = leaf(2.0, "x");
+  const Tensor y = pow(x, 3);
+  const Tensor d1 = grad({y}, {x}, {.create_graph = true})[0];
+  BOOST_TEST(d1.item() == 12.0);
+  BOOST_TEST(d1.requires_grad());
+  const Tensor d2 = grad({d1}, {x}, {.create_graph = true})[0];
+  BOOST_TEST(d2.item() == 12.0);
+  const Tensor d3 = grad({d2}, {x})[0];
+  BOOST_TEST(d3.item() == 6.0);
+
+  // Without create_graph the gradient is a plain tensor.
+  Tensor z = leaf(2.0, "z");
+  BOOST_TEST(!grad({pow(z, 3)}, {z})[0].requires_grad());
+}
+
+BOOST_AUTO_TEST_CASE(backward_with_create_graph_fills_differentiable_grads) {
+  Tensor x = leaf(0.3, "x");
+  tanh(x).backward({.create_graph = true});
+  const Tensor g = x.grad();  // 1 − tanh²x
+  BOOST_TEST(g.requires_grad());
+  const double t = std::tanh(0.3);
+  BOOST_TEST(grad({g}, {x})[0].item() == -2 * t * (1 - t * t), tt::tolerance(1e-14));
+  x.zero_grad();  // also breaks the x → grad → graph → x cycle
+}
+
+// Note [Iterative teardown] and [Backward scheduling]: a million-node chain must neither
+// overflow the stack in backward nor when it is freed.
+BOOST_AUTO_TEST_CASE(million_node_chain_backward_and_free) {
+  const int n = 1'000'000;
+  const double rate = 1.0 + 1e-6;
+  Tensor x0 = leaf(0.5, "x0"), w = leaf(rate, "w");
+  {
+    Tensor x = x0;
+    for (int i = 0; i < n; ++i) x = x * w;  // x = x0·wⁿ
+    BOOST_TEST(x.item() == 0.5 * std::pow(rate, n), tt::tolerance(1e-9));
+    x.backward();
+  }  // the chain is freed here
+  BOOST_TEST(x0.grad().item() == std::pow(rate, n), tt::tolerance(1e-9));
+  BOOST_TEST(w.grad().item() == n * 0.5 * std::pow(rate, n - 1), tt::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(million_node_chain_freed_without_backward) {
+  Tensor w = leaf(1.0, "w");
+  Tensor x = leaf(1.0, "x");
+  for (int i = 0; i < 1'000'000; ++i) x = x * w;
+  x = Tensor();  // drops the whole chain
+  BOOST_TEST(!x.defined());
+}

@@ -1,3 +1,101 @@
 #define BOOST_TEST_MODULE optim
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) {}
+#include <cmath>
+#include <gradlab/gradlab.hpp>
+
+using namespace gradlab;
+namespace tt = boost::test_tools;
+
+template <class E>
+auto says(const std::string& text) {
+  return [text](const E& e) {
+    BOOST_TEST_INFO("message: " << e.what());
+    return std::string(e.what()).find(text) != std::string::npos;
+  };
+}
+
+Tensor param(std::initializer_list<double> v, const char* name) {
+  Tensor p = from_vector(v, {static_cast<std::int64_t>(v.size())});
+  p.set_requires_grad().name(name);
+  return p;
+}
+
+// L = Σ c ∘ p has the constant gradient c, which makes each update easy to work out.
+void linear_loss_backward(const Tensor& p, const Tensor& c) { sum(c * p).backward(); }
+
+BOOST_AUTO_TEST_CASE(sgd_steps_against_the_gradient) {
+  Tensor p = param({1.0, -2.0}, "p");
+  SGD opt({p}, 0.1);
+  linear_loss_backward(p, tensor({3.0, -1.0}));
+  opt.step();  // p − 0.1·c
+  BOOST_TEST(p.at({0}) == 1.0 - 0.3, tt::tolerance(1e-15));
+  BOOST_TEST(p.at({1}) == -2.0 + 0.1, tt::tolerance(1e-15));
+}
+
+BOOST_AUTO_TEST_CASE(sgd_momentum_builds_velocity) {
+  Tensor p = param({0.0}, "p");
+  SGD opt({p}, 0.1, 0.9);
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    linear_loss_backward(p, tensor({1.0}));
+    opt.step();
+  }
+  // velocities 1, 1.9, 2.71; p = −0.1·(1 + 1.9 + 2.71)
+  BOOST_TEST(p.item() == -0.561, tt::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(adam_first_steps_match_the_formula) {
+  Tensor p = param({1.0, 1.0}, "p");
+  Adam opt({p}, 0.01);
+  const Tensor c = tensor({2.0, -0.5});
+  linear_loss_backward(p, c);
+  opt.step();
+  // Step 1: m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
+  BOOST_TEST(p.at({0}) == 1.0 - 0.01 * 2.0 / (2.0 + 1e-8), tt::tolerance(1e-14));
+  BOOST_TEST(p.at({1}) == 1.0 + 0.01 * 0.5 / (0.5 + 1e-8), tt::tolerance(1e-14));
+  // Step 2 with the same gradient: m̂ = g and v̂ = g² again, the same step.
+  opt.zero_grad();
+  linear_loss_backward(p, c);
+  opt.step();
+  BOOST_TEST(p.at({0}) == 1.0 - 2 * 0.01 * 2.0 / (2.0 + 1e-8), tt::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(adam_minimises_a_quadratic) {
+  Tensor p = param({3.0, -4.0}, "p");
+  Adam opt({p}, 0.1);
+  for (int i = 0; i < 500; ++i) {
+    opt.zero_grad();
+    sum(pow(p - tensor({1.0, 2.0}), 2)).backward();
+    opt.step();
+  }
+  BOOST_TEST(p.at({0}) == 1.0, tt::tolerance(1e-2));
+  BOOST_TEST(p.at({1}) == 2.0, tt::tolerance(1e-2));
+}
+
+BOOST_AUTO_TEST_CASE(float32_parameters_update_too) {
+  Tensor p = tensor({1.0f}, DType::float32);
+  p.set_requires_grad();
+  SGD opt({p}, 0.5);
+  sum(p * p).backward();
+  opt.step();  // 1 − 0.5·2
+  BOOST_TEST(p.item() == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(parameters_without_gradient_are_left_alone) {
+  Tensor used = param({1.0}, "used"), unused = param({5.0}, "unused");
+  SGD opt({used, unused}, 1.0);
+  sum(used).backward();
+  opt.step();
+  BOOST_TEST(used.item() == 0.0);
+  BOOST_TEST(unused.item() == 5.0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_parameters_and_rates_are_rejected) {
+  Tensor p = param({1.0}, "p");
+  BOOST_CHECK_EXCEPTION(SGD({tensor({1.0}).name("c")}, 0.1), GraphError,
+                        says<GraphError>("parameter 0 ('c') must be a leaf that requires grad"));
+  BOOST_CHECK_EXCEPTION(SGD({p * 2.0}, 0.1), GraphError, says<GraphError>("must be a leaf"));
+  BOOST_CHECK_EXCEPTION(SGD({p}, -1.0), ValueError, says<ValueError>("SGD: lr"));
+  BOOST_CHECK_EXCEPTION(SGD({p}, 0.1, 1.5), ValueError, says<ValueError>("SGD: momentum"));
+  BOOST_CHECK_EXCEPTION(Adam({p}, 0.1, 1.0, 1.2), ValueError, says<ValueError>("Adam: beta2"));
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up a Debian 12 machine for gradlab, build it, and run the main job or the test suite.
+#   ./run.sh         install what is missing, build (Release), run the main job
+#   ./run.sh test    the same set-up, then the whole test suite through ctest
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() {
+  sed -n '2,4s/^# \{0,1\}//p' "$0"
+}
+
+job=${1:-main}
+case "$job" in
+  main | test) ;;
+  -h | --help) usage; exit 0 ;;
+  *) echo "run.sh: unknown job '$job' (try ./run.sh --help)" >&2; exit 2 ;;
+esac
+
+# Debian packages the build needs; apt-get runs only when one is absent.
+packages=(g++ cmake make libboost-test-dev libgraphviz-dev libopenblas-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "run.sh: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$jobs"
+
+if [ "$job" = main ]; then
+  ./build/seed_network_demo
+else
+  ctest --test-dir build --output-on-failure -j"$jobs"
+fi
