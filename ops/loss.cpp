@@ -125,4 +125,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   return cross_entropy(logits, classes);
 }
 
+Tensor cross_entropy(const Tensor& logits, std::initializer_list<std::int64_t> targets) {
+  return cross_entropy(logits, std::vector<std::int64_t>(targets));
+}
+
 }  // namespace gradlab

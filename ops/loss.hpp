@@ -21,5 +21,7 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target);
 Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets);
 // The same with the classes given as a 1-D tensor of whole numbers.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
+// The same with the classes written in place: cross_entropy(logits, {0, 2}).
+Tensor cross_entropy(const Tensor& logits, std::initializer_list<std::int64_t> targets);
 
 }  // namespace gradlab

@@ -10,9 +10,9 @@ namespace gradlab {
 
 // ∂/∂x = g reshaped back to x's shape
 Tensor reshape(const Tensor& x, Shape shape) {
-  auto bad = [&] {
+  auto bad = [&x, requested = shape] {
     return ShapeError("reshape: cannot view " + to_string(x.shape()) + " (" +
-                      std::to_string(x.numel()) + " elements) as " + to_string(shape));
+                      std::to_string(x.numel()) + " elements) as " + to_string(requested));
   };
   const auto inferred = std::find(shape.begin(), shape.end(), -1);
   if (inferred != shape.end()) {

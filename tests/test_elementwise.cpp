@@ -1,3 +1,324 @@
 #define BOOST_TEST_MODULE elementwise
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) {}
+#include <gradlab/gradlab.hpp>
+
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace gradlab;
+
+namespace {
+
+// Checks t's shape, then each value (row-major) against numbers worked out by hand.
+void check_values(const Tensor& t, const std::string& shape, const std::vector<double>& want,
+                  double tol = 1e-12) {
+  BOOST_TEST(to_string(t.shape()) == shape);
+  const std::vector<double> got = t.values();
+  BOOST_TEST_REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    BOOST_TEST(std::abs(got[i] - want[i]) <= tol,
+               "element " << i << ": got " << got[i] << ", want " << want[i]);
+}
+
+// For BOOST_CHECK_EXCEPTION: the error message contains `text`.
+auto says(std::string text) {
+  return [text](const std::exception& e) {
+    const std::string what = e.what();
+    const bool found = what.find(text) != std::string::npos;
+    BOOST_CHECK_MESSAGE(found, "message \"" << what << "\" lacks \"" << text << "\"");
+    return found;
+  };
+}
+
+// Random inputs for gradcheck. Normal numbers moved 0.2 further from 0 keep relu away from
+// its kink and a divisor away from 0, where finite differences would be meaningless.
+Tensor away_from_zero(const Shape& shape, Generator& gen) {
+  std::vector<double> v = randn(shape, gen).values();
+  for (double& x : v) x += x >= 0 ? 0.2 : -0.2;
+  return from_vector(v, shape);
+}
+// Uniform numbers in [0.5, 2): for log and for fractional powers.
+Tensor positive(const Shape& shape, Generator& gen) {
+  std::vector<double> v = rand(shape, gen).values();
+  for (double& x : v) x = 0.5 + 1.5 * x;
+  return from_vector(v, shape);
+}
+
+void check_first_and_second_derivatives(const Function& f, const std::vector<Tensor>& inputs) {
+  const GradcheckResult r = gradcheck(f, inputs);
+  BOOST_TEST(r.ok, r.message);
+  const GradcheckResult rr = gradgradcheck(f, inputs);
+  BOOST_TEST(rr.ok, rr.message);
+}
+
+struct BinaryOp {
+  const char* name;
+  Tensor (*f)(const Tensor&, const Tensor&);
+};
+const std::vector<BinaryOp> binary_ops = {{"add", gradlab::add},
+                                          {"sub", gradlab::sub},
+                                          {"hadamard", gradlab::hadamard},
+                                          {"div", gradlab::div}};
+
+const std::vector<double> a_values = {1, 2, 3, 4, 5, 6};  // a = [[1, 2, 3], [4, 5, 6]]
+const std::vector<double> b_values = {6, 5, 4, 3, 2, 1};  // b = [[6, 5, 4], [3, 2, 1]]
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- forward values
+
+BOOST_AUTO_TEST_CASE(binary_ops_work_element_by_element) {
+  const Tensor a = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  const Tensor b = tensor({{6.0, 5.0, 4.0}, {3.0, 2.0, 1.0}});
+  check_values(add(a, b), "[2, 3]", {7, 7, 7, 7, 7, 7});
+  check_values(sub(a, b), "[2, 3]", {-5, -3, -1, 1, 3, 5});
+  check_values(hadamard(a, b), "[2, 3]", {6, 10, 12, 12, 10, 6});
+  check_values(gradlab::div(a, b), "[2, 3]", {1.0 / 6, 2.0 / 5, 3.0 / 4, 4.0 / 3, 5.0 / 2, 6});
+  // The operators are the same ops; `*` is the Hadamard product, not the matrix product.
+  check_values(a + b, "[2, 3]", {7, 7, 7, 7, 7, 7});
+  check_values(a - b, "[2, 3]", {-5, -3, -1, 1, 3, 5});
+  check_values(a * b, "[2, 3]", {6, 10, 12, 12, 10, 6});
+  check_values(a / b, "[2, 3]", {1.0 / 6, 2.0 / 5, 3.0 / 4, 4.0 / 3, 5.0 / 2, 6});
+  check_values(-a, "[2, 3]", {-1, -2, -3, -4, -5, -6});
+  check_values(neg(b), "[2, 3]", {-6, -5, -4, -3, -2, -1});
+}
+
+BOOST_AUTO_TEST_CASE(broadcasting_stretches_size_one_and_missing_axes) {
+  const Tensor a = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  // [2, 3] + [3]: the row vector is added to every row.
+  check_values(a + tensor({10.0, 20.0, 30.0}), "[2, 3]", {11, 22, 33, 14, 25, 36});
+  // [2, 1] ∘ [1, 3]: a column times a row is their outer product.
+  check_values(tensor({{1.0}, {2.0}}) * tensor({{3.0, 4.0, 5.0}}), "[2, 3]", {3, 4, 5, 6, 8, 10});
+  // A 0-D scalar broadcasts to any shape.
+  check_values(scalar(10.0) - a, "[2, 3]", {9, 8, 7, 6, 5, 4});
+  // [3] / [2, 1]: both operands stretch.
+  check_values(tensor({1.0, 2.0, 4.0}) / tensor({{1.0}, {2.0}}), "[2, 3]", {1, 2, 4, 0.5, 1, 2});
+}
+
+BOOST_AUTO_TEST_CASE(plain_numbers_on_either_side_of_an_operator) {
+  const Tensor x = tensor({1.0, 2.0, 4.0});
+  check_values(x + 1.0, "[3]", {2, 3, 5});
+  check_values(1.0 + x, "[3]", {2, 3, 5});
+  check_values(x - 1.0, "[3]", {0, 1, 3});
+  check_values(1.0 - x, "[3]", {0, -1, -3});
+  check_values(x * 2.0, "[3]", {2, 4, 8});
+  check_values(2.0 * x, "[3]", {2, 4, 8});
+  check_values(x / 4.0, "[3]", {0.25, 0.5, 1});
+  check_values(4.0 / x, "[3]", {4, 2, 1});
+  check_values(0.5 * pow(x - 1.0, 2), "[3]", {0, 0.5, 4.5});  // ½(x − 1)²
+}
+
+BOOST_AUTO_TEST_CASE(unary_ops_at_points_with_known_values) {
+  using std::numbers::e;
+  using std::numbers::ln2;
+  const double ln3 = std::log(3.0);
+  check_values(exp(tensor({0.0, 1.0, -1.0})), "[3]", {1, e, 1 / e});
+  check_values(log(tensor({1.0, e, 0.5})), "[3]", {0, 1, -ln2});
+  // σ(0) = ½;  σ(ln 3) = 1 / (1 + ⅓) = ¾;  σ(−x) = 1 − σ(x)
+  check_values(sigmoid(tensor({0.0, ln3, -ln3})), "[3]", {0.5, 0.75, 0.25});
+  // tanh(ln 2) = (e^(2 ln 2) − 1) / (e^(2 ln 2) + 1) = (4 − 1) / (4 + 1)
+  check_values(tanh(tensor({0.0, ln2, -ln2})), "[3]", {0, 0.6, -0.6});
+  check_values(relu(tensor({-2.0, -0.5, 0.0, 0.5, 3.0})), "[5]", {0, 0, 0, 0.5, 3});
+  check_values(pow(tensor({2.0, -3.0}), 2), "[2]", {4, 9});
+  check_values(pow(tensor({-2.0}), 3), "[1]", {-8});
+  check_values(pow(tensor({4.0, 9.0}), 0.5), "[2]", {2, 3});
+  check_values(pow(tensor({2.0, 4.0}), -1), "[2]", {0.5, 0.25});
+  check_values(pow(tensor({0.0, 5.0}), 0), "[2]", {1, 1});
+}
+
+BOOST_AUTO_TEST_CASE(sigmoid_does_not_overflow_far_from_zero) {
+  // e^(1000) overflows a double; σ is computed so that it never has to form it.
+  check_values(sigmoid(tensor({-1000.0, 1000.0})), "[2]", {0, 1});
+  // For very negative x, σ(x) = 1 / (1 + e^(−x)) ≈ e^x, to full relative precision.
+  const double s = sigmoid(scalar(-40.0)).item();
+  BOOST_TEST(s == std::exp(-40.0), boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(float32_in_float32_out) {
+  const Tensor x = tensor({0.0, 0.5, -1.0}, DType::float32);
+  const Tensor y = tensor({2.0, 4.0, 8.0}, DType::float32);
+  for (const Tensor& r : {x + y, x - y, x * y, x / y, -x, x * 3.0, 1.0 - x, pow(y, 0.5),
+                          exp(x), log(y), sigmoid(x), tanh(x), relu(x)})
+    BOOST_TEST(r.dtype() == DType::float32);
+  check_values(x / y, "[3]", {0, 0.125, -0.125}, 1e-6);
+  check_values(exp(x), "[3]", {1, std::exp(0.5), std::exp(-1.0)}, 1e-6);
+  check_values(log(y), "[3]", {std::log(2.0), std::log(4.0), std::log(8.0)}, 1e-6);
+  check_values(sigmoid(x), "[3]", {0.5, 1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(1.0))}, 1e-6);
+  check_values(tanh(x), "[3]", {0, std::tanh(0.5), std::tanh(-1.0)}, 1e-6);
+  check_values(relu(x), "[3]", {0, 0.5, 0}, 1e-6);
+}
+
+// ------------------------------------------------------------------- gradients by hand
+
+BOOST_AUTO_TEST_CASE(unary_gradients_match_the_textbook_derivatives) {
+  const std::vector<double> xs = {-1.5, -0.3, 0.4, 2.0};
+  const Shape shape = {4};
+  auto gradient_of_sum = [&](Tensor (*f)(const Tensor&), const std::vector<double>& at) {
+    Tensor x = from_vector(at, shape).set_requires_grad();
+    sum(f(x)).backward();
+    return x.grad();
+  };
+  std::vector<double> dsigmoid, dtanh, dexp, drelu;
+  for (double x : xs) {
+    const double s = 1 / (1 + std::exp(-x));
+    dsigmoid.push_back(s * (1 - s));                          // σ' = σ(1 − σ)
+    dtanh.push_back(1 - std::tanh(x) * std::tanh(x));        // tanh' = 1 − tanh²
+    dexp.push_back(std::exp(x));                             // (eˣ)' = eˣ
+    drelu.push_back(x > 0 ? 1 : 0);                          // relu' = [x > 0]
+  }
+  check_values(gradient_of_sum(sigmoid, xs), "[4]", dsigmoid);
+  check_values(gradient_of_sum(gradlab::tanh, xs), "[4]", dtanh);
+  check_values(gradient_of_sum(gradlab::exp, xs), "[4]", dexp);
+  check_values(gradient_of_sum(relu, xs), "[4]", drelu);
+  check_values(gradient_of_sum(neg, xs), "[4]", {-1, -1, -1, -1});
+  check_values(gradient_of_sum(gradlab::log, {0.5, 1, 2, 4}), "[4]", {2, 1, 0.5, 0.25});  // 1/x
+
+  Tensor x = from_vector(xs, shape).set_requires_grad();
+  sum(pow(x, 3)).backward();  // (x³)' = 3x²
+  check_values(x.grad(), "[4]", {3 * 2.25, 3 * 0.09, 3 * 0.16, 3 * 4.0});
+}
+
+BOOST_AUTO_TEST_CASE(broadcast_operands_get_their_gradient_summed_back) {
+  // L = Σᵢⱼ aᵢⱼ / bⱼ with a [2, 3] and b [3] broadcast over the rows:
+  //   ∂L/∂aᵢⱼ = 1 / bⱼ,   ∂L/∂bⱼ = −Σᵢ aᵢⱼ / bⱼ²   (a sum over the rows b was stretched along)
+  Tensor a = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}).set_requires_grad();
+  Tensor b = tensor({10.0, 20.0, 40.0}).set_requires_grad();
+  sum(a / b).backward();
+  check_values(a.grad(), "[2, 3]", {0.1, 0.05, 0.025, 0.1, 0.05, 0.025});
+  check_values(b.grad(), "[3]", {-5.0 / 100, -7.0 / 400, -9.0 / 1600});
+
+  // L = Σ a ∘ b:  ∂L/∂a = b in every row,  ∂L/∂b = column sums of a
+  a.zero_grad();
+  b.zero_grad();
+  sum(a * b).backward();
+  check_values(a.grad(), "[2, 3]", {10, 20, 40, 10, 20, 40});
+  check_values(b.grad(), "[3]", {5, 7, 9});
+
+  // L = Σ (a − s) with a 0-D s: s was used 6 times, each with weight −1.
+  Tensor s = scalar(3.0).set_requires_grad();
+  sum(a - s).backward();
+  check_values(s.grad(), "[]", {-6});
+}
+
+BOOST_AUTO_TEST_CASE(second_derivative_of_tanh_by_hand) {
+  // tanh'' = d/dx (1 − tanh²) = −2 tanh (1 − tanh²). grad with create_graph records the
+  // backward pass, so it can be differentiated again.
+  Tensor x = tensor({-1.0, 0.5, 2.0}).set_requires_grad();
+  const Tensor first = grad({sum(tanh(x))}, {x}, {.create_graph = true})[0];
+  const Tensor second = grad({sum(first)}, {x})[0];
+  std::vector<double> want;
+  for (double v : {-1.0, 0.5, 2.0}) want.push_back(-2 * std::tanh(v) * (1 - std::tanh(v) * std::tanh(v)));
+  check_values(second, "[3]", want);
+}
+
+BOOST_AUTO_TEST_CASE(float32_gradients_stay_float32) {
+  Tensor x = tensor({-1.0, 0.5}, DType::float32).set_requires_grad();
+  sum(sigmoid(x) * 2.0).backward();  // 2σ(1 − σ)
+  BOOST_TEST(x.grad().dtype() == DType::float32);
+  const double s0 = 1 / (1 + std::exp(1.0)), s1 = 1 / (1 + std::exp(-0.5));
+  check_values(x.grad(), "[2]", {2 * s0 * (1 - s0), 2 * s1 * (1 - s1)}, 1e-6);
+}
+
+// ----------------------------------------------------------------------------- gradcheck
+
+BOOST_AUTO_TEST_CASE(gradcheck_notices_a_gradient_the_engine_cannot_see) {
+  // x ∘ detach(x) has the value x², but detach hides the second factor from the engine,
+  // so backward gives x instead of 2x. gradcheck must catch this, or it checks nothing.
+  Generator gen(11);
+  const auto f = [](const std::vector<Tensor>& in) { return in[0] * in[0].detach(); };
+  const GradcheckResult r = gradcheck(f, {away_from_zero({2, 3}, gen)});
+  BOOST_TEST(!r.ok, r.message);
+  BOOST_TEST(r.numerical == 2 * r.analytical, boost::test_tools::tolerance(1e-6));
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_binary_ops_same_shape_and_broadcast) {
+  // Each pair below broadcasts differently, so each exercises sum_to in backward differently.
+  const std::vector<std::pair<Shape, Shape>> shape_pairs = {
+      {{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{3}, {2, 3}},     {{2, 1}, {1, 3}},
+      {{}, {2, 3}},     {{2, 3}, {}},  {{2, 3, 2}, {3, 1}}};
+  Generator gen(1);
+  for (const BinaryOp& op : binary_ops) {
+    for (const auto& [sa, sb] : shape_pairs) {
+      BOOST_TEST_CONTEXT(op.name << ": " << to_string(sa) << " with " << to_string(sb)) {
+        const Tensor a = randn(sa, gen).name("a");
+        const Tensor b = (std::string(op.name) == "div" ? away_from_zero(sb, gen)
+                                                        : randn(sb, gen))
+                             .name("b");
+        check_first_and_second_derivatives(
+            [f = op.f](const std::vector<Tensor>& in) { return f(in[0], in[1]); }, {a, b});
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_unary_ops) {
+  Generator gen(2);
+  const Shape shape = {3, 4};
+  struct Case {
+    const char* name;
+    Function f;
+    Tensor x;
+  };
+  const auto unary = [](Tensor (*op)(const Tensor&)) {
+    return [op](const std::vector<Tensor>& in) { return op(in[0]); };
+  };
+  const auto power = [](double p) {
+    return [p](const std::vector<Tensor>& in) { return pow(in[0], p); };
+  };
+  const std::vector<Case> cases = {
+      {"neg", unary(neg), randn(shape, gen)},
+      {"exp", unary(gradlab::exp), randn(shape, gen)},
+      {"log", unary(gradlab::log), positive(shape, gen)},
+      {"sigmoid", unary(sigmoid), randn(shape, gen)},
+      {"tanh", unary(gradlab::tanh), randn(shape, gen)},
+      {"relu", unary(relu), away_from_zero(shape, gen)},
+      {"pow 2", power(2), randn(shape, gen)},
+      {"pow 3", power(3), randn(shape, gen)},
+      {"pow 0.5", power(0.5), positive(shape, gen)},
+      {"pow -1", power(-1), away_from_zero(shape, gen)},
+      {"pow 0", power(0), randn(shape, gen)},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) { check_first_and_second_derivatives(c.f, {c.x}); }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_operators_with_plain_numbers) {
+  Generator gen(3);
+  // (2a − 1) ∘ b / 3 + 1 / b − a + 0.5: every operator form, with numbers on both sides.
+  const auto f = [](const std::vector<Tensor>& in) {
+    const Tensor &a = in[0], &b = in[1];
+    return (2.0 * a - 1.0) * b / 3.0 + 1.0 / b - a + 0.5 + (1.0 - a) * 0.25 + (-a);
+  };
+  check_first_and_second_derivatives(f, {randn({2, 3}, gen).name("a"),
+                                         away_from_zero({3}, gen).name("b")});
+}
+
+// ---------------------------------------------------------------------------- bad input
+
+BOOST_AUTO_TEST_CASE(shapes_that_do_not_broadcast_throw_shape_error) {
+  const Tensor a = ones({2, 3}), b = ones({4});
+  BOOST_CHECK_EXCEPTION(add(a, b), ShapeError,
+                        says("add: shapes cannot be broadcast together: [2, 3] and [4]"));
+  BOOST_CHECK_EXCEPTION(a - b, ShapeError,
+                        says("sub: shapes cannot be broadcast together: [2, 3] and [4]"));
+  BOOST_CHECK_EXCEPTION(a * ones({3, 1}), ShapeError,
+                        says("hadamard: shapes cannot be broadcast together: [2, 3] and [3, 1]"));
+  BOOST_CHECK_EXCEPTION(ones({2}) / a, ShapeError,
+                        says("div: shapes cannot be broadcast together: [2] and [2, 3]"));
+}
+
+BOOST_AUTO_TEST_CASE(mixing_float32_and_float64_throws_dtype_error) {
+  const Tensor x64 = ones({2, 3}), y32 = ones({3}, DType::float32);
+  BOOST_CHECK_EXCEPTION(x64 + y32, DTypeError,
+                        says("add: dtypes differ: float64 [2, 3] and float32 [3]"));
+  BOOST_CHECK_EXCEPTION(y32 - x64, DTypeError,
+                        says("sub: dtypes differ: float32 [3] and float64 [2, 3]"));
+  BOOST_CHECK_EXCEPTION(x64 * y32, DTypeError, says("hadamard: dtypes differ"));
+  BOOST_CHECK_EXCEPTION(x64 / y32, DTypeError, says("div: dtypes differ"));
+  // A plain number takes the tensor's dtype, so it never causes a mismatch.
+  BOOST_TEST((y32 * 2.0).dtype() == DType::float32);
+}

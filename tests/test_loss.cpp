@@ -1,3 +1,261 @@
 #define BOOST_TEST_MODULE loss
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) {}
+#include <gradlab/gradlab.hpp>
+
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <vector>
+
+using namespace gradlab;
+
+namespace {
+
+// Checks t's shape, then each value (row-major) against numbers worked out by hand.
+void check_values(const Tensor& t, const std::string& shape, const std::vector<double>& want,
+                  double tol = 1e-12) {
+  BOOST_TEST(to_string(t.shape()) == shape);
+  const std::vector<double> got = t.values();
+  BOOST_TEST_REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    BOOST_TEST(std::abs(got[i] - want[i]) <= tol,
+               "element " << i << ": got " << got[i] << ", want " << want[i]);
+}
+
+// For BOOST_CHECK_EXCEPTION: the error message contains `text`.
+auto says(std::string text) {
+  return [text](const std::exception& e) {
+    const std::string what = e.what();
+    const bool found = what.find(text) != std::string::npos;
+    BOOST_CHECK_MESSAGE(found, "message \"" << what << "\" lacks \"" << text << "\"");
+    return found;
+  };
+}
+
+void check_first_and_second_derivatives(const Function& f, const std::vector<Tensor>& inputs) {
+  const GradcheckResult r = gradcheck(f, inputs);
+  BOOST_TEST(r.ok, r.message);
+  const GradcheckResult rr = gradgradcheck(f, inputs);
+  BOOST_TEST(rr.ok, rr.message);
+}
+
+// softmax of a plain list, written out: e^(xᵢ) / Σⱼ e^(xⱼ)
+std::vector<double> softmax_by_hand(const std::vector<double>& x) {
+  double total = 0;
+  for (double v : x) total += std::exp(v);
+  std::vector<double> y;
+  for (double v : x) y.push_back(std::exp(v) / total);
+  return y;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- forward values
+
+BOOST_AUTO_TEST_CASE(softmax_of_1_2_3) {
+  const double e = std::numbers::e, total = e + e * e + e * e * e;
+  check_values(softmax(tensor({1.0, 2.0, 3.0})), "[3]", {e / total, e * e / total, e * e * e / total});
+}
+
+BOOST_AUTO_TEST_CASE(softmax_along_each_axis_of_a_matrix) {
+  // x = [[1, 0], [3, 0]]
+  const Tensor x = tensor({{1.0, 0.0}, {3.0, 0.0}});
+  const double e2 = std::exp(2.0);
+  // Along axis 0 (down each column): softmax([1, 3]) = [1, e²] / (1 + e²); softmax([0, 0]) = ½
+  check_values(softmax(x, 0), "[2, 2]", {1 / (1 + e2), 0.5, e2 / (1 + e2), 0.5});
+  // Along the last axis (the default), each row: softmax([1, 0]) = [e, 1] / (e + 1)
+  const double e = std::numbers::e, e3 = std::exp(3.0);
+  check_values(softmax(x), "[2, 2]", {e / (e + 1), 1 / (e + 1), e3 / (e3 + 1), 1 / (e3 + 1)});
+  check_values(softmax(x, -1), "[2, 2]", {e / (e + 1), 1 / (e + 1), e3 / (e3 + 1), 1 / (e3 + 1)});
+}
+
+BOOST_AUTO_TEST_CASE(softmax_ignores_a_shift_and_does_not_overflow) {
+  // softmax(x + c) = softmax(x): e^(1000) would overflow, but the answer is that of [0, 1, 2].
+  check_values(softmax(tensor({1000.0, 1001.0, 1002.0})), "[3]", softmax_by_hand({0, 1, 2}));
+  check_values(softmax(tensor({-1000.0, -1000.0})), "[2]", {0.5, 0.5});
+}
+
+BOOST_AUTO_TEST_CASE(log_softmax_is_x_minus_log_sum_exp) {
+  // log softmax(x)ᵢ = xᵢ − log Σⱼ e^(xⱼ)
+  const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  check_values(log_softmax(tensor({1.0, 2.0, 3.0})), "[3]", {1 - lse, 2 - lse, 3 - lse});
+  // With large inputs log(softmax(x)) would be log(0) = −∞ for the small entries; log_softmax
+  // stays finite: [0, 1, 2] − log(1 + e + e²) after the shift.
+  const double lse0 = std::log(1 + std::exp(1.0) + std::exp(2.0));
+  check_values(log_softmax(tensor({1000.0, 1001.0, 1002.0})), "[3]",
+               {-lse0, 1 - lse0, 2 - lse0});
+  check_values(log_softmax(tensor({{0.0, -2000.0}})), "[1, 2]", {0, -2000});
+  // Along axis 0 of [[1, 0], [3, 0]]: column 0 is [1, 3] − log(e + e³), column 1 is −log 2.
+  const double col0 = std::log(std::exp(1.0) + std::exp(3.0));
+  check_values(log_softmax(tensor({{1.0, 0.0}, {3.0, 0.0}}), 0), "[2, 2]",
+               {1 - col0, -std::numbers::ln2, 3 - col0, -std::numbers::ln2});
+}
+
+BOOST_AUTO_TEST_CASE(mse_loss_by_hand) {
+  // differences [0, 2, −2, 0] → squares [0, 4, 4, 0] → mean 8 / 4 = 2
+  const Tensor p = tensor({{1.0, 2.0}, {3.0, 4.0}}), t = tensor({{1.0, 0.0}, {5.0, 4.0}});
+  check_values(mse_loss(p, t), "[]", {2});
+  check_values(mse_loss(p, p), "[]", {0});
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_by_hand) {
+  // Two examples, three classes. Example 0 is class 2: −log(e³ / (e + e² + e³)).
+  // Example 1 is class 0 with all logits equal: −log(⅓) = log 3. The loss is their mean.
+  const Tensor logits = tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}});
+  const double row0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 3;
+  const double row1 = std::log(3.0);
+  check_values(cross_entropy(logits, {2, 0}), "[]", {(row0 + row1) / 2});
+  // The same classes given as a tensor of whole numbers.
+  check_values(cross_entropy(logits, tensor({2.0, 0.0})), "[]", {(row0 + row1) / 2});
+  // Two equal logits: the right class gets probability ½, so the loss is log 2.
+  check_values(cross_entropy(tensor({{0.0, 0.0}}), {1}), "[]", {std::numbers::ln2});
+}
+
+BOOST_AUTO_TEST_CASE(float32_losses) {
+  const double e = std::numbers::e, total = e + e * e + e * e * e;
+  const Tensor x = tensor({1.0, 2.0, 3.0}, DType::float32);
+  const Tensor y = softmax(x);
+  BOOST_TEST(y.dtype() == DType::float32);
+  check_values(y, "[3]", {e / total, e * e / total, e * e * e / total}, 1e-6);
+  const double lse = std::log(total);
+  BOOST_TEST(log_softmax(x).dtype() == DType::float32);
+  check_values(log_softmax(x), "[3]", {1 - lse, 2 - lse, 3 - lse}, 1e-6);
+
+  const Tensor p = tensor({{1.0, 2.0}, {3.0, 4.0}}, DType::float32);
+  const Tensor t = tensor({{1.0, 0.0}, {5.0, 4.0}}, DType::float32);
+  BOOST_TEST(mse_loss(p, t).dtype() == DType::float32);
+  check_values(mse_loss(p, t), "[]", {2}, 1e-6);
+
+  const Tensor logits = tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}}, DType::float32);
+  const Tensor ce = cross_entropy(logits, {2, 0});
+  BOOST_TEST(ce.dtype() == DType::float32);
+  check_values(ce, "[]", {(lse - 3 + std::log(3.0)) / 2}, 1e-6);
+}
+
+// ------------------------------------------------------------------- gradients by hand
+
+BOOST_AUTO_TEST_CASE(cross_entropy_gradient_is_softmax_minus_onehot_over_n) {
+  // ∂L/∂logitsᵢ = (softmax(logitsᵢ) − onehot(targetᵢ)) / N
+  Tensor logits = tensor({{1.0, 2.0, 3.0}, {0.5, -1.0, 0.0}}).set_requires_grad();
+  cross_entropy(logits, {2, 0}).backward();
+  const std::vector<double> p0 = softmax_by_hand({1, 2, 3}), p1 = softmax_by_hand({0.5, -1, 0});
+  check_values(logits.grad(), "[2, 3]",
+               {p0[0] / 2, p0[1] / 2, (p0[2] - 1) / 2, (p1[0] - 1) / 2, p1[1] / 2, p1[2] / 2});
+}
+
+BOOST_AUTO_TEST_CASE(mse_gradient_is_two_times_the_difference_over_n) {
+  // L = mean((p − t)²):  ∂L/∂p = 2(p − t)/n,  ∂L/∂t = −2(p − t)/n
+  Tensor p = tensor({{1.0, 2.0}, {3.0, 4.0}}).set_requires_grad();
+  Tensor t = tensor({{1.0, 0.0}, {5.0, 4.0}}).set_requires_grad();
+  mse_loss(p, t).backward();
+  check_values(p.grad(), "[2, 2]", {0, 1, -1, 0});
+  check_values(t.grad(), "[2, 2]", {0, -1, 1, 0});
+}
+
+BOOST_AUTO_TEST_CASE(softmax_and_log_softmax_gradients_by_hand) {
+  const std::vector<double> y = softmax_by_hand({1, 2, 3});
+  // L = Σ softmax(x) ∘ w:  ∂L/∂x = y ∘ (w − Σⱼ wⱼyⱼ)
+  Tensor x = tensor({1.0, 2.0, 3.0}).set_requires_grad();
+  const std::vector<double> w = {1, 0, -1};
+  sum(softmax(x) * tensor({1.0, 0.0, -1.0})).backward();
+  const double wy = w[0] * y[0] + w[1] * y[1] + w[2] * y[2];
+  check_values(x.grad(), "[3]", {y[0] * (w[0] - wy), y[1] * (w[1] - wy), y[2] * (w[2] - wy)});
+
+  // L = Σ log softmax(x) ∘ v:  ∂L/∂x = v − softmax(x) · Σⱼ vⱼ
+  Tensor z = tensor({1.0, 2.0, 3.0}).set_requires_grad();
+  sum(log_softmax(z) * tensor({1.0, 2.0, 0.0})).backward();
+  check_values(z.grad(), "[3]", {1 - 3 * y[0], 2 - 3 * y[1], 0 - 3 * y[2]});
+}
+
+// ----------------------------------------------------------------------------- gradcheck
+
+BOOST_AUTO_TEST_CASE(gradcheck_softmax_and_log_softmax) {
+  Generator gen(1);
+  const Tensor m = randn({3, 4}, gen).name("x"), b = randn({2, 3, 4}, gen).name("x");
+  struct Case {
+    const char* name;
+    Function f;
+    Tensor x;
+  };
+  const std::vector<Case> cases = {
+      {"softmax", [](const std::vector<Tensor>& in) { return softmax(in[0]); }, m},
+      {"softmax axis 0", [](const std::vector<Tensor>& in) { return softmax(in[0], 0); }, m},
+      {"softmax axis 1 of 3-D", [](const std::vector<Tensor>& in) { return softmax(in[0], 1); },
+       b},
+      {"log_softmax", [](const std::vector<Tensor>& in) { return log_softmax(in[0]); }, m},
+      {"log_softmax axis -2",
+       [](const std::vector<Tensor>& in) { return log_softmax(in[0], -2); }, m},
+      {"log_softmax axis 0 of 3-D",
+       [](const std::vector<Tensor>& in) { return log_softmax(in[0], 0); }, b},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) { check_first_and_second_derivatives(c.f, {c.x}); }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_mse_loss) {
+  Generator gen(2);
+  const auto f = [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); };
+  check_first_and_second_derivatives(f, {randn({3, 4}, gen).name("prediction"),
+                                         randn({3, 4}, gen).name("target")});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_cross_entropy_with_fixed_targets) {
+  // Only the logits are inputs: the class indices are not something one differentiates.
+  Generator gen(3);
+  const Tensor logits = randn({4, 5}, gen).name("logits");
+  const auto with_vector = [](const std::vector<Tensor>& in) {
+    return cross_entropy(in[0], {0, 4, 2, 1});
+  };
+  check_first_and_second_derivatives(with_vector, {logits});
+  const Tensor targets = tensor({3.0, 0.0, 1.0, 3.0});
+  const auto with_tensor = [targets](const std::vector<Tensor>& in) {
+    return cross_entropy(in[0], targets);
+  };
+  check_first_and_second_derivatives(with_tensor, {logits});
+}
+
+// ---------------------------------------------------------------------------- bad input
+
+BOOST_AUTO_TEST_CASE(softmax_needs_an_axis_that_exists) {
+  BOOST_CHECK_EXCEPTION(softmax(scalar(1.0)), ShapeError,
+                        says("softmax: needs at least one dimension, got a 0-D tensor"));
+  BOOST_CHECK_EXCEPTION(log_softmax(scalar(1.0)), ShapeError,
+                        says("log_softmax: needs at least one dimension, got a 0-D tensor"));
+  BOOST_CHECK_EXCEPTION(softmax(ones({2, 3}), 2), ValueError,
+                        says("softmax: axis 2 is out of range for a tensor of rank 2"));
+  BOOST_CHECK_EXCEPTION(log_softmax(ones({2, 3}), -3), ValueError,
+                        says("log_softmax: axis -3 is out of range for a tensor of rank 2"));
+}
+
+BOOST_AUTO_TEST_CASE(mse_loss_needs_matching_shapes_and_dtypes) {
+  // No broadcasting: a [2, 2] prediction against a [2] target is almost always a mistake.
+  BOOST_CHECK_EXCEPTION(mse_loss(ones({2, 2}), ones({2})), ShapeError,
+                        says("mse_loss: prediction [2, 2] and target [2] differ in shape"));
+  BOOST_CHECK_EXCEPTION(mse_loss(ones({2}), ones({2}, DType::float32)), DTypeError,
+                        says("mse_loss: dtypes differ: float64 [2] and float32 [2]"));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_rejects_bad_logits_and_targets) {
+  const Tensor logits = zeros({2, 3});
+  BOOST_CHECK_EXCEPTION(cross_entropy(ones({3}), {0}), ShapeError,
+                        says("cross_entropy: logits must be [N, C] (a row of class scores per "
+                             "example), got [3]"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, {0, 1, 2}), ShapeError,
+                        says("cross_entropy: logits [2, 3] have 2 rows but there are 3 targets"));
+  // A class index outside [0, C): the message names the example, the class and C.
+  BOOST_CHECK_EXCEPTION(
+      cross_entropy(logits, {0, 3}), ValueError,
+      says("cross_entropy: target 1 is class 3, outside [0, 3) for logits [2, 3]"));
+  BOOST_CHECK_EXCEPTION(
+      cross_entropy(logits, {-1, 0}), ValueError,
+      says("cross_entropy: target 0 is class -1, outside [0, 3) for logits [2, 3]"));
+  BOOST_CHECK_EXCEPTION(
+      cross_entropy(logits, tensor({0.0, 3.0})), ValueError,
+      says("cross_entropy: target 1 is class 3, outside [0, 3) for logits [2, 3]"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({0.0, 1.5})), ValueError,
+                        says("is not a whole number"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({{0.0, 1.0}})), ShapeError,
+                        says("cross_entropy: targets must be a 1-D tensor of class indices, "
+                             "got [1, 2]"));
+}

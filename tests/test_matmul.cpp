@@ -1,3 +1,225 @@
 #define BOOST_TEST_MODULE matmul
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder) {}
+#include <gradlab/gradlab.hpp>
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace gradlab;
+
+namespace {
+
+// Checks t's shape, then each value (row-major) against numbers worked out by hand.
+void check_values(const Tensor& t, const std::string& shape, const std::vector<double>& want,
+                  double tol = 1e-12) {
+  BOOST_TEST(to_string(t.shape()) == shape);
+  const std::vector<double> got = t.values();
+  BOOST_TEST_REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    BOOST_TEST(std::abs(got[i] - want[i]) <= tol,
+               "element " << i << ": got " << got[i] << ", want " << want[i]);
+}
+
+// For BOOST_CHECK_EXCEPTION: the error message contains `text`.
+auto says(std::string text) {
+  return [text](const std::exception& e) {
+    const std::string what = e.what();
+    const bool found = what.find(text) != std::string::npos;
+    BOOST_CHECK_MESSAGE(found, "message \"" << what << "\" lacks \"" << text << "\"");
+    return found;
+  };
+}
+
+void check_first_and_second_derivatives(const Function& f, const std::vector<Tensor>& inputs) {
+  const GradcheckResult r = gradcheck(f, inputs);
+  BOOST_TEST(r.ok, r.message);
+  const GradcheckResult rr = gradgradcheck(f, inputs);
+  BOOST_TEST(rr.ok, rr.message);
+}
+
+const Function product = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- forward values
+
+BOOST_AUTO_TEST_CASE(a_2x3_matrix_times_a_3x2_matrix_by_hand) {
+  // Cᵢⱼ = Σᵣ Aᵢᵣ Bᵣⱼ:  C₀₀ = 1·7 + 2·9 + 3·11 = 58,  C₀₁ = 1·8 + 2·10 + 3·12 = 64,
+  //                     C₁₀ = 4·7 + 5·9 + 6·11 = 139, C₁₁ = 4·8 + 5·10 + 6·12 = 154
+  const Tensor A = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  const Tensor B = tensor({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}});
+  check_values(matmul(A, B), "[2, 2]", {58, 64, 139, 154});
+  // …and the other way round, a 3×3 matrix: the matrix product does not commute.
+  check_values(matmul(B, A), "[3, 3]", {39, 54, 69, 49, 68, 87, 59, 82, 105});
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_of_products_by_hand) {
+  // [2, 1, 2] @ [2, 2, 1] → [2, 1, 1]: item 0 is [1 2]·[3 4]ᵀ = 11, item 1 is [5 6]·[7 8]ᵀ = 83
+  const Tensor A = tensor({{{1.0, 2.0}}, {{5.0, 6.0}}});
+  const Tensor B = tensor({{{3.0}, {4.0}}, {{7.0}, {8.0}}});
+  check_values(matmul(A, B), "[2, 1, 1]", {11, 83});
+}
+
+BOOST_AUTO_TEST_CASE(one_matrix_applied_to_every_item_of_a_batch) {
+  // [2, 2, 2] @ [2, 1] → [2, 2, 1]; each row [p q] becomes p·1 + q·10.
+  const Tensor A = tensor({{{1.0, 2.0}, {3.0, 4.0}}, {{5.0, 6.0}, {7.0, 8.0}}});
+  const Tensor W = tensor({{1.0}, {10.0}});
+  check_values(matmul(A, W), "[2, 2, 1]", {21, 43, 65, 87});
+}
+
+BOOST_AUTO_TEST_CASE(outer_product_by_hand) {
+  // (u vᵀ)ᵢⱼ = uᵢ vⱼ
+  check_values(outer(tensor({1.0, 2.0, 3.0}), tensor({4.0, 5.0})), "[3, 2]",
+               {4, 5, 8, 10, 12, 15});
+}
+
+BOOST_AUTO_TEST_CASE(products_with_an_empty_inner_dimension_are_zero) {
+  // A sum over nothing is 0: [2, 0] @ [0, 3] is a 2×3 matrix of zeros.
+  check_values(matmul(ones({2, 0}), ones({0, 3})), "[2, 3]", {0, 0, 0, 0, 0, 0});
+  check_values(matmul(ones({0, 3}), ones({3, 2})), "[0, 2]", {});
+}
+
+BOOST_AUTO_TEST_CASE(float32_product_by_hand) {
+  const Tensor A = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, DType::float32);
+  const Tensor B = tensor({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}}, DType::float32);
+  const Tensor C = matmul(A, B);
+  BOOST_TEST(C.dtype() == DType::float32);
+  check_values(C, "[2, 2]", {58, 64, 139, 154}, 1e-6);
+  const Tensor u = tensor({0.5, -1.0}, DType::float32), v = tensor({0.25, 3.0}, DType::float32);
+  BOOST_TEST(outer(u, v).dtype() == DType::float32);
+  check_values(outer(u, v), "[2, 2]", {0.125, 1.5, -0.25, -3}, 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(blas_agrees_with_the_textbook_triple_loop) {
+  // The BLAS path must give the same numbers as reference::matmul on awkward shapes: sizes 1,
+  // odd sizes, sizes just past a power of two, batches, and a batch times one matrix.
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{1, 1}, {1, 1}},      {{1, 7}, {7, 1}},         {{7, 1}, {1, 5}},
+      {{3, 5}, {5, 7}},      {{17, 9}, {9, 1}},        {{33, 31}, {31, 29}},
+      {{64, 65}, {65, 63}},  {{3, 4, 5}, {3, 5, 2}},   {{1, 3, 3}, {1, 3, 3}},
+      {{5, 7, 3}, {3, 9}},   {{2, 17, 33}, {2, 33, 15}}};
+  Generator gen(7);
+  for (const DType dtype : {DType::float64, DType::float32}) {
+    for (const auto& [sa, sb] : cases) {
+      BOOST_TEST_CONTEXT(to_string(dtype) << " " << to_string(sa) << " @ " << to_string(sb)) {
+        const Tensor a = randn(sa, gen, dtype), b = randn(sb, gen, dtype);
+        const Tensor fast = matmul(a, b), slow = reference::matmul(a, b);
+        BOOST_TEST(fast.dtype() == dtype);
+        BOOST_TEST(to_string(fast.shape()) == to_string(slow.shape()));
+        // The two add the k products in different orders; rounding differs by about
+        // k · (machine epsilon) · (size of the terms).
+        const double k = static_cast<double>(sa.back());
+        const double tol = k * (dtype == DType::float64 ? 1e-14 : 1e-6);
+        BOOST_TEST(max_abs_diff(fast, slow) <= tol);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------- gradients by hand
+
+BOOST_AUTO_TEST_CASE(matmul_gradients_by_hand) {
+  // C = A·B, with upstream gradient G = ∂L/∂C:  ∂L/∂A = G·Bᵀ,  ∂L/∂B = Aᵀ·G
+  Tensor A = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}).set_requires_grad();
+  Tensor B = tensor({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}}).set_requires_grad();
+  const Tensor G = tensor({{1.0, 0.0}, {0.0, 2.0}});
+  matmul(A, B).backward(G);
+  // G·Bᵀ = [[1 0], [0 2]]·[[7 9 11], [8 10 12]] = [[7 9 11], [16 20 24]]
+  check_values(A.grad(), "[2, 3]", {7, 9, 11, 16, 20, 24});
+  // Aᵀ·G = [[1 4], [2 5], [3 6]]·[[1 0], [0 2]] = [[1 8], [2 10], [3 12]]
+  check_values(B.grad(), "[3, 2]", {1, 8, 2, 10, 3, 12});
+}
+
+BOOST_AUTO_TEST_CASE(a_shared_matrix_collects_gradient_from_the_whole_batch) {
+  // L = Σ A·W with A [2, 2, 2] and W [2, 1]: ∂L/∂Wᵣ = Σ over every row of the batch of Aᵣ
+  //   column 0: 1 + 3 + 5 + 7 = 16,  column 1: 2 + 4 + 6 + 8 = 20
+  // and every row of A gets Wᵀ = [1 10].
+  Tensor A = tensor({{{1.0, 2.0}, {3.0, 4.0}}, {{5.0, 6.0}, {7.0, 8.0}}}).set_requires_grad();
+  Tensor W = tensor({{1.0}, {10.0}}).set_requires_grad();
+  sum(matmul(A, W)).backward();
+  check_values(W.grad(), "[2, 1]", {16, 20});
+  check_values(A.grad(), "[2, 2, 2]", {1, 10, 1, 10, 1, 10, 1, 10});
+}
+
+BOOST_AUTO_TEST_CASE(outer_gradients_by_hand) {
+  // L = Σᵢⱼ uᵢvⱼ = (Σu)(Σv):  ∂L/∂uᵢ = Σv = 9,  ∂L/∂vⱼ = Σu = 6
+  Tensor u = tensor({1.0, 2.0, 3.0}).set_requires_grad();
+  Tensor v = tensor({4.0, 5.0}).set_requires_grad();
+  sum(outer(u, v)).backward();
+  check_values(u.grad(), "[3]", {9, 9, 9});
+  check_values(v.grad(), "[2]", {6, 6});
+}
+
+// ----------------------------------------------------------------------------- gradcheck
+
+BOOST_AUTO_TEST_CASE(gradcheck_matmul_2d) {
+  Generator gen(1);
+  check_first_and_second_derivatives(product, {randn({3, 4}, gen).name("A"),
+                                               randn({4, 2}, gen).name("B")});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_matmul_batch_times_batch) {
+  Generator gen(2);
+  check_first_and_second_derivatives(product, {randn({2, 3, 4}, gen).name("A"),
+                                               randn({2, 4, 5}, gen).name("B")});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_matmul_batch_times_matrix) {
+  Generator gen(3);
+  check_first_and_second_derivatives(product, {randn({2, 3, 4}, gen).name("A"),
+                                               randn({4, 2}, gen).name("W")});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_matmul_inside_a_layer) {
+  // sigmoid(x·W) is a layer of a network; its second derivatives mix matmul and sigmoid.
+  Generator gen(4);
+  const auto layer = [](const std::vector<Tensor>& in) { return sigmoid(matmul(in[0], in[1])); };
+  check_first_and_second_derivatives(layer, {randn({2, 3}, gen).name("x"),
+                                             randn({3, 4}, gen).name("W")});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_outer) {
+  Generator gen(5);
+  const auto f = [](const std::vector<Tensor>& in) { return outer(in[0], in[1]); };
+  check_first_and_second_derivatives(f, {randn({3}, gen).name("u"), randn({4}, gen).name("v")});
+}
+
+// ---------------------------------------------------------------------------- bad input
+
+BOOST_AUTO_TEST_CASE(inner_dimensions_must_agree) {
+  BOOST_CHECK_EXCEPTION(matmul(ones({1, 3}), ones({4, 2})), ShapeError,
+                        says("matmul: inner dimensions differ: [1, 3] @ [4, 2]"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 1, 3}), ones({2, 4, 2})), ShapeError,
+                        says("matmul: inner dimensions differ: [2, 1, 3] @ [2, 4, 2]"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 1, 3}), ones({4, 2})), ShapeError,
+                        says("matmul: inner dimensions differ: [2, 1, 3] @ [4, 2]"));
+  // The reference implementation checks the same way.
+  BOOST_CHECK_EXCEPTION(reference::matmul(ones({1, 3}), ones({4, 2})), ShapeError,
+                        says("matmul: inner dimensions differ: [1, 3] @ [4, 2]"));
+}
+
+BOOST_AUTO_TEST_CASE(batch_sizes_must_agree) {
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 2, 3}), ones({3, 3, 2})), ShapeError,
+                        says("matmul: batch sizes differ: [2, 2, 3] @ [3, 3, 2]"));
+}
+
+BOOST_AUTO_TEST_CASE(only_2d_and_3d_operands_are_accepted) {
+  BOOST_CHECK_EXCEPTION(matmul(ones({3}), ones({3, 2})), ShapeError, says("got [3] @ [3, 2]"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({3})), ShapeError, says("got [2, 3] @ [3]"));
+  // A matrix times a batch is not one of the three forms.
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({4, 3, 2})), ShapeError,
+                        says("matmul: needs 2-D matrices"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({1, 1, 2, 3}), ones({3, 2})), ShapeError,
+                        says("got [1, 1, 2, 3] @ [3, 2]"));
+  BOOST_CHECK_EXCEPTION(outer(ones({2, 2}), ones({3})), ShapeError,
+                        says("outer: needs two 1-D vectors, got [2, 2] and [3]"));
+}
+
+BOOST_AUTO_TEST_CASE(mixing_float32_and_float64_throws_dtype_error) {
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({3, 2}, DType::float32)), DTypeError,
+                        says("matmul: dtypes differ: float64 [2, 3] and float32 [3, 2]"));
+  BOOST_CHECK_EXCEPTION(outer(ones({2}, DType::float32), ones({3})), DTypeError,
+                        says("outer: dtypes differ: float32 [2] and float64 [3]"));
+}
