@@ -2,6 +2,8 @@
 #include <boost/test/unit_test.hpp>
 #include <gradlab/gradlab.hpp>
 
+#include "testing.hpp"
+
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -9,29 +11,9 @@
 #include <vector>
 
 using namespace gradlab;
+using namespace gradlab::testing;
 
 namespace {
-
-// Checks t's shape, then each value (row-major) against numbers worked out by hand.
-void check_values(const Tensor& t, const std::string& shape, const std::vector<double>& want,
-                  double tol = 1e-12) {
-  BOOST_TEST(to_string(t.shape()) == shape);
-  const std::vector<double> got = t.values();
-  BOOST_TEST_REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < got.size(); ++i)
-    BOOST_TEST(std::abs(got[i] - want[i]) <= tol,
-               "element " << i << ": got " << got[i] << ", want " << want[i]);
-}
-
-// For BOOST_CHECK_EXCEPTION: the error message contains `text`.
-auto says(std::string text) {
-  return [text](const std::exception& e) {
-    const std::string what = e.what();
-    const bool found = what.find(text) != std::string::npos;
-    BOOST_CHECK_MESSAGE(found, "message \"" << what << "\" lacks \"" << text << "\"");
-    return found;
-  };
-}
 
 // Random inputs for gradcheck. Normal numbers moved 0.2 further from 0 keep relu away from
 // its kink and a divisor away from 0, where finite differences would be meaningless.
@@ -45,13 +27,6 @@ Tensor positive(const Shape& shape, Generator& gen) {
   std::vector<double> v = rand(shape, gen).values();
   for (double& x : v) x = 0.5 + 1.5 * x;
   return from_vector(v, shape);
-}
-
-void check_first_and_second_derivatives(const Function& f, const std::vector<Tensor>& inputs) {
-  const GradcheckResult r = gradcheck(f, inputs);
-  BOOST_TEST(r.ok, r.message);
-  const GradcheckResult rr = gradgradcheck(f, inputs);
-  BOOST_TEST(rr.ok, rr.message);
 }
 
 struct BinaryOp {

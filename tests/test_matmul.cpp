@@ -2,42 +2,17 @@
 #include <boost/test/unit_test.hpp>
 #include <gradlab/gradlab.hpp>
 
+#include "testing.hpp"
+
 #include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
 using namespace gradlab;
+using namespace gradlab::testing;
 
 namespace {
-
-// Checks t's shape, then each value (row-major) against numbers worked out by hand.
-void check_values(const Tensor& t, const std::string& shape, const std::vector<double>& want,
-                  double tol = 1e-12) {
-  BOOST_TEST(to_string(t.shape()) == shape);
-  const std::vector<double> got = t.values();
-  BOOST_TEST_REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < got.size(); ++i)
-    BOOST_TEST(std::abs(got[i] - want[i]) <= tol,
-               "element " << i << ": got " << got[i] << ", want " << want[i]);
-}
-
-// For BOOST_CHECK_EXCEPTION: the error message contains `text`.
-auto says(std::string text) {
-  return [text](const std::exception& e) {
-    const std::string what = e.what();
-    const bool found = what.find(text) != std::string::npos;
-    BOOST_CHECK_MESSAGE(found, "message \"" << what << "\" lacks \"" << text << "\"");
-    return found;
-  };
-}
-
-void check_first_and_second_derivatives(const Function& f, const std::vector<Tensor>& inputs) {
-  const GradcheckResult r = gradcheck(f, inputs);
-  BOOST_TEST(r.ok, r.message);
-  const GradcheckResult rr = gradgradcheck(f, inputs);
-  BOOST_TEST(rr.ok, rr.message);
-}
 
 const Function product = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
 

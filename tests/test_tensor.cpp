@@ -3,16 +3,11 @@
 #include <cmath>
 #include <gradlab/gradlab.hpp>
 
-using namespace gradlab;
-namespace tt = boost::test_tools;
+#include "testing.hpp"
 
-template <class E>
-auto says(const std::string& text) {
-  return [text](const E& e) {
-    BOOST_TEST_INFO("message: " << e.what());
-    return std::string(e.what()).find(text) != std::string::npos;
-  };
-}
+using namespace gradlab;
+using namespace gradlab::testing;
+namespace tt = boost::test_tools;
 
 BOOST_AUTO_TEST_CASE(nested_lists_give_the_shape) {
   const Tensor x = tensor({{0.5, -1.0, 2.0}});
@@ -29,7 +24,7 @@ BOOST_AUTO_TEST_CASE(nested_lists_give_the_shape) {
 }
 
 BOOST_AUTO_TEST_CASE(ragged_lists_are_rejected) {
-  BOOST_CHECK_EXCEPTION(tensor({{1.0, 2.0}, {3.0}}), ShapeError, says<ShapeError>("ragged"));
+  BOOST_CHECK_EXCEPTION(tensor({{1.0, 2.0}, {3.0}}), ShapeError, says("ragged"));
 }
 
 BOOST_AUTO_TEST_CASE(float32_holds_rounded_values) {
@@ -37,7 +32,7 @@ BOOST_AUTO_TEST_CASE(float32_holds_rounded_values) {
   BOOST_TEST(x.dtype() == DType::float32);
   BOOST_TEST(x.at({0}) == double(0.1f));
   BOOST_TEST(x.data<float>()[1] == 0.2f);
-  BOOST_CHECK_EXCEPTION(x.data<double>(), DTypeError, says<DTypeError>("float32"));
+  BOOST_CHECK_EXCEPTION(x.data<double>(), DTypeError, says("float32"));
 }
 
 BOOST_AUTO_TEST_CASE(factories_fill_as_named) {
@@ -48,7 +43,7 @@ BOOST_AUTO_TEST_CASE(factories_fill_as_named) {
   BOOST_TEST(scalar(3.0).item() == 3.0);
   BOOST_TEST(from_vector({1, 2, 3, 4, 5, 6}, {2, 3}).at({1, 0}) == 4.0);
   BOOST_CHECK_EXCEPTION(from_vector({1, 2, 3}, {2, 2}), ShapeError,
-                        says<ShapeError>("from_vector: 3 values do not fill shape [2, 2]"));
+                        says("from_vector: 3 values do not fill shape [2, 2]"));
   BOOST_CHECK_THROW(zeros({2, -1}), ShapeError);
 }
 
@@ -84,9 +79,9 @@ BOOST_AUTO_TEST_CASE(element_access_checks_bounds) {
   BOOST_TEST(x.at({1, 2}) == 5.0);
   BOOST_TEST(x.values()[5] == 5.0);
   BOOST_CHECK_EXCEPTION(x.at({2, 0}), IndexError,
-                        says<IndexError>("index [2, 0] is outside a tensor of shape [2, 3]"));
+                        says("index [2, 0] is outside a tensor of shape [2, 3]"));
   BOOST_CHECK_THROW(x.at({0}), IndexError);
-  BOOST_CHECK_EXCEPTION(x.item(), ShapeError, says<ShapeError>("[2, 3]"));
+  BOOST_CHECK_EXCEPTION(x.item(), ShapeError, says("[2, 3]"));
   BOOST_TEST(x.size(-1) == 3);
   BOOST_CHECK_THROW(x.size(2), ValueError);
 }
@@ -133,13 +128,13 @@ BOOST_AUTO_TEST_CASE(only_leaves_change_requires_grad) {
   Tensor y = sigmoid(x);
   BOOST_TEST(!y.is_leaf());
   BOOST_CHECK_EXCEPTION(y.set_requires_grad(false), GraphError,
-                        says<GraphError>("'sigmoid' made this tensor"));
+                        says("'sigmoid' made this tensor"));
 }
 
 BOOST_AUTO_TEST_CASE(undefined_tensors_say_so) {
   const Tensor x = tensor({1.0});
   BOOST_TEST(!x.grad().defined());
-  BOOST_CHECK_EXCEPTION(x.grad().shape(), GraphError, says<GraphError>("undefined tensor"));
+  BOOST_CHECK_EXCEPTION(x.grad().shape(), GraphError, says("undefined tensor"));
 }
 
 BOOST_AUTO_TEST_CASE(allclose_and_max_abs_diff_compare) {
