@@ -1,5 +1,6 @@
 #include "engine/graph.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "ops/elementwise.hpp"
@@ -44,15 +45,20 @@ namespace {
 // Note [Backward scheduling]
 // Reverse mode must visit a tensor only after every consumer of it has sent its gradient
 // back, so that the gradient is complete (a value used twice gets the sum of both). So:
-//   1. walk the graph from the outputs (with an explicit stack, never recursion) and count,
-//      for each tensor that requires grad, how many consumers it has in this graph;
-//   2. seed the outputs, and run each tensor's backward once its count drops to zero,
-//      adding what it returns into its inputs' buffers and counting them down.
-// That is a topological order (Kahn's algorithm) found on the fly. Gradients are added
-// out of place, since one gradient tensor may be handed to several inputs.
+//   1. walk the graph from the outputs (an explicit stack, never recursion) and count, for
+//      each tensor that requires grad, how many consumers it has in this graph;
+//   2. order the tensors so that each one comes after all of its consumers (Kahn's
+//      algorithm: take a tensor whose count is zero, count its inputs down);
+//   3. for grad(), mark the tensors from which a requested input can be reached: only
+//      their backward runs, and only their part of the graph is released;
+//   4. seed the outputs and walk the order, running each backward and adding what it
+//      returns into its inputs' gradients.
+// Gradients are added out of place, since one gradient tensor may be handed to several
+// inputs; what the caller gets back is a copy of its own.
 struct Pending {
   Tensor grad;
   std::int64_t consumers = 0;
+  bool wanted = true;  // step 3: a requested input can be reached from here
 };
 
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? slot + g : g; }
@@ -67,18 +73,16 @@ struct Pass {
 
 void run_backward(const char* caller, const std::vector<Tensor>& roots,
                   const std::vector<Tensor>& root_grads, const Pass& pass) {
+  // 1. Count consumers.
   std::unordered_map<TensorImpl*, Pending> pending;
-  std::vector<TensorImpl*> stack;
+  std::vector<TensorImpl*> stack, ready;
   for (const Tensor& r : roots)
     if (pending.try_emplace(r.impl()).second) stack.push_back(r.impl());
+  ready = stack;
   while (!stack.empty()) {
     TensorImpl* t = stack.back();
     stack.pop_back();
     if (!t->node) continue;
-    if (t->node->released)
-      throw GraphError(std::string(caller) + ": the graph through '" + t->node->op +
-                       "' was freed by an earlier backward; pass retain_graph = true to that "
-                       "earlier call to go through it again");
     for (const Tensor& in : t->node->inputs) {
       if (!in.requires_grad()) continue;
       auto [it, fresh] = pending.try_emplace(in.impl());
@@ -87,49 +91,72 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
     }
   }
 
-  GradModeScope mode(pass.create_graph);
-  std::vector<TensorImpl*> ready;
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    Pending& p = pending[roots[i].impl()];
-    if (!p.grad.defined() && p.consumers == 0) ready.push_back(roots[i].impl());
-    accumulate(p.grad, root_grads[i]);
-  }
-
+  // 2. Order: consumers before the tensors they consume.
+  std::erase_if(ready, [&](TensorImpl* r) { return pending[r].consumers > 0; });
+  std::vector<TensorImpl*> order;
+  order.reserve(pending.size());
   while (!ready.empty()) {
     TensorImpl* t = ready.back();
     ready.pop_back();
-    const Tensor g = std::move(pending[t].grad);
+    order.push_back(t);
+    if (!t->node) continue;
+    for (const Tensor& in : t->node->inputs)
+      if (in.requires_grad() && --pending[in.impl()].consumers == 0) ready.push_back(in.impl());
+  }
+
+  // 3. Only what leads to a requested input (inputs come later in the order).
+  if (pass.targets) {
+    for (auto t = order.rbegin(); t != order.rend(); ++t) {
+      Pending& p = pending[*t];
+      p.wanted = pass.targets->contains(*t);
+      if ((*t)->node)
+        for (const Tensor& in : (*t)->node->inputs)
+          p.wanted = p.wanted || (in.requires_grad() && pending[in.impl()].wanted);
+    }
+  }
+
+  // 4. Walk.
+  GradModeScope mode(pass.create_graph);
+  for (std::size_t i = 0; i < roots.size(); ++i) accumulate(pending[roots[i].impl()].grad, root_grads[i]);
+  const auto own = [&pass](const Tensor& g) { return pass.create_graph ? g : g.clone(); };
+
+  for (TensorImpl* t : order) {
+    Pending& here = pending[t];
+    if (!here.wanted) continue;
+    const Tensor g = std::move(here.grad);
+    if (!g.defined()) continue;  // nothing flowed here (every consumer's gradient was empty)
 
     if (pass.targets) {
       if (auto it = pass.targets->find(t); it != pass.targets->end())
-        (*pass.results)[it->second] = g;
+        (*pass.results)[it->second] = own(g);
     }
-    if (pass.into_leaves && g.defined() && (!t->node || t->retains_grad))
-      accumulate(t->grad, pass.create_graph ? g : g.detach());
+    if (pass.into_leaves && (!t->node || t->retains_grad))
+      t->grad = t->grad.defined() ? t->grad + g : own(g);
     if (!t->node) continue;
 
     Node& node = *t->node;
-    Grads grads;
-    if (g.defined()) {
-      const Tensor self(t->shared_from_this());
-      grads = node.backward(BackwardContext{g, self, node.inputs, node.saved});
-      if (grads.size() != node.inputs.size())
-        throw Error("internal error: backward of '" + std::string(node.op) + "' returned " +
-                    std::to_string(grads.size()) + " gradients for " +
-                    std::to_string(node.inputs.size()) + " inputs");
-    }
+    const bool needed = std::any_of(node.inputs.begin(), node.inputs.end(), [&](const Tensor& in) {
+      return in.requires_grad() && pending[in.impl()].wanted;
+    });
+    if (!needed) continue;  // a requested intermediate value: no need to go further down
+    if (node.released)
+      throw GraphError(std::string(caller) + ": the graph through '" + node.op +
+                       "' was freed by an earlier backward; pass retain_graph = true to that "
+                       "earlier call to go through it again");
+    const Tensor self(t->shared_from_this());
+    const Grads grads = node.backward(BackwardContext{g, self, node.inputs, node.saved});
+    if (grads.size() != node.inputs.size())
+      throw Error("internal error: backward of '" + std::string(node.op) + "' returned " +
+                  std::to_string(grads.size()) + " gradients for " +
+                  std::to_string(node.inputs.size()) + " inputs");
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const Tensor& in = node.inputs[i];
-      if (!in.requires_grad()) continue;
-      Pending& p = pending[in.impl()];
-      if (g.defined() && grads[i].defined()) {
-        if (grads[i].shape() != in.shape())
-          throw Error("internal error: backward of '" + std::string(node.op) +
-                      "' returned a gradient of shape " + to_string(grads[i].shape()) +
-                      " for an input of shape " + to_string(in.shape()));
-        accumulate(p.grad, grads[i]);
-      }
-      if (--p.consumers == 0) ready.push_back(in.impl());
+      if (!in.requires_grad() || !grads[i].defined()) continue;
+      if (grads[i].shape() != in.shape())
+        throw Error("internal error: backward of '" + std::string(node.op) +
+                    "' returned a gradient of shape " + to_string(grads[i].shape()) +
+                    " for an input of shape " + to_string(in.shape()));
+      accumulate(pending[in.impl()].grad, grads[i]);
     }
     if (!pass.retain_graph) {
       node.released = true;
@@ -141,6 +168,8 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
 
 // The gradient that starts reverse mode at `output`.
 Tensor seed_gradient(const char* caller, const Tensor& output, const Tensor* given) {
+  if (!output.defined())
+    throw GraphError(std::string(caller) + ": the output is an undefined tensor");
   if (!output.requires_grad())
     throw GraphError(std::string(caller) +
                      ": this tensor does not require grad: nothing it was computed from has "
@@ -207,7 +236,9 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   // Duplicated inputs share one slot in `targets`; give every position its gradient.
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::size_t first = targets.at(inputs[i].impl());
-    if (i != first) results[i] = results[first];
+    if (i != first)
+      results[i] = options.create_graph || !results[first].defined() ? results[first]
+                                                                    : results[first].clone();
     if (!results[i].defined()) results[i] = zeros_like(inputs[i]);
   }
   return results;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <new>
 #include <numbers>
 #include <ostream>
@@ -35,11 +36,26 @@ std::int64_t numel(const Shape& shape) {
 
 namespace {
 
+// Rejects shapes no buffer could hold, before numel() could overflow.
+void check_shape(const Shape& shape, DType dtype) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) {
+    if (d < 0) throw ShapeError("tensor: negative dimension in shape " + to_string(shape));
+    if (d > 0 && n > std::numeric_limits<std::int64_t>::max() /
+                         static_cast<std::int64_t>(size_of(dtype)) / d)
+      throw ShapeError("tensor: shape " + to_string(shape) + " has too many elements");
+    n *= d;
+  }
+}
+
+}  // namespace
+
+namespace {
+
 constexpr std::align_val_t storage_alignment{64};
 
 std::shared_ptr<void> allocate(const Shape& shape, DType dtype) {
-  for (std::int64_t d : shape)
-    if (d < 0) throw ShapeError("tensor: negative dimension in shape " + to_string(shape));
+  check_shape(shape, dtype);
   const std::size_t bytes = std::max<std::size_t>(1, numel(shape) * size_of(dtype));
   return {::operator new(bytes, storage_alignment),
           [](void* p) { ::operator delete(p, storage_alignment); }};
@@ -85,7 +101,9 @@ TensorImpl::~TensorImpl() {
 // ---- Tensor ----
 
 const TensorImpl& Tensor::checked() const {
-  if (!impl_) throw GraphError("tensor: use of an undefined tensor (e.g. grad() before backward)");
+  if (!impl_) throw GraphError(
+        "tensor: use of an undefined tensor (a Tensor() with no value, such as grad() before "
+        "backward)");
   return *impl_;
 }
 

@@ -71,7 +71,9 @@ class Tensor {
   Tensor& retain_grad();           // also keep grad() for this non-leaf tensor
 
   // Reverse mode from this tensor. A one-element tensor seeds with 1; any other needs the
-  // gradient of the final scalar with respect to it, of the same shape.
+  // gradient of the final scalar with respect to it, of the same shape. With create_graph
+  // a parameter's grad() refers back to the parameter (a reference cycle, as in PyTorch):
+  // call zero_grad() when done with it, or use grad(), which returns the gradients instead.
   void backward(BackwardOptions options = {}) const;
   void backward(const Tensor& grad_output, BackwardOptions options = {}) const;
 

@@ -117,9 +117,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
                      to_string(targets.shape()));
   std::vector<std::int64_t> classes;
   for (double v : targets.values()) {
-    if (v != std::floor(v))
-      throw ValueError("cross_entropy: target " + std::to_string(v) +
-                       " is not a whole number (targets are class indices)");
+    if (!std::isfinite(v) || v != std::floor(v))
+      throw ValueError("cross_entropy: target " + std::to_string(classes.size()) + " is " +
+                       std::to_string(v) + ", not a whole number (targets are class indices)");
+    if (std::abs(v) >= 9.0e18)  // too large to convert; smaller ones are checked against C below
+      throw ValueError("cross_entropy: target " + std::to_string(classes.size()) + " is class " +
+                       std::to_string(v) + ", outside the classes of logits " +
+                       to_string(logits.shape()));
     classes.push_back(static_cast<std::int64_t>(v));
   }
   return cross_entropy(logits, classes);

@@ -8,10 +8,16 @@ namespace gradlab {
 
 namespace {
 
-void check_rate(const char* op, const char* what, double value, double low, double high) {
-  if (!(value >= low && value <= high))
+// Learning rates must be finite and positive; decay rates lie in [0, 1).
+void check_positive(const char* op, const char* what, double value) {
+  if (!(value > 0 && std::isfinite(value)))
     throw ValueError(std::string(op) + ": " + what + " = " + std::to_string(value) +
-                     " is outside [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+                     " must be a finite number above 0");
+}
+void check_decay(const char* op, const char* what, double value) {
+  if (!(value >= 0 && value < 1))
+    throw ValueError(std::string(op) + ": " + what + " = " + std::to_string(value) +
+                     " must lie in [0, 1)");
 }
 
 std::vector<Tensor> zeros_for(const std::vector<Tensor>& params) {
@@ -53,8 +59,8 @@ void Optimizer::zero_grad() {
 
 SGD::SGD(std::vector<Tensor> params, double lr, double momentum)
     : Optimizer(std::move(params)), lr_(lr), momentum_(momentum) {
-  check_rate("SGD", "lr", lr, 0, INFINITY);
-  check_rate("SGD", "momentum", momentum, 0, 1);
+  check_positive("SGD", "lr", lr);
+  check_decay("SGD", "momentum", momentum);
   if (momentum_ > 0) velocity_ = zeros_for(params_);
 }
 
@@ -74,10 +80,10 @@ void SGD::step() {
 
 Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps)
     : Optimizer(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
-  check_rate("Adam", "lr", lr, 0, INFINITY);
-  check_rate("Adam", "beta1", beta1, 0, 1);
-  check_rate("Adam", "beta2", beta2, 0, 1);
-  check_rate("Adam", "eps", eps, 0, INFINITY);
+  check_positive("Adam", "lr", lr);
+  check_decay("Adam", "beta1", beta1);
+  check_decay("Adam", "beta2", beta2);
+  check_positive("Adam", "eps", eps);
   m_ = zeros_for(params_);
   v_ = zeros_for(params_);
 }

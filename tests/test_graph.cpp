@@ -202,3 +202,37 @@ BOOST_AUTO_TEST_CASE(million_node_chain_freed_without_backward) {
   x = Tensor();  // drops the whole chain
   BOOST_TEST(!x.defined());
 }
+
+BOOST_AUTO_TEST_CASE(grad_runs_only_the_part_of_the_graph_it_needs) {
+  // ∂z/∂y for an intermediate y needs nothing below y: that part is neither run nor freed.
+  Tensor p = leaf(3.0, "p");
+  const Tensor y = p * p;
+  const Tensor z = y * 5.0;
+  BOOST_TEST(grad({z}, {y})[0].item() == 5.0);
+  y.backward();  // y's own node (p·p) is still there
+  BOOST_TEST(p.grad().item() == 6.0);
+
+  // And a part already freed by another backward is not in the way.
+  Tensor q = leaf(2.0, "q");
+  const Tensor u = q * q;
+  const Tensor v = u * 4.0;
+  (u * 2.0).backward();
+  BOOST_TEST(grad({v}, {u})[0].item() == 4.0);
+}
+
+BOOST_AUTO_TEST_CASE(gradients_are_copies_the_caller_owns) {
+  Tensor a = tensor({1.0, 2.0}), b = tensor({3.0, 4.0});
+  a.set_requires_grad();
+  b.set_requires_grad();
+  Tensor go = tensor({1.0, 1.0});
+  (a + b).backward(go);
+  go.set({0}, 100.0);  // changing grad_output afterwards changes no gradient…
+  a.grad().set({1}, -7.0);  // …and changing one gradient changes no other
+  BOOST_TEST(a.grad().values() == std::vector<double>({1.0, -7.0}));
+  BOOST_TEST(b.grad().values() == std::vector<double>({1.0, 1.0}));
+}
+
+BOOST_AUTO_TEST_CASE(backward_on_an_undefined_tensor_says_so) {
+  BOOST_CHECK_EXCEPTION(Tensor().backward(), GraphError,
+                        says("backward: the output is an undefined tensor"));
+}

@@ -229,8 +229,16 @@ BOOST_AUTO_TEST_CASE(cross_entropy_rejects_bad_logits_and_targets) {
       cross_entropy(logits, tensor({0.0, 3.0})), ValueError,
       says("cross_entropy: target 1 is class 3, outside [0, 3) for logits [2, 3]"));
   BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({0.0, 1.5})), ValueError,
-                        says("is not a whole number"));
+                        says("not a whole number"));
   BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({{0.0, 1.0}})), ShapeError,
                         says("cross_entropy: targets must be a 1-D tensor of class indices, "
                              "got [1, 2]"));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_rejects_targets_that_are_not_class_numbers) {
+  const Tensor logits = zeros({2, 3});
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({0.0, INFINITY})), ValueError,
+                        says("cross_entropy: target 1 is inf, not a whole number"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({1e30, 0.0})), ValueError,
+                        says("cross_entropy: target 0 is class 1"));
 }

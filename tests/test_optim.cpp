@@ -91,6 +91,14 @@ BOOST_AUTO_TEST_CASE(bad_parameters_and_rates_are_rejected) {
                         says("parameter 0 ('c') must be a leaf that requires grad"));
   BOOST_CHECK_EXCEPTION(SGD({p * 2.0}, 0.1), GraphError, says("must be a leaf"));
   BOOST_CHECK_EXCEPTION(SGD({p}, -1.0), ValueError, says("SGD: lr"));
-  BOOST_CHECK_EXCEPTION(SGD({p}, 0.1, 1.5), ValueError, says("SGD: momentum"));
-  BOOST_CHECK_EXCEPTION(Adam({p}, 0.1, 1.0, 1.2), ValueError, says("Adam: beta2"));
+  BOOST_CHECK_EXCEPTION(SGD({p}, 0.1, 1.5), ValueError, says("SGD: momentum = 1.500000 must lie in [0, 1)"));
+  BOOST_CHECK_EXCEPTION(Adam({p}, 0.1, 0.9, 1.2), ValueError, says("Adam: beta2"));
+}
+
+BOOST_AUTO_TEST_CASE(decay_rates_of_one_and_infinite_rates_are_rejected) {
+  Tensor p = param({1.0}, "p");
+  // β = 1 would divide by 1 − βᵗ = 0 in Adam's bias correction.
+  BOOST_CHECK_EXCEPTION(Adam({p}, 0.1, 1.0), ValueError,
+                        says("Adam: beta1 = 1.000000 must lie in [0, 1)"));
+  BOOST_CHECK_EXCEPTION(SGD({p}, INFINITY), ValueError, says("SGD: lr = inf must be a finite"));
 }

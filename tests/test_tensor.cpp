@@ -144,3 +144,9 @@ BOOST_AUTO_TEST_CASE(allclose_and_max_abs_diff_compare) {
   BOOST_TEST(allclose(a, b, 0.0, 0.5));
   BOOST_CHECK_THROW(max_abs_diff(a, tensor({1.0})), ShapeError);
 }
+
+BOOST_AUTO_TEST_CASE(shapes_too_large_for_memory_are_rejected) {
+  BOOST_CHECK_EXCEPTION(zeros({std::int64_t{1} << 32, std::int64_t{1} << 32}), ShapeError,
+                        says("tensor: shape [4294967296, 4294967296] has too many elements"));
+  BOOST_CHECK_THROW(zeros({INT64_MAX, 2}), ShapeError);
+}
