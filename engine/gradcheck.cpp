@@ -48,7 +48,8 @@ GradcheckResult check(const char* what, const Function& f, const std::vector<Ten
 
   std::vector<Tensor> analytical;
   const Tensor loss = sum(y * r);
-  if (loss.requires_grad()) analytical = grad({loss}, xs);
+  if (loss.requires_grad())
+    analytical = grad({loss}, xs);
   else
     for (const Tensor& x : xs) analytical.push_back(zeros_like(x));
 

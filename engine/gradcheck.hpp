@@ -19,7 +19,7 @@ namespace gradlab {
 using Function = std::function<Tensor(const std::vector<Tensor>&)>;
 
 struct GradcheckOptions {
-  double eps = 1e-6;   // finite-difference step
+  double eps = 1e-6;  // finite-difference step
   double atol = 1e-5;  // an element passes when |analytical − numerical| ≤ atol + rtol·|numerical|
   double rtol = 1e-3;
   std::uint64_t seed = 0;  // for the random projection

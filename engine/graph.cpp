@@ -35,8 +35,8 @@ Tensor record(const char* op, Tensor output, std::vector<Tensor> inputs, Backwar
   if (!any) return output;
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
-  impl->node = std::make_unique<Node>(
-      Node{op, std::move(inputs), std::move(saved), std::move(backward)});
+  impl->node =
+      std::make_unique<Node>(Node{op, std::move(inputs), std::move(saved), std::move(backward)});
   return output;
 }
 
@@ -117,7 +117,8 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
 
   // 4. Walk.
   GradModeScope mode(pass.create_graph);
-  for (std::size_t i = 0; i < roots.size(); ++i) accumulate(pending[roots[i].impl()].grad, root_grads[i]);
+  for (std::size_t i = 0; i < roots.size(); ++i)
+    accumulate(pending[roots[i].impl()].grad, root_grads[i]);
   const auto own = [&pass](const Tensor& g) { return pass.create_graph ? g : g.clone(); };
 
   for (TensorImpl* t : order) {
@@ -151,7 +152,7 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
                   std::to_string(node.inputs.size()) + " inputs");
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const Tensor& in = node.inputs[i];
-      if (!in.requires_grad() || !grads[i].defined()) continue;
+      if (!in.requires_grad() || !grads[i].defined() || !pending[in.impl()].wanted) continue;
       if (grads[i].shape() != in.shape())
         throw Error("internal error: backward of '" + std::string(node.op) +
                     "' returned a gradient of shape " + to_string(grads[i].shape()) +
@@ -177,16 +178,15 @@ Tensor seed_gradient(const char* caller, const Tensor& output, const Tensor* giv
                      (grad_enabled() ? "" : ", or it was computed inside no_grad"));
   if (!given || !given->defined()) {
     if (output.numel() != 1)
-      throw GraphError(std::string(caller) + ": the output has shape " +
-                       to_string(output.shape()) +
+      throw GraphError(std::string(caller) + ": the output has shape " + to_string(output.shape()) +
                        "; only a one-element output seeds its own gradient. Pass grad_output "
-                       "of shape " + to_string(output.shape()) + ", or reduce first (e.g. sum)");
+                       "of shape " +
+                       to_string(output.shape()) + ", or reduce first (e.g. sum)");
     return ones_like(output);
   }
   if (given->shape() != output.shape())
-    throw ShapeError(std::string(caller) + ": grad_output has shape " +
-                     to_string(given->shape()) + " but the output has shape " +
-                     to_string(output.shape()));
+    throw ShapeError(std::string(caller) + ": grad_output has shape " + to_string(given->shape()) +
+                     " but the output has shape " + to_string(output.shape()));
   if (given->dtype() != output.dtype())
     throw DTypeError(std::string(caller) + ": grad_output is " + to_string(given->dtype()) +
                      " but the output is " + to_string(output.dtype()));
@@ -212,8 +212,8 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const GradOptions& options) {
   if (outputs.empty()) throw GraphError("grad: no outputs given");
   if (!options.grad_outputs.empty() && options.grad_outputs.size() != outputs.size())
-    throw GraphError("grad: " + std::to_string(options.grad_outputs.size()) +
-                     " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
+    throw GraphError("grad: " + std::to_string(options.grad_outputs.size()) + " grad_outputs for " +
+                     std::to_string(outputs.size()) + " outputs");
   std::vector<Tensor> seeds;
   for (std::size_t i = 0; i < outputs.size(); ++i)
     seeds.push_back(seed_gradient(
@@ -238,7 +238,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     const std::size_t first = targets.at(inputs[i].impl());
     if (i != first)
       results[i] = options.create_graph || !results[first].defined() ? results[first]
-                                                                    : results[first].clone();
+                                                                     : results[first].clone();
     if (!results[i].defined()) results[i] = zeros_like(inputs[i]);
   }
   return results;

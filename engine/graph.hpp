@@ -27,7 +27,7 @@ using Grads = std::vector<Tensor>;
 using BackwardFn = std::function<Grads(const BackwardContext&)>;
 
 struct Node {
-  const char* op;              // "matmul", "sigmoid", …
+  const char* op;  // "matmul", "sigmoid", …
   std::vector<Tensor> inputs;
   std::vector<Tensor> saved;
   BackwardFn backward;

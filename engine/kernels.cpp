@@ -17,8 +17,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     const std::int64_t da = k + a.size() >= rank ? a[k + a.size() - rank] : 1;
     const std::int64_t db = k + b.size() >= rank ? b[k + b.size() - rank] : 1;
     if (da != db && da != 1 && db != 1)
-      throw ShapeError(std::string(op) + ": shapes cannot be broadcast together: " +
-                       to_string(a) + " and " + to_string(b));
+      throw ShapeError(std::string(op) + ": shapes cannot be broadcast together: " + to_string(a) +
+                       " and " + to_string(b));
     out[k] = da == 1 ? db : da;
   }
   return out;

@@ -72,8 +72,8 @@ Tensor unary_map(const Tensor& x, F&& f) {
 template <class F>
 Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
   check_same_dtype(op, a, b);
-  const Shape shape = a.shape() == b.shape() ? a.shape()
-                                             : broadcast_shapes(op, a.shape(), b.shape());
+  const Shape shape =
+      a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
   Tensor out = empty(shape, a.dtype());
   dispatch(a.dtype(), [&]<class T>(T) {
     const T* pa = a.data<T>();
@@ -89,11 +89,9 @@ Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
       const T s = pa[0];
       for (std::int64_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
     } else {
-      broadcast_loop(shape, broadcast_strides(a.shape(), shape),
-                     broadcast_strides(b.shape(), shape),
-                     [&](std::int64_t i, std::int64_t ia, std::int64_t ib) {
-                       o[i] = f(pa[ia], pb[ib]);
-                     });
+      broadcast_loop(
+          shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+          [&](std::int64_t i, std::int64_t ia, std::int64_t ib) { o[i] = f(pa[ia], pb[ib]); });
     }
   });
   return out;
@@ -108,10 +106,9 @@ Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) 
     const T* in = x.data<T>();
     T* o = out.data<T>();
     const std::vector<std::int64_t> none(x.dim(), 0);
-    broadcast_loop(x.shape(), broadcast_strides(shape, x.shape()), none,
-                   [&](std::int64_t i, std::int64_t io, std::int64_t) {
-                     o[io] = combine(o[io], in[i]);
-                   });
+    broadcast_loop(
+        x.shape(), broadcast_strides(shape, x.shape()), none,
+        [&](std::int64_t i, std::int64_t io, std::int64_t) { o[io] = combine(o[io], in[i]); });
   });
   return out;
 }

@@ -101,7 +101,8 @@ TensorImpl::~TensorImpl() {
 // ---- Tensor ----
 
 const TensorImpl& Tensor::checked() const {
-  if (!impl_) throw GraphError(
+  if (!impl_)
+    throw GraphError(
         "tensor: use of an undefined tensor (a Tensor() with no value, such as grad() before "
         "backward)");
   return *impl_;
@@ -212,9 +213,8 @@ Tensor empty(const Shape& shape, DType dtype) {
 
 Tensor full(const Shape& shape, double value, DType dtype) {
   Tensor t = empty(shape, dtype);
-  kernels::dispatch(dtype, [&]<class T>(T) {
-    std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
-  });
+  kernels::dispatch(
+      dtype, [&]<class T>(T) { std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value)); });
   return t;
 }
 
@@ -248,7 +248,8 @@ void flatten(const NestedList& list, Shape& shape, std::size_t depth, std::vecto
     return;
   }
   const auto n = static_cast<std::int64_t>(list.items().size());
-  if (shape.size() <= depth && out.empty()) shape.push_back(n);
+  if (shape.size() <= depth && out.empty())
+    shape.push_back(n);
   else if (shape.size() <= depth || shape[depth] != n)
     throw ShapeError("tensor: ragged nested list: a row of length " + std::to_string(n) +
                      " at depth " + std::to_string(depth) + " where " +
@@ -368,17 +369,24 @@ struct ElementFormat {
       largest = std::max(largest, std::abs(v));
       if (v != 0) smallest = std::min(smallest, std::abs(v));
     }
-    if (integers) scientific = largest >= 1e9;
-    else scientific = largest >= 1e6 || smallest < 1e-4;
+    if (integers)
+      scientific = largest >= 1e9;
+    else
+      scientific = largest >= 1e6 || smallest < 1e-4;
   }
 
   std::string operator()(double v) const {
     std::ostringstream s;
-    if (std::isnan(v)) s << "nan";
-    else if (std::isinf(v)) s << (v > 0 ? "inf" : "-inf");
-    else if (scientific) s << std::scientific << std::setprecision(4) << v;
-    else if (integers) s << std::fixed << std::setprecision(0) << v;
-    else s << std::fixed << std::setprecision(4) << v;
+    if (std::isnan(v))
+      s << "nan";
+    else if (std::isinf(v))
+      s << (v > 0 ? "inf" : "-inf");
+    else if (scientific)
+      s << std::scientific << std::setprecision(4) << v;
+    else if (integers)
+      s << std::fixed << std::setprecision(0) << v;
+    else
+      s << std::fixed << std::setprecision(4) << v;
     return s.str();
   }
 };
@@ -413,8 +421,10 @@ void print_axis(std::ostream& out, const std::vector<std::string>& cells, const 
     }
     if (i + 1 < n) {
       out << ',';
-      if (last) out << ' ';
-      else out << std::string(shape.size() - axis - 1, '\n') << std::string(indent + axis + 1, ' ');
+      if (last)
+        out << ' ';
+      else
+        out << std::string(shape.size() - axis - 1, '\n') << std::string(indent + axis + 1, ' ');
     }
   }
   out << ']';
@@ -438,8 +448,10 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (t.numel() == 0) out << ", shape=" << to_string(t.shape());
   if (t.dtype() != DType::float64) out << ", dtype=" << to_string(t.dtype());
   if (!t.name().empty()) out << ", name=\"" << t.name() << '"';
-  if (const Node* n = t.node()) out << ", op=" << n->op;
-  else if (t.requires_grad()) out << ", requires_grad";
+  if (const Node* n = t.node())
+    out << ", op=" << n->op;
+  else if (t.requires_grad())
+    out << ", requires_grad";
   return out << ')';
 }
 

@@ -54,7 +54,7 @@ class Tensor {
   template <class T>
   const T* data() const;
 
-  double item() const;                                   // the value of a one-element tensor
+  double item() const;                                      // the value of a one-element tensor
   double at(const std::vector<std::int64_t>& index) const;  // t.at({0, 2})
   void set(const std::vector<std::int64_t>& index, double value);
   std::vector<double> values() const;  // every element, row-major, as double
@@ -89,7 +89,7 @@ class Tensor {
 };
 
 struct TensorImpl : std::enable_shared_from_this<TensorImpl> {
-  TensorImpl(Shape shape, DType dtype);  // uninitialised numbers
+  TensorImpl(Shape shape, DType dtype);                                 // uninitialised numbers
   TensorImpl(Shape shape, DType dtype, std::shared_ptr<void> storage);  // shares numbers
   ~TensorImpl();  // frees a deep graph without recursion, see Note [Iterative teardown]
   TensorImpl(const TensorImpl&) = delete;

@@ -78,17 +78,14 @@ Tensor pow(const Tensor& x, double p) {
 // eˣ:  ∂/∂x = g ∘ eˣ  (the output itself)
 Tensor exp(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return std::exp(v); });
-  return record("exp", out, {x}, [](const BackwardContext& c) {
-    return Grads{c.grad * c.output};
-  });
+  return record("exp", out, {x}, [](const BackwardContext& c) { return Grads{c.grad * c.output}; });
 }
 
 // ln x:  ∂/∂x = g / x
 Tensor log(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return std::log(v); });
-  return record("log", out, {x}, [](const BackwardContext& c) {
-    return Grads{c.grad / c.inputs[0]};
-  });
+  return record("log", out, {x},
+                [](const BackwardContext& c) { return Grads{c.grad / c.inputs[0]}; });
 }
 
 // σ(x) = 1 / (1 + e^(−x)):  ∂/∂x = g ∘ σ(x) ∘ (1 − σ(x))

@@ -24,8 +24,8 @@ SoftmaxParts softmax_parts(const char* op, const Tensor& x, std::int64_t axis) {
     throw ShapeError(std::string(op) + ": needs at least one dimension, got a 0-D tensor");
   Shape kept = x.shape();
   kept[kernels::normalize_axis(op, axis, x.dim())] = 1;
-  const Tensor max = kernels::reduce_to(x, kept, -INFINITY,
-                                        [](auto m, auto v) { return std::max(m, v); });
+  const Tensor max =
+      kernels::reduce_to(x, kept, -INFINITY, [](auto m, auto v) { return std::max(m, v); });
   Tensor shifted = kernels::binary_map(op, x, max, [](auto v, auto m) { return v - m; });
   const Tensor e = kernels::unary_map(shifted, [](auto v) { return std::exp(v); });
   Tensor total = kernels::reduce_to(e, kept, 0.0, [](auto s, auto v) { return s + v; });
@@ -83,19 +83,21 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
 // L = mean over i of −log softmax(xᵢ)[tᵢ]:  ∂L/∂x = g · (softmax(x) − onehot(t)) / N
 Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets) {
   if (logits.dim() != 2)
-    throw ShapeError("cross_entropy: logits must be [N, C] (a row of class scores per "
-                     "example), got " + to_string(logits.shape()));
+    throw ShapeError(
+        "cross_entropy: logits must be [N, C] (a row of class scores per "
+        "example), got " +
+        to_string(logits.shape()));
   const std::int64_t n = logits.size(0), classes = logits.size(1);
   if (static_cast<std::int64_t>(targets.size()) != n)
     throw ShapeError("cross_entropy: logits " + to_string(logits.shape()) + " have " +
-                     std::to_string(n) + " rows but there are " +
-                     std::to_string(targets.size()) + " targets");
+                     std::to_string(n) + " rows but there are " + std::to_string(targets.size()) +
+                     " targets");
   Tensor onehot = zeros(logits.shape(), logits.dtype());
   for (std::int64_t i = 0; i < n; ++i) {
     if (targets[i] < 0 || targets[i] >= classes)
       throw ValueError("cross_entropy: target " + std::to_string(i) + " is class " +
-                       std::to_string(targets[i]) + ", outside [0, " +
-                       std::to_string(classes) + ") for logits " + to_string(logits.shape()));
+                       std::to_string(targets[i]) + ", outside [0, " + std::to_string(classes) +
+                       ") for logits " + to_string(logits.shape()));
     onehot.set({i, targets[i]}, 1.0);
   }
   const std::vector<double> logp = log_softmax_values("cross_entropy", logits, 1).values();

@@ -25,8 +25,10 @@ Product check_matmul(const Tensor& a, const Tensor& b) {
   const std::string shapes = to_string(sa) + " @ " + to_string(sb);
   if (!(sa.size() == 2 || sa.size() == 3) || !(sb.size() == 2 || sb.size() == 3) ||
       (sa.size() == 2 && sb.size() == 3))
-    throw ShapeError("matmul: needs 2-D matrices, a 3-D batch times a 3-D batch, or a 3-D "
-                     "batch times a matrix; got " + shapes);
+    throw ShapeError(
+        "matmul: needs 2-D matrices, a 3-D batch times a 3-D batch, or a 3-D "
+        "batch times a matrix; got " +
+        shapes);
   if (sa.back() != sb[sb.size() - 2])
     throw ShapeError("matmul: inner dimensions differ: " + shapes);
   if (sa.size() == 3 && sb.size() == 3 && sa[0] != sb[0])
@@ -39,12 +41,12 @@ Product check_matmul(const Tensor& a, const Tensor& b) {
 }
 
 void gemm(const float* a, const float* b, float* c, const Product& p) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0f, a, p.k, b, p.n,
-              0.0f, c, p.n);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0f, a, p.k, b, p.n, 0.0f,
+              c, p.n);
 }
 void gemm(const double* a, const double* b, double* c, const Product& p) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0, a, p.k, b, p.n,
-              0.0, c, p.n);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0, a, p.k, b, p.n, 0.0, c,
+              p.n);
 }
 
 }  // namespace
@@ -85,8 +87,9 @@ Tensor outer(const Tensor& u, const Tensor& v) {
   kernels::check_same_dtype("outer", u, v);
   const std::int64_t m = u.size(0), n = v.size(0);
   // A column times a row, broadcast: the [m, 1] ∘ [1, n] Hadamard product is the outer product.
-  Tensor out = kernels::binary_map("outer", reshape(u.detach(), {m, 1}),
-                                   reshape(v.detach(), {1, n}), [](auto x, auto y) { return x * y; });
+  Tensor out =
+      kernels::binary_map("outer", reshape(u.detach(), {m, 1}), reshape(v.detach(), {1, n}),
+                          [](auto x, auto y) { return x * y; });
   return record("outer", out, {u, v}, [m, n](const BackwardContext& c) {
     const Tensor &u = c.inputs[0], &v = c.inputs[1];
     Grads g(2);

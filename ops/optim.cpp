@@ -34,9 +34,7 @@ void for_each_update(const std::vector<Tensor>& params, F&& f) {
     Tensor p = params[i];
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    kernels::dispatch(p.dtype(), [&]<class T>(T) {
-      f(p.data<T>(), g.data<T>(), p.numel(), i);
-    });
+    kernels::dispatch(p.dtype(), [&]<class T>(T) { f(p.data<T>(), g.data<T>(), p.numel(), i); });
   }
 }
 

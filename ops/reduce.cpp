@@ -12,8 +12,8 @@ namespace {
 // scale · Σ x over the axes marked in `reduced`; the op behind sum and mean.
 // Backward: every element of x contributed once, so each receives the output's gradient:
 //   ∂/∂x = scale · (g broadcast back to x's shape)
-Tensor scaled_sum(const char* op, const Tensor& x, const std::vector<bool>& reduced,
-                  bool keepdim, double scale) {
+Tensor scaled_sum(const char* op, const Tensor& x, const std::vector<bool>& reduced, bool keepdim,
+                  double scale) {
   Shape kept = x.shape(), result;
   for (std::size_t k = 0; k < kept.size(); ++k) {
     if (reduced[k]) kept[k] = 1;
@@ -68,8 +68,7 @@ Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim) {
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())
-    throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " +
-                     to_string(shape));
+    throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " + to_string(shape));
   Tensor out = kernels::reduce_to(x, shape, 0.0, [](auto acc, auto v) { return acc + v; });
   return record("sum_to", out, {x}, [](const BackwardContext& c) {
     return Grads{expand(c.grad, c.inputs[0].shape())};

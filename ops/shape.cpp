@@ -68,9 +68,8 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
     kernels::broadcast_loop(shape, strides, std::vector<std::int64_t>(shape.size(), 0),
                             [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
   });
-  return record("transpose", out, {x}, [a, b](const BackwardContext& c) {
-    return Grads{transpose(c.grad, a, b)};
-  });
+  return record("transpose", out, {x},
+                [a, b](const BackwardContext& c) { return Grads{transpose(c.grad, a, b)}; });
 }
 
 Tensor transpose(const Tensor& x) {
@@ -91,9 +90,8 @@ Tensor to(const Tensor& x, DType dtype) {
       for (std::int64_t i = 0; i < x.numel(); ++i) o[i] = static_cast<To>(in[i]);
     });
   });
-  return record("to", out, {x}, [](const BackwardContext& c) {
-    return Grads{to(c.grad, c.inputs[0].dtype())};
-  });
+  return record("to", out, {x},
+                [](const BackwardContext& c) { return Grads{to(c.grad, c.inputs[0].dtype())}; });
 }
 
 }  // namespace gradlab

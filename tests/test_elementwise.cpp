@@ -1,14 +1,13 @@
 #define BOOST_TEST_MODULE elementwise
 #include <boost/test/unit_test.hpp>
-#include <gradlab/gradlab.hpp>
-
-#include "testing.hpp"
-
 #include <cmath>
+#include <gradlab/gradlab.hpp>
 #include <numbers>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "testing.hpp"
 
 using namespace gradlab;
 using namespace gradlab::testing;
@@ -115,8 +114,8 @@ BOOST_AUTO_TEST_CASE(sigmoid_does_not_overflow_far_from_zero) {
 BOOST_AUTO_TEST_CASE(float32_in_float32_out) {
   const Tensor x = tensor({0.0, 0.5, -1.0}, DType::float32);
   const Tensor y = tensor({2.0, 4.0, 8.0}, DType::float32);
-  for (const Tensor& r : {x + y, x - y, x * y, x / y, -x, x * 3.0, 1.0 - x, pow(y, 0.5),
-                          exp(x), log(y), sigmoid(x), tanh(x), relu(x)})
+  for (const Tensor& r : {x + y, x - y, x * y, x / y, -x, x * 3.0, 1.0 - x, pow(y, 0.5), exp(x),
+                          log(y), sigmoid(x), tanh(x), relu(x)})
     BOOST_TEST(r.dtype() == DType::float32);
   check_values(x / y, "[3]", {0, 0.125, -0.125}, 1e-6);
   check_values(exp(x), "[3]", {1, std::exp(0.5), std::exp(-1.0)}, 1e-6);
@@ -139,10 +138,10 @@ BOOST_AUTO_TEST_CASE(unary_gradients_match_the_textbook_derivatives) {
   std::vector<double> dsigmoid, dtanh, dexp, drelu;
   for (double x : xs) {
     const double s = 1 / (1 + std::exp(-x));
-    dsigmoid.push_back(s * (1 - s));                          // σ' = σ(1 − σ)
-    dtanh.push_back(1 - std::tanh(x) * std::tanh(x));        // tanh' = 1 − tanh²
-    dexp.push_back(std::exp(x));                             // (eˣ)' = eˣ
-    drelu.push_back(x > 0 ? 1 : 0);                          // relu' = [x > 0]
+    dsigmoid.push_back(s * (1 - s));                   // σ' = σ(1 − σ)
+    dtanh.push_back(1 - std::tanh(x) * std::tanh(x));  // tanh' = 1 − tanh²
+    dexp.push_back(std::exp(x));                       // (eˣ)' = eˣ
+    drelu.push_back(x > 0 ? 1 : 0);                    // relu' = [x > 0]
   }
   check_values(gradient_of_sum(sigmoid, xs), "[4]", dsigmoid);
   check_values(gradient_of_sum(gradlab::tanh, xs), "[4]", dtanh);
@@ -185,7 +184,8 @@ BOOST_AUTO_TEST_CASE(second_derivative_of_tanh_by_hand) {
   const Tensor first = grad({sum(tanh(x))}, {x}, {.create_graph = true})[0];
   const Tensor second = grad({sum(first)}, {x})[0];
   std::vector<double> want;
-  for (double v : {-1.0, 0.5, 2.0}) want.push_back(-2 * std::tanh(v) * (1 - std::tanh(v) * std::tanh(v)));
+  for (double v : {-1.0, 0.5, 2.0})
+    want.push_back(-2 * std::tanh(v) * (1 - std::tanh(v) * std::tanh(v)));
   check_values(second, "[3]", want);
 }
 
@@ -212,16 +212,15 @@ BOOST_AUTO_TEST_CASE(gradcheck_notices_a_gradient_the_engine_cannot_see) {
 BOOST_AUTO_TEST_CASE(gradcheck_binary_ops_same_shape_and_broadcast) {
   // Each pair below broadcasts differently, so each exercises sum_to in backward differently.
   const std::vector<std::pair<Shape, Shape>> shape_pairs = {
-      {{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{3}, {2, 3}},     {{2, 1}, {1, 3}},
+      {{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{3}, {2, 3}},      {{2, 1}, {1, 3}},
       {{}, {2, 3}},     {{2, 3}, {}},  {{2, 3, 2}, {3, 1}}};
   Generator gen(1);
   for (const BinaryOp& op : binary_ops) {
     for (const auto& [sa, sb] : shape_pairs) {
       BOOST_TEST_CONTEXT(op.name << ": " << to_string(sa) << " with " << to_string(sb)) {
         const Tensor a = randn(sa, gen).name("a");
-        const Tensor b = (std::string(op.name) == "div" ? away_from_zero(sb, gen)
-                                                        : randn(sb, gen))
-                             .name("b");
+        const Tensor b =
+            (std::string(op.name) == "div" ? away_from_zero(sb, gen) : randn(sb, gen)).name("b");
         check_first_and_second_derivatives(
             [f = op.f](const std::vector<Tensor>& in) { return f(in[0], in[1]); }, {a, b});
       }
@@ -268,8 +267,8 @@ BOOST_AUTO_TEST_CASE(gradcheck_operators_with_plain_numbers) {
     const Tensor &a = in[0], &b = in[1];
     return (2.0 * a - 1.0) * b / 3.0 + 1.0 / b - a + 0.5 + (1.0 - a) * 0.25 + (-a);
   };
-  check_first_and_second_derivatives(f, {randn({2, 3}, gen).name("a"),
-                                         away_from_zero({3}, gen).name("b")});
+  check_first_and_second_derivatives(
+      f, {randn({2, 3}, gen).name("a"), away_from_zero({3}, gen).name("b")});
 }
 
 // ---------------------------------------------------------------------------- bad input

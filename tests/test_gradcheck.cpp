@@ -16,8 +16,10 @@ Tensor square(const Tensor& x, Mistake mistake) {
   return record("square", out, {x}, [mistake](const BackwardContext& c) {
     const Tensor& x = c.inputs[0];
     switch (mistake) {
-      case Mistake::none: return Grads{c.grad * 2.0 * x};
-      case Mistake::missing_factor_two: return Grads{c.grad * x};
+      case Mistake::none:
+        return Grads{c.grad * 2.0 * x};
+      case Mistake::missing_factor_two:
+        return Grads{c.grad * x};
       case Mistake::one_element_off: {
         Tensor wrong = (c.grad * 2.0 * x).detach().clone();
         wrong.set({1, 2}, wrong.at({1, 2}) + 0.1);

@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_CASE(backward_twice_needs_retain_graph) {
   BOOST_TEST(x.grad().item() == 2 * once);
   BOOST_CHECK_EXCEPTION(y.backward(), GraphError,
                         says("the graph through 'sigmoid' was freed by an earlier "
-                                         "backward; pass retain_graph = true"));
+                             "backward; pass retain_graph = true"));
 }
 
 BOOST_AUTO_TEST_CASE(backward_on_a_constant_is_an_error) {
@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(gradients_are_copies_the_caller_owns) {
   b.set_requires_grad();
   Tensor go = tensor({1.0, 1.0});
   (a + b).backward(go);
-  go.set({0}, 100.0);  // changing grad_output afterwards changes no gradient…
+  go.set({0}, 100.0);       // changing grad_output afterwards changes no gradient…
   a.grad().set({1}, -7.0);  // …and changing one gradient changes no other
   BOOST_TEST(a.grad().values() == std::vector<double>({1.0, -7.0}));
   BOOST_TEST(b.grad().values() == std::vector<double>({1.0, 1.0}));

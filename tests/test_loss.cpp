@@ -1,13 +1,12 @@
 #define BOOST_TEST_MODULE loss
 #include <boost/test/unit_test.hpp>
-#include <gradlab/gradlab.hpp>
-
-#include "testing.hpp"
-
 #include <cmath>
+#include <gradlab/gradlab.hpp>
 #include <numbers>
 #include <string>
 #include <vector>
+
+#include "testing.hpp"
 
 using namespace gradlab;
 using namespace gradlab::testing;
@@ -29,7 +28,8 @@ std::vector<double> softmax_by_hand(const std::vector<double>& x) {
 
 BOOST_AUTO_TEST_CASE(softmax_of_1_2_3) {
   const double e = std::numbers::e, total = e + e * e + e * e * e;
-  check_values(softmax(tensor({1.0, 2.0, 3.0})), "[3]", {e / total, e * e / total, e * e * e / total});
+  check_values(softmax(tensor({1.0, 2.0, 3.0})), "[3]",
+               {e / total, e * e / total, e * e * e / total});
 }
 
 BOOST_AUTO_TEST_CASE(softmax_along_each_axis_of_a_matrix) {
@@ -57,8 +57,7 @@ BOOST_AUTO_TEST_CASE(log_softmax_is_x_minus_log_sum_exp) {
   // With large inputs log(softmax(x)) would be log(0) = −∞ for the small entries; log_softmax
   // stays finite: [0, 1, 2] − log(1 + e + e²) after the shift.
   const double lse0 = std::log(1 + std::exp(1.0) + std::exp(2.0));
-  check_values(log_softmax(tensor({1000.0, 1001.0, 1002.0})), "[3]",
-               {-lse0, 1 - lse0, 2 - lse0});
+  check_values(log_softmax(tensor({1000.0, 1001.0, 1002.0})), "[3]", {-lse0, 1 - lse0, 2 - lse0});
   check_values(log_softmax(tensor({{0.0, -2000.0}})), "[1, 2]", {0, -2000});
   // Along axis 0 of [[1, 0], [3, 0]]: column 0 is [1, 3] − log(e + e³), column 1 is −log 2.
   const double col0 = std::log(std::exp(1.0) + std::exp(3.0));
@@ -155,11 +154,10 @@ BOOST_AUTO_TEST_CASE(gradcheck_softmax_and_log_softmax) {
   const std::vector<Case> cases = {
       {"softmax", [](const std::vector<Tensor>& in) { return softmax(in[0]); }, m},
       {"softmax axis 0", [](const std::vector<Tensor>& in) { return softmax(in[0], 0); }, m},
-      {"softmax axis 1 of 3-D", [](const std::vector<Tensor>& in) { return softmax(in[0], 1); },
-       b},
+      {"softmax axis 1 of 3-D", [](const std::vector<Tensor>& in) { return softmax(in[0], 1); }, b},
       {"log_softmax", [](const std::vector<Tensor>& in) { return log_softmax(in[0]); }, m},
-      {"log_softmax axis -2",
-       [](const std::vector<Tensor>& in) { return log_softmax(in[0], -2); }, m},
+      {"log_softmax axis -2", [](const std::vector<Tensor>& in) { return log_softmax(in[0], -2); },
+       m},
       {"log_softmax axis 0 of 3-D",
        [](const std::vector<Tensor>& in) { return log_softmax(in[0], 0); }, b},
   };
@@ -171,8 +169,8 @@ BOOST_AUTO_TEST_CASE(gradcheck_softmax_and_log_softmax) {
 BOOST_AUTO_TEST_CASE(gradcheck_mse_loss) {
   Generator gen(2);
   const auto f = [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); };
-  check_first_and_second_derivatives(f, {randn({3, 4}, gen).name("prediction"),
-                                         randn({3, 4}, gen).name("target")});
+  check_first_and_second_derivatives(
+      f, {randn({3, 4}, gen).name("prediction"), randn({3, 4}, gen).name("target")});
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_cross_entropy_with_fixed_targets) {

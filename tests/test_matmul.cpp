@@ -1,13 +1,12 @@
 #define BOOST_TEST_MODULE matmul
 #include <boost/test/unit_test.hpp>
-#include <gradlab/gradlab.hpp>
-
-#include "testing.hpp"
-
 #include <cmath>
+#include <gradlab/gradlab.hpp>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "testing.hpp"
 
 using namespace gradlab;
 using namespace gradlab::testing;
@@ -46,8 +45,7 @@ BOOST_AUTO_TEST_CASE(one_matrix_applied_to_every_item_of_a_batch) {
 
 BOOST_AUTO_TEST_CASE(outer_product_by_hand) {
   // (u vᵀ)ᵢⱼ = uᵢ vⱼ
-  check_values(outer(tensor({1.0, 2.0, 3.0}), tensor({4.0, 5.0})), "[3, 2]",
-               {4, 5, 8, 10, 12, 15});
+  check_values(outer(tensor({1.0, 2.0, 3.0}), tensor({4.0, 5.0})), "[3, 2]", {4, 5, 8, 10, 12, 15});
 }
 
 BOOST_AUTO_TEST_CASE(products_with_an_empty_inner_dimension_are_zero) {
@@ -71,10 +69,10 @@ BOOST_AUTO_TEST_CASE(blas_agrees_with_the_textbook_triple_loop) {
   // The BLAS path must give the same numbers as reference::matmul on awkward shapes: sizes 1,
   // odd sizes, sizes just past a power of two, batches, and a batch times one matrix.
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{1, 1}, {1, 1}},      {{1, 7}, {7, 1}},         {{7, 1}, {1, 5}},
-      {{3, 5}, {5, 7}},      {{17, 9}, {9, 1}},        {{33, 31}, {31, 29}},
-      {{64, 65}, {65, 63}},  {{3, 4, 5}, {3, 5, 2}},   {{1, 3, 3}, {1, 3, 3}},
-      {{5, 7, 3}, {3, 9}},   {{2, 17, 33}, {2, 33, 15}}};
+      {{1, 1}, {1, 1}},     {{1, 7}, {7, 1}},          {{7, 1}, {1, 5}},
+      {{3, 5}, {5, 7}},     {{17, 9}, {9, 1}},         {{33, 31}, {31, 29}},
+      {{64, 65}, {65, 63}}, {{3, 4, 5}, {3, 5, 2}},    {{1, 3, 3}, {1, 3, 3}},
+      {{5, 7, 3}, {3, 9}},  {{2, 17, 33}, {2, 33, 15}}};
   Generator gen(7);
   for (const DType dtype : {DType::float64, DType::float32}) {
     for (const auto& [sa, sb] : cases) {
@@ -131,28 +129,28 @@ BOOST_AUTO_TEST_CASE(outer_gradients_by_hand) {
 
 BOOST_AUTO_TEST_CASE(gradcheck_matmul_2d) {
   Generator gen(1);
-  check_first_and_second_derivatives(product, {randn({3, 4}, gen).name("A"),
-                                               randn({4, 2}, gen).name("B")});
+  check_first_and_second_derivatives(product,
+                                     {randn({3, 4}, gen).name("A"), randn({4, 2}, gen).name("B")});
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_matmul_batch_times_batch) {
   Generator gen(2);
-  check_first_and_second_derivatives(product, {randn({2, 3, 4}, gen).name("A"),
-                                               randn({2, 4, 5}, gen).name("B")});
+  check_first_and_second_derivatives(
+      product, {randn({2, 3, 4}, gen).name("A"), randn({2, 4, 5}, gen).name("B")});
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_matmul_batch_times_matrix) {
   Generator gen(3);
-  check_first_and_second_derivatives(product, {randn({2, 3, 4}, gen).name("A"),
-                                               randn({4, 2}, gen).name("W")});
+  check_first_and_second_derivatives(
+      product, {randn({2, 3, 4}, gen).name("A"), randn({4, 2}, gen).name("W")});
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_matmul_inside_a_layer) {
   // sigmoid(x·W) is a layer of a network; its second derivatives mix matmul and sigmoid.
   Generator gen(4);
   const auto layer = [](const std::vector<Tensor>& in) { return sigmoid(matmul(in[0], in[1])); };
-  check_first_and_second_derivatives(layer, {randn({2, 3}, gen).name("x"),
-                                             randn({3, 4}, gen).name("W")});
+  check_first_and_second_derivatives(layer,
+                                     {randn({2, 3}, gen).name("x"), randn({3, 4}, gen).name("W")});
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_outer) {

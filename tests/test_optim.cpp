@@ -91,7 +91,8 @@ BOOST_AUTO_TEST_CASE(bad_parameters_and_rates_are_rejected) {
                         says("parameter 0 ('c') must be a leaf that requires grad"));
   BOOST_CHECK_EXCEPTION(SGD({p * 2.0}, 0.1), GraphError, says("must be a leaf"));
   BOOST_CHECK_EXCEPTION(SGD({p}, -1.0), ValueError, says("SGD: lr"));
-  BOOST_CHECK_EXCEPTION(SGD({p}, 0.1, 1.5), ValueError, says("SGD: momentum = 1.500000 must lie in [0, 1)"));
+  BOOST_CHECK_EXCEPTION(SGD({p}, 0.1, 1.5), ValueError,
+                        says("SGD: momentum = 1.500000 must lie in [0, 1)"));
   BOOST_CHECK_EXCEPTION(Adam({p}, 0.1, 0.9, 1.2), ValueError, says("Adam: beta2"));
 }
 

@@ -1,13 +1,12 @@
 #define BOOST_TEST_MODULE reduce_shape
 #include <boost/test/unit_test.hpp>
-#include <gradlab/gradlab.hpp>
-
-#include "testing.hpp"
-
 #include <cmath>
+#include <gradlab/gradlab.hpp>
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include "testing.hpp"
 
 using namespace gradlab;
 using namespace gradlab::testing;
@@ -41,8 +40,8 @@ BOOST_AUTO_TEST_CASE(sum_and_mean_of_all_elements_are_0d) {
 
 BOOST_AUTO_TEST_CASE(sum_and_mean_along_an_axis) {
   const Tensor x = small();
-  check_values(sum(x, 0), "[3]", {5, 7, 9});      // down the columns
-  check_values(sum(x, 1), "[2]", {6, 15});        // along the rows
+  check_values(sum(x, 0), "[3]", {5, 7, 9});  // down the columns
+  check_values(sum(x, 1), "[2]", {6, 15});    // along the rows
   check_values(mean(x, 0), "[3]", {2.5, 3.5, 4.5});
   check_values(mean(x, 1), "[2]", {2, 5});
   // keepdim leaves the reduced axis in place with size 1, so the result broadcasts
@@ -239,13 +238,11 @@ BOOST_AUTO_TEST_CASE(gradcheck_sum_and_mean) {
       {"sum axis 1 keepdim", [](const std::vector<Tensor>& in) { return sum(in[0], 1, true); }},
       {"sum axis -1", [](const std::vector<Tensor>& in) { return sum(in[0], -1); }},
       {"mean axis 2", [](const std::vector<Tensor>& in) { return mean(in[0], 2); }},
-      {"mean axis -2 keepdim",
-       [](const std::vector<Tensor>& in) { return mean(in[0], -2, true); }},
+      {"mean axis -2 keepdim", [](const std::vector<Tensor>& in) { return mean(in[0], -2, true); }},
       // Squaring first makes the second derivative non-zero.
       {"sum of squares axis 1",
        [](const std::vector<Tensor>& in) { return sum(in[0] * in[0], 1); }},
-      {"mean of squares",
-       [](const std::vector<Tensor>& in) { return mean(in[0] * in[0]); }},
+      {"mean of squares", [](const std::vector<Tensor>& in) { return mean(in[0] * in[0]); }},
   };
   for (const Case& c : cases) {
     BOOST_TEST_CONTEXT(c.name) { check_first_and_second_derivatives(c.f, {x}); }
@@ -258,8 +255,7 @@ BOOST_AUTO_TEST_CASE(gradcheck_sum_to) {
   for (const Shape& target : std::vector<Shape>{{4}, {3, 1}, {1, 4}, {}, {2, 1, 4}, {1, 3, 1}}) {
     BOOST_TEST_CONTEXT("sum_to " << to_string(target)) {
       check_first_and_second_derivatives(
-          [target](const std::vector<Tensor>& in) { return sum_to(in[0] * in[0], target); },
-          {x});
+          [target](const std::vector<Tensor>& in) { return sum_to(in[0] * in[0], target); }, {x});
     }
   }
 }
@@ -280,13 +276,19 @@ BOOST_AUTO_TEST_CASE(gradcheck_reshape_expand_transpose) {
     };
   };
   const std::vector<Case> cases = {
-      {"reshape [4, -1]", [](const std::vector<Tensor>& in) { return reshape(in[0], {4, -1}); },
+      {"reshape [4, -1]",
+       [](const std::vector<Tensor>& in) {
+         return reshape(in[0], {4, -1});
+       },
        x},
-      {"reshape [-1] squared",
-       squared([](const Tensor& t) { return reshape(t, {-1}); }), x},
-      {"expand [3, 1] to [2, 3, 4]",
-       squared([](const Tensor& t) { return expand(t, {2, 3, 4}); }), randn({3, 1}, gen)},
-      {"expand [] to [2, 3]", squared([](const Tensor& t) { return expand(t, {2, 3}); }),
+      {"reshape [-1] squared", squared([](const Tensor& t) { return reshape(t, {-1}); }), x},
+      {"expand [3, 1] to [2, 3, 4]", squared([](const Tensor& t) {
+         return expand(t, {2, 3, 4});
+       }),
+       randn({3, 1}, gen)},
+      {"expand [] to [2, 3]", squared([](const Tensor& t) {
+         return expand(t, {2, 3});
+       }),
        randn({}, gen)},
       {"transpose()", squared([](const Tensor& t) { return transpose(t); }), x},
       {"transpose(0, 2)", squared([](const Tensor& t) { return transpose(t, 0, 2); }), x},

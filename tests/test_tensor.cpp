@@ -127,8 +127,7 @@ BOOST_AUTO_TEST_CASE(only_leaves_change_requires_grad) {
   x.set_requires_grad();
   Tensor y = sigmoid(x);
   BOOST_TEST(!y.is_leaf());
-  BOOST_CHECK_EXCEPTION(y.set_requires_grad(false), GraphError,
-                        says("'sigmoid' made this tensor"));
+  BOOST_CHECK_EXCEPTION(y.set_requires_grad(false), GraphError, says("'sigmoid' made this tensor"));
 }
 
 BOOST_AUTO_TEST_CASE(undefined_tensors_say_so) {

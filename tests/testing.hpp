@@ -4,16 +4,15 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <exception>
+#include <gradlab/gradlab.hpp>
 #include <string>
 #include <vector>
-
-#include <gradlab/gradlab.hpp>
 
 namespace gradlab::testing {
 
 // Checks t's shape, then each value (row-major) against numbers worked out by hand.
-inline void check_values(const Tensor& t, const std::string& shape,
-                         const std::vector<double>& want, double tol = 1e-12) {
+inline void check_values(const Tensor& t, const std::string& shape, const std::vector<double>& want,
+                         double tol = 1e-12) {
   BOOST_TEST(to_string(t.shape()) == shape);
   const std::vector<double> got = t.values();
   BOOST_TEST_REQUIRE(got.size() == want.size());

@@ -7,11 +7,10 @@
 // two gradients disagree or the loss does not fall, so the test suite runs it too.
 #include <cstdlib>
 #include <cstring>
+#include <gradlab/gradlab.hpp>
 #include <iomanip>
 #include <iostream>
 #include <string>
-
-#include <gradlab/gradlab.hpp>
 
 using namespace gradlab;
 
@@ -35,8 +34,10 @@ Args parse(int argc, char** argv) {
     if ((a == "--steps" || a == "--lr") && i + 1 < argc) {
       const std::string value = argv[++i];
       try {
-        if (a == "--steps") args.steps = std::stoi(value);
-        else args.lr = std::stod(value);
+        if (a == "--steps")
+          args.steps = std::stoi(value);
+        else
+          args.lr = std::stod(value);
       } catch (const std::exception&) {
         std::cerr << "seed_network_demo: " << a << " needs a number, got '" << value << "'\n";
         std::exit(2);
@@ -68,22 +69,28 @@ int main(int argc, char** argv) {
   const Tensor h = sigmoid(matmul(x, W)).name("h");
   const Tensor y = sigmoid(matmul(h, V)).name("ŷ");
   const Tensor C = 0.5 * sum(pow(y - t, 2));
-  std::cout << "x =\n" << x << "\nW =\n" << W << "\nh = σ(x·W) =\n" << h << "\nV =\n" << V
-            << "\nŷ = σ(h·V) =\n" << y << "\nC = ½‖ŷ − t‖² = " << C.item() << "\n\n";
+  std::cout << "x =\n"
+            << x << "\nW =\n"
+            << W << "\nh = σ(x·W) =\n"
+            << h << "\nV =\n"
+            << V << "\nŷ = σ(h·V) =\n"
+            << y << "\nC = ½‖ŷ − t‖² = " << C.item() << "\n\n";
 
   std::cout << "== Backward ==\n";
   C.backward();
   Tensor dV, dW;
   {
     no_grad plain;  // the hand formulas are just arithmetic, not part of the graph
-    const Tensor delta_out = (y - t) * y * (1.0 - y);                  // (ŷ − t) ∘ ŷ ∘ (1 − ŷ)
-    dV = matmul(transpose(h), delta_out);                              // hᵀ δ_out
+    const Tensor delta_out = (y - t) * y * (1.0 - y);  // (ŷ − t) ∘ ŷ ∘ (1 − ŷ)
+    dV = matmul(transpose(h), delta_out);              // hᵀ δ_out
     const Tensor delta_hid = matmul(delta_out, transpose(V)) * h * (1.0 - h);
-    dW = matmul(transpose(x), delta_hid);                              // xᵀ δ_hid
+    dW = matmul(transpose(x), delta_hid);  // xᵀ δ_hid
   }
-  std::cout << "∂C/∂V from the engine:\n" << V.grad() << "\n∂C/∂V = hᵀ δ_out by hand:\n" << dV
-            << "\n∂C/∂W from the engine:\n" << W.grad() << "\n∂C/∂W = xᵀ δ_hid by hand:\n" << dW
-            << '\n';
+  std::cout << "∂C/∂V from the engine:\n"
+            << V.grad() << "\n∂C/∂V = hᵀ δ_out by hand:\n"
+            << dV << "\n∂C/∂W from the engine:\n"
+            << W.grad() << "\n∂C/∂W = xᵀ δ_hid by hand:\n"
+            << dW << '\n';
   const double gap = std::max(max_abs_diff(V.grad(), dV), max_abs_diff(W.grad(), dW));
   std::cout << "largest difference: " << gap << "\n\n";
 
