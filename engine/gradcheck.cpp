@@ -99,20 +99,34 @@ GradcheckResult gradcheck(const Function& f, const std::vector<Tensor>& inputs,
 
 GradcheckResult gradgradcheck(const Function& f, const std::vector<Tensor>& inputs,
                               const GradcheckOptions& options) {
-  // first_order(x) = Σᵢ ⟨uᵢ, ∂L/∂xᵢ⟩ with L = Σ f(x) ∘ r; its gradient needs second
-  // derivatives of f, which the engine gets by differentiating the recorded backward pass.
-  const Function first_order = [&](const std::vector<Tensor>& xs) {
-    const Tensor y = f(xs);
-    Generator gen(options.seed);
-    const Tensor loss = sum(y * randn(y.shape(), gen, y.dtype()));
+  // The backward pass is a function of the inputs x and of the gradient r flowing into the
+  // output (here a fixed random tensor, checked as one more input, named "grad_output"):
+  //   first_order(x, r) = Σᵢ ⟨uᵢ, ∂⟨r, f(x)⟩/∂xᵢ⟩   for fixed random uᵢ.
+  // Its gradient needs second derivatives of f, which the engine gets by differentiating
+  // the recorded backward pass. Checking it with respect to r too covers ops that are
+  // linear in x (padding, pooling), whose second derivative in x alone is just zero.
+  Shape output_shape;
+  {
+    no_grad plain;
+    std::vector<Tensor> xs;
+    for (const Tensor& x : inputs) xs.push_back(to(x.detach(), DType::float64));
+    output_shape = f(xs).shape();
+  }
+  Generator gen(options.seed);
+  std::vector<Tensor> with_r = inputs;
+  with_r.push_back(randn(output_shape, gen).name("grad_output"));
+
+  const Function first_order = [&](const std::vector<Tensor>& xs_and_r) {
+    const std::vector<Tensor> xs(xs_and_r.begin(), xs_and_r.end() - 1);
+    const Tensor loss = sum(f(xs) * xs_and_r.back());
     Tensor total = scalar(0.0);
     if (!loss.requires_grad()) return total;
     const std::vector<Tensor> gs = grad({loss}, xs, {.create_graph = true});
-    for (std::size_t i = 0; i < xs.size(); ++i)
-      total = total + sum(gs[i] * randn(gs[i].shape(), gen, gs[i].dtype()));
+    Generator directions(options.seed + 1);  // the same uᵢ on every call
+    for (const Tensor& g : gs) total = total + sum(g * randn(g.shape(), directions, g.dtype()));
     return total;
   };
-  return check("gradgradcheck", first_order, inputs, options);
+  return check("gradgradcheck", first_order, with_r, options);
 }
 
 }  // namespace gradlab

@@ -38,8 +38,9 @@ struct GradcheckResult {
 GradcheckResult gradcheck(const Function& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
 
-// The same for second derivatives: checks the gradient of Σᵢ ⟨uᵢ, ∂L/∂xᵢ⟩ (fixed random uᵢ),
-// where ∂L/∂xᵢ is computed with create_graph, against finite differences of it.
+// The same for second derivatives: the backward pass, recorded with create_graph, is itself
+// checked with gradcheck, as a function of the inputs and of the gradient flowing into the
+// output (reported as the input "grad_output"), through Σᵢ ⟨uᵢ, ∂L/∂xᵢ⟩ for fixed random uᵢ.
 GradcheckResult gradgradcheck(const Function& f, const std::vector<Tensor>& inputs,
                               const GradcheckOptions& options = {});
 

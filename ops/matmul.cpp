@@ -99,6 +99,19 @@ Tensor outer(const Tensor& u, const Tensor& v) {
   });
 }
 
+// Built from ops that already have gradients: reshaped so that the axes interleave,
+// [m, 1, n, 1] ∘ [1, p, 1, q] broadcasts to [m, p, n, q], which reads as [m·p, n·q].
+// Its gradient is therefore that of the Hadamard product, summed over the broadcast axes.
+Tensor kron(const Tensor& a, const Tensor& b) {
+  if (a.dim() != b.dim() || a.dim() < 1 || a.dim() > 2)
+    throw ShapeError("kron: needs two vectors or two matrices, got " + to_string(a.shape()) +
+                     " and " + to_string(b.shape()));
+  kernels::check_same_dtype("kron", a, b);
+  if (a.dim() == 1) return reshape(reshape(a, {a.size(0), 1}) * reshape(b, {1, b.size(0)}), {-1});
+  const std::int64_t m = a.size(0), n = a.size(1), p = b.size(0), q = b.size(1);
+  return reshape(reshape(a, {m, 1, n, 1}) * reshape(b, {1, p, 1, q}), {m * p, n * q});
+}
+
 Tensor reference::matmul(const Tensor& a, const Tensor& b) {
   const Product p = check_matmul(a, b);
   Tensor out = zeros(p.out, a.dtype());

@@ -1,4 +1,4 @@
-// The matrix product and the outer product.
+// The matrix product, the outer product and the Kronecker product.
 #pragma once
 
 #include "engine/tensor.hpp"
@@ -12,6 +12,12 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 
 // outer([m], [n]) → [m, n] with entries uᵢ·vⱼ
 Tensor outer(const Tensor& u, const Tensor& v);
+
+// The Kronecker product: every entry of a scales a whole copy of b.
+// kron([m, n], [p, q]) → [m·p, n·q] with (a ⊗ b)[i·p + k, j·q + l] = a[i, j]·b[k, l];
+// kron([m], [p]) → [m·p]. Contrast: the Hadamard product a ∘ b needs equal shapes and
+// keeps them; the matrix product contracts an axis.
+Tensor kron(const Tensor& a, const Tensor& b);
 
 namespace reference {
 // The textbook triple loop, kept to check the BLAS path against (same shapes as matmul).

@@ -94,4 +94,37 @@ Tensor to(const Tensor& x, DType dtype) {
                 [](const BackwardContext& c) { return Grads{to(c.grad, c.inputs[0].dtype())}; });
 }
 
+// ∂/∂x = g flipped back along the same axis
+Tensor flip(const Tensor& x, std::int64_t axis) {
+  const std::int64_t a = kernels::normalize_axis("flip", axis, x.dim());
+  const std::int64_t n = x.size(a);
+  std::int64_t outer = 1, inner = 1;
+  for (std::int64_t k = 0; k < a; ++k) outer *= x.size(k);
+  for (std::int64_t k = a + 1; k < x.dim(); ++k) inner *= x.size(k);
+  Tensor out = empty(x.shape(), x.dtype());
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    for (std::int64_t b = 0; b < outer; ++b)
+      for (std::int64_t i = 0; i < n; ++i)
+        std::copy_n(in + (b * n + (n - 1 - i)) * inner, inner, o + (b * n + i) * inner);
+  });
+  return record("flip", out, {x}, [a](const BackwardContext& c) { return Grads{flip(c.grad, a)}; });
+}
+
+Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis) {
+  const std::int64_t first = kernels::normalize_axis("flatten", start_axis, x.dim());
+  const std::int64_t last = kernels::normalize_axis("flatten", end_axis, x.dim());
+  if (first > last)
+    throw ValueError("flatten: start axis " + std::to_string(start_axis) +
+                     " comes after end axis " + std::to_string(end_axis) + " for shape " +
+                     to_string(x.shape()));
+  Shape shape(x.shape().begin(), x.shape().begin() + first);
+  std::int64_t merged = 1;
+  for (std::int64_t k = first; k <= last; ++k) merged *= x.size(k);
+  shape.push_back(merged);
+  shape.insert(shape.end(), x.shape().begin() + last + 1, x.shape().end());
+  return reshape(x, shape);
+}
+
 }  // namespace gradlab

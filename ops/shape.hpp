@@ -1,5 +1,5 @@
 // Ops that move numbers around without changing them: reshape, expand (broadcast), transpose,
-// and dtype conversion.
+// flip, flatten, and dtype conversion.
 #pragma once
 
 #include "engine/tensor.hpp"
@@ -15,5 +15,9 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1);
 Tensor transpose(const Tensor& x);
 // A copy in another dtype (gradients flow back converted to the original dtype).
 Tensor to(const Tensor& x, DType dtype);
+// Reverses the order along one axis (flip(k, -1) mirrors a kernel left to right).
+Tensor flip(const Tensor& x, std::int64_t axis);
+// Merges axes start..end into one: flatten of [N, C, H, W] is [N, C·H·W].
+Tensor flatten(const Tensor& x, std::int64_t start_axis = 1, std::int64_t end_axis = -1);
 
 }  // namespace gradlab

@@ -21,9 +21,13 @@
 //   engine/graph.hpp      Node, record(), backward(), grad(), no_grad
 //   engine/gradcheck.hpp  gradcheck() and gradgradcheck() against finite differences
 //   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu
-//   ops/matmul.hpp        matmul, outer
+//   ops/matmul.hpp        matmul, outer, kron
+//   ops/conv.hpp          conv2d, convolve2d, conv_transpose2d, conv2d_weight_grad
+//   ops/conv_kernels.hpp  the sliding-window reference kernel and the im2col + GEMM one
+//   ops/pad.hpp           pad (zeros, reflect, replicate, circular) and its gradient unpad
+//   ops/pool.hpp          max_pool2d, avg_pool2d
 //   ops/reduce.hpp        sum, mean, sum_to
-//   ops/shape.hpp         reshape, expand, transpose, to(dtype)
+//   ops/shape.hpp         reshape, expand, transpose, flip, flatten, to(dtype)
 //   ops/loss.hpp          softmax, log_softmax, mse_loss, cross_entropy
 //   ops/optim.hpp         SGD, Adam
 #pragma once
@@ -32,9 +36,12 @@
 #include "engine/gradcheck.hpp"
 #include "engine/graph.hpp"
 #include "engine/tensor.hpp"
+#include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/optim.hpp"
+#include "ops/pad.hpp"
+#include "ops/pool.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape.hpp"

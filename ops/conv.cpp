@@ -1,0 +1,238 @@
+#include "ops/conv.hpp"
+
+#include <string>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/conv_kernels.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/shape.hpp"
+
+namespace gradlab {
+
+std::string to_string(Pair p) { return to_string(Shape{p.h, p.w}); }
+
+namespace {
+
+// The settings the three convolution ops share (zero padding only: other modes go
+// through pad() before they get here).
+struct ConvParams {
+  Pair stride, padding, dilation;
+  std::int64_t groups;
+};
+
+std::int64_t out_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
+                      std::int64_t padding, std::int64_t dilation) {
+  return (in + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+// x [N, C, H, W] convolved with a [O, C/groups, kH, kW] kernel.
+kernels::ConvGeometry geometry(const Shape& x, std::int64_t out_channels, Pair kernel,
+                               const ConvParams& p) {
+  return {x[0],
+          x[1],
+          x[2],
+          x[3],
+          out_channels,
+          kernel.h,
+          kernel.w,
+          out_size(x[2], kernel.h, p.stride.h, p.padding.h, p.dilation.h),
+          out_size(x[3], kernel.w, p.stride.w, p.padding.w, p.dilation.w),
+          p.stride.h,
+          p.stride.w,
+          p.padding.h,
+          p.padding.w,
+          p.dilation.h,
+          p.dilation.w,
+          p.groups};
+}
+
+Tensor conv2d_core(const Tensor& x, const Tensor& w, const ConvParams& p);
+Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p, Pair image);
+Tensor weight_grad_core(const Tensor& x, const Tensor& v, Pair kernel, const ConvParams& p);
+
+// y = conv2d(x, w):  ∂L/∂x = conv_transpose2d(g, w),  ∂L/∂w = conv2d_weight_grad(x, g)
+Tensor conv2d_core(const Tensor& x, const Tensor& w, const ConvParams& p) {
+  const kernels::ConvGeometry g = geometry(x.shape(), w.size(0), {w.size(2), w.size(3)}, p);
+  Tensor y = empty({g.batch, g.out_channels, g.out_h, g.out_w}, x.dtype());
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    kernels::conv2d_forward(x.data<T>(), w.data<T>(), y.data<T>(), g);
+  });
+  return record("conv2d", y, {x, w}, [p](const BackwardContext& c) {
+    const Tensor &x = c.inputs[0], &w = c.inputs[1];
+    Grads grads(2);
+    if (c.needs(0)) grads[0] = conv_transpose_core(c.grad, w, p, {x.size(2), x.size(3)});
+    if (c.needs(1)) grads[1] = weight_grad_core(x, c.grad, {w.size(2), w.size(3)}, p);
+    return grads;
+  });
+}
+
+// z = conv_transpose2d(u, w), the adjoint of conv2d(·, w):
+//   ∂L/∂u = conv2d(g, w),  ∂L/∂w = conv2d_weight_grad(g, u)
+Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p, Pair image) {
+  const Shape x_shape{u.size(0), w.size(1) * p.groups, image.h, image.w};
+  const kernels::ConvGeometry g = geometry(x_shape, u.size(1), {w.size(2), w.size(3)}, p);
+  Tensor z = empty(x_shape, u.dtype());
+  kernels::dispatch(u.dtype(), [&]<class T>(T) {
+    kernels::conv2d_input_grad(u.data<T>(), w.data<T>(), z.data<T>(), g);
+  });
+  return record("conv_transpose2d", z, {u, w}, [p](const BackwardContext& c) {
+    const Tensor &u = c.inputs[0], &w = c.inputs[1];
+    Grads grads(2);
+    if (c.needs(0)) grads[0] = conv2d_core(c.grad, w, p);
+    if (c.needs(1)) grads[1] = weight_grad_core(c.grad, u, {w.size(2), w.size(3)}, p);
+    return grads;
+  });
+}
+
+// G = conv2d_weight_grad(x, v), bilinear in x and v:
+//   ∂L/∂x = conv_transpose2d(v, g),  ∂L/∂v = conv2d(x, g)
+Tensor weight_grad_core(const Tensor& x, const Tensor& v, Pair kernel, const ConvParams& p) {
+  const kernels::ConvGeometry g = geometry(x.shape(), v.size(1), kernel, p);
+  Tensor gw = empty({g.out_channels, g.in_channels / g.groups, kernel.h, kernel.w}, x.dtype());
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    kernels::conv2d_weight_grad(x.data<T>(), v.data<T>(), gw.data<T>(), g);
+  });
+  return record("conv2d_weight_grad", gw, {x, v}, [p](const BackwardContext& c) {
+    const Tensor &x = c.inputs[0], &v = c.inputs[1];
+    Grads grads(2);
+    if (c.needs(0)) grads[0] = conv_transpose_core(v, c.grad, p, {x.size(2), x.size(3)});
+    if (c.needs(1)) grads[1] = conv2d_core(x, c.grad, p);
+    return grads;
+  });
+}
+
+// ---- checking what the caller passed ----
+
+void check_settings(const char* op, Pair stride, Pair padding, Pair dilation, std::int64_t groups) {
+  auto fail = [op](const char* what, const std::string& value, const char* rule) {
+    return ValueError(std::string(op) + ": " + what + " " + value + " " + rule);
+  };
+  if (stride.h < 1 || stride.w < 1) throw fail("stride", to_string(stride), "must be ≥ 1");
+  if (dilation.h < 1 || dilation.w < 1) throw fail("dilation", to_string(dilation), "must be ≥ 1");
+  if (padding.h < 0 || padding.w < 0) throw fail("padding", to_string(padding), "must be ≥ 0");
+  if (groups < 1) throw fail("groups", std::to_string(groups), "must be ≥ 1");
+}
+
+// input [N, C, H, W] and weight [O, C/groups, kH, kW] fit together.
+void check_conv(const char* op, const Shape& input, const Shape& weight, Pair padding,
+                const ConvParams& p) {
+  const std::string shapes = "input " + to_string(input) + ", weight " + to_string(weight);
+  if (input.size() != 4 || weight.size() != 4)
+    throw ShapeError(std::string(op) + ": needs a 4-D input [N, C, H, W] and a 4-D weight " +
+                     "[O, C/groups, kH, kW] (or a 2-D image and a 2-D kernel); got " + shapes);
+  if (input[1] != weight[1] * p.groups)
+    throw ShapeError(std::string(op) + ": channel mismatch: " + shapes + " with groups " +
+                     std::to_string(p.groups) + " needs " + std::to_string(weight[1] * p.groups) +
+                     " input channels, got " + std::to_string(input[1]));
+  if (weight[0] % p.groups != 0)
+    throw ShapeError(std::string(op) + ": " + shapes + ": the " + std::to_string(weight[0]) +
+                     " output channels do not split into " + std::to_string(p.groups) + " groups");
+  const Shape reach{p.dilation.h * (weight[2] - 1) + 1, p.dilation.w * (weight[3] - 1) + 1};
+  const Shape padded{input[2] + 2 * padding.h, input[3] + 2 * padding.w};
+  if (reach[0] > padded[0] || reach[1] > padded[1])
+    throw ShapeError(std::string(op) + ": the kernel (reaching " + to_string(reach) +
+                     " with dilation " + to_string(p.dilation) +
+                     ") is larger than the padded input " + to_string(padded) + "; " + shapes);
+}
+
+Tensor add_bias(const char* op, const Tensor& y, const Tensor& bias) {
+  if (!bias.defined()) return y;
+  if (bias.dim() != 1 || bias.size(0) != y.size(1))
+    throw ShapeError(std::string(op) + ": bias must be [" + std::to_string(y.size(1)) +
+                     "] (one per output channel), got " + to_string(bias.shape()));
+  return y + reshape(bias, {1, y.size(1), 1, 1});
+}
+
+bool is_plain_image(const Tensor& input, const Tensor& weight) {
+  return input.dim() == 2 && weight.dim() == 2;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& o) {
+  if (is_plain_image(input, weight)) {
+    const Tensor y = conv2d(reshape(input, {1, 1, input.size(0), input.size(1)}),
+                            reshape(weight, {1, 1, weight.size(0), weight.size(1)}), {}, o);
+    const Tensor image = reshape(y, {y.size(2), y.size(3)});
+    return bias.defined() ? image + bias : image;
+  }
+  check_settings("conv2d", o.stride, o.padding, o.dilation, o.groups);
+  ConvParams p{o.stride, o.padding, o.dilation, o.groups};
+  check_conv("conv2d", input.shape(), weight.shape(), o.padding, p);
+  kernels::check_same_dtype("conv2d", input, weight);
+  Tensor x = input;
+  if (o.padding_mode != PadMode::zeros && (o.padding.h > 0 || o.padding.w > 0)) {
+    x = pad(input, Padding(o.padding.h, o.padding.h, o.padding.w, o.padding.w), o.padding_mode);
+    p.padding = 0;
+  }
+  return add_bias("conv2d", conv2d_core(x, weight, p), bias);
+}
+
+Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                  const Conv2dOptions& options) {
+  if (weight.dim() < 2)
+    throw ShapeError("convolve2d: the kernel needs 2 or 4 dimensions, got " +
+                     to_string(weight.shape()));
+  return conv2d(input, flip(flip(weight, -1), -2), bias, options);
+}
+
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                        const ConvTranspose2dOptions& o) {
+  check_settings("conv_transpose2d", o.stride, o.padding, o.dilation, o.groups);
+  const std::string shapes =
+      "input " + to_string(input.shape()) + ", weight " + to_string(weight.shape());
+  if (input.dim() != 4 || weight.dim() != 4)
+    throw ShapeError(
+        "conv_transpose2d: needs a 4-D input [N, O, oH, oW] and a 4-D weight "
+        "[O, C/groups, kH, kW]; got " +
+        shapes);
+  kernels::check_same_dtype("conv_transpose2d", input, weight);
+  if (input.size(1) != weight.size(0) || weight.size(0) % o.groups != 0)
+    throw ShapeError("conv_transpose2d: channel mismatch: " + shapes + " with groups " +
+                     std::to_string(o.groups) + ": the input needs weight[0] = " +
+                     std::to_string(weight.size(0)) + " channels, divisible by the groups");
+  if (o.output_padding.h < 0 || o.output_padding.w < 0 || o.output_padding.h >= o.stride.h ||
+      o.output_padding.w >= o.stride.w)
+    throw ValueError("conv_transpose2d: output_padding " + to_string(o.output_padding) +
+                     " must be ≥ 0 and smaller than the stride " + to_string(o.stride));
+  const auto size = [&](std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t pad,
+                        std::int64_t d, std::int64_t extra) {
+    return (in - 1) * s - 2 * pad + d * (k - 1) + extra + 1;
+  };
+  const Pair image{size(input.size(2), weight.size(2), o.stride.h, o.padding.h, o.dilation.h,
+                        o.output_padding.h),
+                   size(input.size(3), weight.size(3), o.stride.w, o.padding.w, o.dilation.w,
+                        o.output_padding.w)};
+  if (image.h < 1 || image.w < 1 || input.size(2) < 1 || input.size(3) < 1)
+    throw ShapeError("conv_transpose2d: " + shapes + " with padding " + to_string(o.padding) +
+                     " gives an empty output " + to_string(image));
+  const ConvParams p{o.stride, o.padding, o.dilation, o.groups};
+  return add_bias("conv_transpose2d", conv_transpose_core(input, weight, p, image), bias);
+}
+
+Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Pair kernel,
+                          const Conv2dOptions& o) {
+  check_settings("conv2d_weight_grad", o.stride, o.padding, o.dilation, o.groups);
+  if (o.padding_mode != PadMode::zeros)
+    throw ValueError("conv2d_weight_grad: only zeros padding; pad() the input first for " +
+                     std::string(to_string(o.padding_mode)));
+  const ConvParams p{o.stride, o.padding, o.dilation, o.groups};
+  if (input.dim() != 4 || grad_output.dim() != 4)
+    throw ShapeError("conv2d_weight_grad: needs a 4-D input and a 4-D grad_output; got input " +
+                     to_string(input.shape()) + ", grad_output " + to_string(grad_output.shape()));
+  check_conv("conv2d_weight_grad", input.shape(),
+             {grad_output.size(1), input.size(1) / o.groups, kernel.h, kernel.w}, o.padding, p);
+  const kernels::ConvGeometry g = geometry(input.shape(), grad_output.size(1), kernel, p);
+  if (grad_output.size(0) != g.batch || grad_output.size(2) != g.out_h ||
+      grad_output.size(3) != g.out_w)
+    throw ShapeError("conv2d_weight_grad: grad_output " + to_string(grad_output.shape()) +
+                     " is not the output shape " +
+                     to_string(Shape{g.batch, g.out_channels, g.out_h, g.out_w}) + " of input " +
+                     to_string(input.shape()) + " with a " + to_string(kernel) + " kernel");
+  kernels::check_same_dtype("conv2d_weight_grad", input, grad_output);
+  return weight_grad_core(input, grad_output, kernel, p);
+}
+
+}  // namespace gradlab

@@ -1,0 +1,213 @@
+#include "ops/conv_kernels.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace gradlab::kernels {
+
+// ---- reference: the sliding Hadamard product ----------------------------------------------
+//
+// For every output pixel (n, o, i, j) the kernel w[o] sits on the image patch whose top-left
+// corner is (i·s − p, j·s − p); each kernel tap (c, a, b) meets one image pixel, d apart.
+// The output pixel is the sum of the Hadamard product of kernel and patch. Taps that fall
+// outside the image meet the zero padding and add nothing.
+//
+// The two gradients are the same sum read the other way round: each (pixel, tap, output)
+// triple that contributes w·x to y sends g·w back to x and g·x back to w.
+namespace {
+
+// Calls f(xi, wi, yi) with the flat indices of image pixel, kernel tap and output pixel for
+// every tap that lands inside the image.
+template <class F>
+void for_each_tap(const ConvGeometry& g, F&& f) {
+  const std::int64_t cg = g.in_channels / g.groups, og = g.out_channels / g.groups;
+  for (std::int64_t n = 0; n < g.batch; ++n)
+    for (std::int64_t o = 0; o < g.out_channels; ++o)
+      for (std::int64_t i = 0; i < g.out_h; ++i)
+        for (std::int64_t j = 0; j < g.out_w; ++j) {
+          const std::int64_t yi = ((n * g.out_channels + o) * g.out_h + i) * g.out_w + j;
+          for (std::int64_t c = 0; c < cg; ++c) {
+            const std::int64_t channel = (o / og) * cg + c;  // the input channel in o's group
+            for (std::int64_t a = 0; a < g.kernel_h; ++a) {
+              const std::int64_t row = i * g.stride_h - g.pad_h + a * g.dilation_h;
+              if (row < 0 || row >= g.height) continue;
+              for (std::int64_t b = 0; b < g.kernel_w; ++b) {
+                const std::int64_t col = j * g.stride_w - g.pad_w + b * g.dilation_w;
+                if (col < 0 || col >= g.width) continue;
+                const std::int64_t xi =
+                    ((n * g.in_channels + channel) * g.height + row) * g.width + col;
+                const std::int64_t wi = ((o * cg + c) * g.kernel_h + a) * g.kernel_w + b;
+                f(xi, wi, yi);
+              }
+            }
+          }
+        }
+}
+
+std::int64_t x_size(const ConvGeometry& g) { return g.batch * g.in_channels * g.height * g.width; }
+std::int64_t w_size(const ConvGeometry& g) {
+  return g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+}
+std::int64_t y_size(const ConvGeometry& g) { return g.batch * g.out_channels * g.out_h * g.out_w; }
+
+}  // namespace
+
+template <class T>
+void reference::conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
+  std::fill_n(y, y_size(g), T(0));
+  for_each_tap(g,
+               [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { y[yi] += w[wi] * x[xi]; });
+}
+
+template <class T>
+void reference::conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
+  std::fill_n(gx, x_size(g), T(0));
+  for_each_tap(
+      g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { gx[xi] += w[wi] * gy[yi]; });
+}
+
+template <class T>
+void reference::conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeometry& g) {
+  std::fill_n(gw, w_size(g), T(0));
+  for_each_tap(
+      g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { gw[wi] += gy[yi] * x[xi]; });
+}
+
+// ---- fast: im2col + GEMM -------------------------------------------------------------------
+//
+// im2col copies every patch into a column, so that the whole convolution of one group
+// becomes one matrix product:
+//   cols [Cg·kH·kW, N·oH·oW]   (one column per output pixel of every image)
+//   y    [Og, N·oH·oW] = w [Og, Cg·kH·kW] · cols
+// and the gradients are the two other products of the same three matrices:
+//   ∂w = ∂y · colsᵀ,   ∂cols = wᵀ · ∂y   (then col2im adds each column back onto its patch).
+// BLAS reads the transposes through its flags; nothing is transposed in memory.
+namespace {
+
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const float* a, const float* b, float beta, float* c) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, trans_a ? m : k, b,
+              trans_b ? k : n, beta, c, n);
+}
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const double* a, const double* b, double beta, double* c) {
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, trans_a ? m : k, b,
+              trans_b ? k : n, beta, c, n);
+}
+
+// Walks the columns of one group: f(row of cols, column, image pixel index or −1 if padding).
+template <class F>
+void for_each_col_entry(const ConvGeometry& g, std::int64_t group, F&& f) {
+  const std::int64_t cg = g.in_channels / g.groups, pixels = g.out_h * g.out_w;
+  const std::int64_t width = g.batch * pixels;
+  for (std::int64_t c = 0; c < cg; ++c)
+    for (std::int64_t a = 0; a < g.kernel_h; ++a)
+      for (std::int64_t b = 0; b < g.kernel_w; ++b) {
+        const std::int64_t r = (c * g.kernel_h + a) * g.kernel_w + b;
+        for (std::int64_t n = 0; n < g.batch; ++n) {
+          const std::int64_t plane = (n * g.in_channels + group * cg + c) * g.height;
+          for (std::int64_t i = 0; i < g.out_h; ++i) {
+            const std::int64_t row = i * g.stride_h - g.pad_h + a * g.dilation_h;
+            const std::int64_t first = r * width + n * pixels + i * g.out_w;
+            const bool row_inside = row >= 0 && row < g.height;
+            for (std::int64_t j = 0; j < g.out_w; ++j) {
+              const std::int64_t col = j * g.stride_w - g.pad_w + b * g.dilation_w;
+              const bool inside = row_inside && col >= 0 && col < g.width;
+              f(first + j, inside ? (plane + row) * g.width + col : -1);
+            }
+          }
+        }
+      }
+}
+
+// The per-group [O, N·pixels] layout of y and the [N, O, pixels] layout of a tensor.
+template <class T>
+void to_group_rows(const T* y, T* rows, const ConvGeometry& g, std::int64_t group) {
+  const std::int64_t og = g.out_channels / g.groups, pixels = g.out_h * g.out_w;
+  for (std::int64_t o = 0; o < og; ++o)
+    for (std::int64_t n = 0; n < g.batch; ++n)
+      std::copy_n(y + (n * g.out_channels + group * og + o) * pixels, pixels,
+                  rows + (o * g.batch + n) * pixels);
+}
+template <class T>
+void from_group_rows(const T* rows, T* y, const ConvGeometry& g, std::int64_t group) {
+  const std::int64_t og = g.out_channels / g.groups, pixels = g.out_h * g.out_w;
+  for (std::int64_t o = 0; o < og; ++o)
+    for (std::int64_t n = 0; n < g.batch; ++n)
+      std::copy_n(rows + (o * g.batch + n) * pixels, pixels,
+                  y + (n * g.out_channels + group * og + o) * pixels);
+}
+
+template <class T>
+void im2col(const T* x, T* cols, const ConvGeometry& g, std::int64_t group) {
+  for_each_col_entry(g, group,
+                     [&](std::int64_t ci, std::int64_t xi) { cols[ci] = xi >= 0 ? x[xi] : T(0); });
+}
+
+template <class T>
+void col2im(const T* cols, T* x, const ConvGeometry& g, std::int64_t group) {
+  for_each_col_entry(g, group, [&](std::int64_t ci, std::int64_t xi) {
+    if (xi >= 0) x[xi] += cols[ci];
+  });
+}
+
+struct GroupSizes {
+  std::int64_t og, k, width;  // GEMM sizes: Og rows of y, Cg·kH·kW, N·oH·oW
+  explicit GroupSizes(const ConvGeometry& g)
+      : og(g.out_channels / g.groups),
+        k(g.in_channels / g.groups * g.kernel_h * g.kernel_w),
+        width(g.batch * g.out_h * g.out_w) {}
+};
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
+  const GroupSizes s(g);
+  std::vector<T> cols(s.k * s.width), rows(s.og * s.width);
+  for (std::int64_t group = 0; group < g.groups; ++group) {
+    im2col(x, cols.data(), g, group);
+    gemm(false, false, s.og, s.width, s.k, w + group * s.og * s.k, cols.data(), T(0), rows.data());
+    from_group_rows(rows.data(), y, g, group);
+  }
+}
+
+template <class T>
+void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
+  const GroupSizes s(g);
+  std::vector<T> cols(s.k * s.width), rows(s.og * s.width);
+  std::fill_n(gx, x_size(g), T(0));
+  for (std::int64_t group = 0; group < g.groups; ++group) {
+    to_group_rows(gy, rows.data(), g, group);
+    gemm(true, false, s.k, s.width, s.og, w + group * s.og * s.k, rows.data(), T(0), cols.data());
+    col2im(cols.data(), gx, g, group);
+  }
+}
+
+template <class T>
+void conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeometry& g) {
+  const GroupSizes s(g);
+  std::vector<T> cols(s.k * s.width), rows(s.og * s.width);
+  for (std::int64_t group = 0; group < g.groups; ++group) {
+    im2col(x, cols.data(), g, group);
+    to_group_rows(gy, rows.data(), g, group);
+    gemm(false, true, s.og, s.k, s.width, rows.data(), cols.data(), T(0), gw + group * s.og * s.k);
+  }
+}
+
+#define GRADLAB_CONV_KERNELS(T)                                                               \
+  template void conv2d_forward<T>(const T*, const T*, T*, const ConvGeometry&);               \
+  template void conv2d_input_grad<T>(const T*, const T*, T*, const ConvGeometry&);            \
+  template void conv2d_weight_grad<T>(const T*, const T*, T*, const ConvGeometry&);           \
+  template void reference::conv2d_forward<T>(const T*, const T*, T*, const ConvGeometry&);    \
+  template void reference::conv2d_input_grad<T>(const T*, const T*, T*, const ConvGeometry&); \
+  template void reference::conv2d_weight_grad<T>(const T*, const T*, T*, const ConvGeometry&);
+GRADLAB_CONV_KERNELS(float)
+GRADLAB_CONV_KERNELS(double)
+#undef GRADLAB_CONV_KERNELS
+
+}  // namespace gradlab::kernels

@@ -1,0 +1,137 @@
+#include "ops/pool.hpp"
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/shape.hpp"
+
+namespace gradlab {
+
+namespace {
+
+struct PoolGeometry {
+  std::int64_t planes, height, width, out_h, out_w;
+  Pair kernel, stride, padding;
+};
+
+// Checks the settings and works out the output size; input must be 4-D by now.
+PoolGeometry pool_geometry(const char* op, const Tensor& x, Pair kernel, Pool2dOptions o) {
+  if (x.dim() != 4)
+    throw ShapeError(std::string(op) + ": needs a 4-D input [N, C, H, W] (or a 2-D image), got " +
+                     to_string(x.shape()));
+  const Pair stride = o.stride == Pair(0) ? kernel : o.stride;
+  const std::string settings = "kernel " + to_string(kernel) + ", stride " + to_string(stride) +
+                               ", padding " + to_string(o.padding);
+  if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1 || o.padding.h < 0 ||
+      o.padding.w < 0)
+    throw ValueError(std::string(op) + ": " + settings +
+                     ": kernel and stride must be ≥ 1, padding ≥ 0");
+  if (2 * o.padding.h > kernel.h || 2 * o.padding.w > kernel.w)
+    throw ValueError(std::string(op) + ": " + settings +
+                     ": padding must be at most half the kernel");
+  const std::int64_t h = x.size(2), w = x.size(3);
+  if (kernel.h > h + 2 * o.padding.h || kernel.w > w + 2 * o.padding.w)
+    throw ShapeError(std::string(op) + ": " + settings + " is larger than the padded input " +
+                     to_string(x.shape()));
+  return {x.size(0) * x.size(1),
+          h,
+          w,
+          (h + 2 * o.padding.h - kernel.h) / stride.h + 1,
+          (w + 2 * o.padding.w - kernel.w) / stride.w + 1,
+          kernel,
+          stride,
+          o.padding};
+}
+
+// Lifts a plain 2-D image to [1, 1, H, W], applies f, and drops the two axes again.
+template <class F>
+Tensor on_batch(const Tensor& input, F&& f) {
+  if (input.dim() != 2) return f(input);
+  const Tensor y = f(reshape(input, {1, 1, input.size(0), input.size(1)}));
+  return reshape(y, {y.size(2), y.size(3)});
+}
+
+using Positions = std::shared_ptr<const std::vector<std::int64_t>>;
+
+// Two linear ops that move values by a fixed list of positions, each the other's gradient:
+//   gather(x)[k] = x[positions[k]]            (max pooling, once the maxima are found)
+//   scatter(g)[positions[k]] += g[k]          (its gradient: back to where each max was)
+Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape);
+
+Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape) {
+  Tensor out = empty(shape, x.dtype());
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    for (std::size_t k = 0; k < positions->size(); ++k) o[k] = in[(*positions)[k]];
+  });
+  return record("gather", out, {x}, [positions](const BackwardContext& c) {
+    return Grads{scatter(c.grad, positions, c.inputs[0].shape())};
+  });
+}
+
+Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) {
+  Tensor out = zeros(shape, g.dtype());
+  kernels::dispatch(g.dtype(), [&]<class T>(T) {
+    const T* in = g.data<T>();
+    T* o = out.data<T>();
+    for (std::size_t k = 0; k < positions->size(); ++k) o[(*positions)[k]] += in[k];
+  });
+  return record("scatter", out, {g}, [positions](const BackwardContext& c) {
+    return Grads{gather(c.grad, positions, c.inputs[0].shape())};
+  });
+}
+
+}  // namespace
+
+// y = max over each window:  ∂L/∂x = g sent back to each window's maximum (scatter)
+Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options) {
+  return on_batch(input, [&](const Tensor& x) {
+    const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, options);
+    auto positions = std::make_shared<std::vector<std::int64_t>>();
+    positions->reserve(g.planes * g.out_h * g.out_w);
+    kernels::dispatch(x.dtype(), [&]<class T>(T) {
+      const T* in = x.data<T>();
+      for (std::int64_t plane = 0; plane < g.planes; ++plane)
+        for (std::int64_t i = 0; i < g.out_h; ++i)
+          for (std::int64_t j = 0; j < g.out_w; ++j) {
+            std::int64_t best = -1;
+            for (std::int64_t a = 0; a < g.kernel.h; ++a) {
+              const std::int64_t row = i * g.stride.h - g.padding.h + a;
+              if (row < 0 || row >= g.height) continue;
+              for (std::int64_t b = 0; b < g.kernel.w; ++b) {
+                const std::int64_t col = j * g.stride.w - g.padding.w + b;
+                if (col < 0 || col >= g.width) continue;
+                const std::int64_t at = (plane * g.height + row) * g.width + col;
+                // The first maximum wins a tie; a NaN wins outright, so that it is not
+                // silently dropped from the output.
+                const bool better = best < 0 || (!std::isnan(in[best]) &&
+                                                 (in[at] > in[best] || std::isnan(in[at])));
+                if (better) best = at;
+              }
+            }
+            positions->push_back(best);
+          }
+    });
+    return gather(x, positions, {x.size(0), x.size(1), g.out_h, g.out_w});
+  });
+}
+
+Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options) {
+  return on_batch(input, [&](const Tensor& x) {
+    const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, options);
+    // Every channel of every image as its own one-channel image, one 1/(kH·kW) kernel.
+    const Tensor planes = reshape(x, {g.planes, 1, g.height, g.width});
+    const Tensor mean_kernel =
+        full({1, 1, kernel.h, kernel.w}, 1.0 / double(kernel.h * kernel.w), x.dtype());
+    const Tensor y = conv2d(planes, mean_kernel, {}, {.stride = g.stride, .padding = g.padding});
+    return reshape(y, {x.size(0), x.size(1), g.out_h, g.out_w});
+  });
+}
+
+}  // namespace gradlab
