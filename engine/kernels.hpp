@@ -2,6 +2,7 @@
 // reduction to a broadcast-compatible shape. Ops call these; learners can skip this file.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,17 @@ Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) 
   dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
+    if (numel(shape) == 1) {  // everything into one number: eight running totals, then one
+      constexpr int lanes = 8;
+      T acc[lanes];
+      std::fill_n(acc, lanes, static_cast<T>(init));
+      const std::int64_t n = x.numel(), whole = n - n % lanes;
+      for (std::int64_t i = 0; i < whole; i += lanes)
+        for (int k = 0; k < lanes; ++k) acc[k] = combine(acc[k], in[i + k]);
+      for (std::int64_t i = whole; i < n; ++i) acc[0] = combine(acc[0], in[i]);
+      for (int k = 0; k < lanes; ++k) o[0] = combine(o[0], acc[k]);
+      return;
+    }
     const std::vector<std::int64_t> none(x.dim(), 0);
     broadcast_loop(
         x.shape(), broadcast_strides(shape, x.shape()), none,

@@ -188,6 +188,11 @@ void Tensor::zero_grad() {
   if (impl_->grad.defined()) impl_->grad = zeros(shape(), dtype());
 }
 
+void Tensor::reset_grad() {
+  checked();
+  impl_->grad = Tensor();
+}
+
 Tensor& Tensor::retain_grad() {
   checked();
   impl_->retains_grad = true;

@@ -68,6 +68,7 @@ class Tensor {
   const Node* node() const;        // the op that made this tensor; null for a leaf
   Tensor grad() const;             // accumulated by backward(); undefined before
   void zero_grad();                // grad becomes zeros (a fresh tensor)
+  void reset_grad();               // grad becomes undefined again, as before any backward
   Tensor& retain_grad();           // also keep grad() for this non-leaf tensor
 
   // Reverse mode from this tensor. A one-element tensor seeds with 1; any other needs the

@@ -155,6 +155,17 @@ void col2im(const T* cols, T* x, const ConvGeometry& g, std::int64_t group) {
   });
 }
 
+// Scratch memory for the fast kernels, two buffers per thread, kept between calls: a
+// training loop then neither allocates nor faults in fresh pages for every convolution.
+// It is not zeroed: every kernel writes it fully before reading it.
+template <class T>
+T* scratch(int slot, std::int64_t count) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& b = buffers[slot];
+  if (static_cast<std::int64_t>(b.size()) < count) b.resize(count);
+  return b.data();
+}
+
 struct GroupSizes {
   std::int64_t og, k, width;  // GEMM sizes: Og rows of y, Cg·kH·kW, N·oH·oW
   explicit GroupSizes(const ConvGeometry& g)
@@ -168,34 +179,37 @@ struct GroupSizes {
 template <class T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
   const GroupSizes s(g);
-  std::vector<T> cols(s.k * s.width), rows(s.og * s.width);
+  T* cols = scratch<T>(0, s.k * s.width);
+  T* rows = scratch<T>(1, s.og * s.width);
   for (std::int64_t group = 0; group < g.groups; ++group) {
-    im2col(x, cols.data(), g, group);
-    gemm(false, false, s.og, s.width, s.k, w + group * s.og * s.k, cols.data(), T(0), rows.data());
-    from_group_rows(rows.data(), y, g, group);
+    im2col(x, cols, g, group);
+    gemm(false, false, s.og, s.width, s.k, w + group * s.og * s.k, cols, T(0), rows);
+    from_group_rows(rows, y, g, group);
   }
 }
 
 template <class T>
 void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
   const GroupSizes s(g);
-  std::vector<T> cols(s.k * s.width), rows(s.og * s.width);
+  T* cols = scratch<T>(0, s.k * s.width);
+  T* rows = scratch<T>(1, s.og * s.width);
   std::fill_n(gx, x_size(g), T(0));
   for (std::int64_t group = 0; group < g.groups; ++group) {
-    to_group_rows(gy, rows.data(), g, group);
-    gemm(true, false, s.k, s.width, s.og, w + group * s.og * s.k, rows.data(), T(0), cols.data());
-    col2im(cols.data(), gx, g, group);
+    to_group_rows(gy, rows, g, group);
+    gemm(true, false, s.k, s.width, s.og, w + group * s.og * s.k, rows, T(0), cols);
+    col2im(cols, gx, g, group);
   }
 }
 
 template <class T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeometry& g) {
   const GroupSizes s(g);
-  std::vector<T> cols(s.k * s.width), rows(s.og * s.width);
+  T* cols = scratch<T>(0, s.k * s.width);
+  T* rows = scratch<T>(1, s.og * s.width);
   for (std::int64_t group = 0; group < g.groups; ++group) {
-    im2col(x, cols.data(), g, group);
-    to_group_rows(gy, rows.data(), g, group);
-    gemm(false, true, s.og, s.k, s.width, rows.data(), cols.data(), T(0), gw + group * s.og * s.k);
+    im2col(x, cols, g, group);
+    to_group_rows(gy, rows, g, group);
+    gemm(false, true, s.og, s.k, s.width, rows, cols, T(0), gw + group * s.og * s.k);
   }
 }
 

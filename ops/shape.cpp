@@ -43,9 +43,14 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
-    kernels::broadcast_loop(shape, kernels::broadcast_strides(x.shape(), shape),
-                            std::vector<std::int64_t>(shape.size(), 0),
-                            [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
+    if (x.numel() == 1) {
+      std::fill_n(o, out.numel(), in[0]);
+    } else {
+      kernels::broadcast_loop(
+          shape, kernels::broadcast_strides(x.shape(), shape),
+          std::vector<std::int64_t>(shape.size(), 0),
+          [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
+    }
   });
   return record("expand", out, {x}, [](const BackwardContext& c) {
     return Grads{sum_to(c.grad, c.inputs[0].shape())};
