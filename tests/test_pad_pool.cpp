@@ -1,0 +1,3 @@
+#define BOOST_TEST_MODULE pad_pool
+#include <boost/test/unit_test.hpp>
+BOOST_AUTO_TEST_CASE(placeholder) {}
