@@ -99,26 +99,39 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
               trans_b ? k : n, beta, c, n);
 }
 
-// Walks the columns of one group: f(row of cols, column, image pixel index or −1 if padding).
+// Walks the columns of one group a row of output pixels at a time. For kernel tap (c, a, b)
+// and output row i of image n, the output pixels j whose tap lands inside the image form
+// one run [j0, j1); they read image pixels `step` apart. Calls
+//   f(first, pixel, j0, j1, step)
+// where cols[first + j] belongs to output pixel j and x[pixel + j·step] is the image pixel
+// it meets (for j in [j0, j1); the others meet the zero padding). A row entirely in the
+// padding has j0 = j1 = 0.
 template <class F>
-void for_each_col_entry(const ConvGeometry& g, std::int64_t group, F&& f) {
+void for_each_col_run(const ConvGeometry& g, std::int64_t group, F&& f) {
   const std::int64_t cg = g.in_channels / g.groups, pixels = g.out_h * g.out_w;
   const std::int64_t width = g.batch * pixels;
+  // The first j with j·s + offset ≥ 0, and the first with j·s + offset ≥ limit.
+  const auto first_at_least = [](std::int64_t limit, std::int64_t offset, std::int64_t s) {
+    const std::int64_t need = limit - offset;
+    return need <= 0 ? std::int64_t{0} : (need + s - 1) / s;
+  };
   for (std::int64_t c = 0; c < cg; ++c)
     for (std::int64_t a = 0; a < g.kernel_h; ++a)
       for (std::int64_t b = 0; b < g.kernel_w; ++b) {
         const std::int64_t r = (c * g.kernel_h + a) * g.kernel_w + b;
+        const std::int64_t offset = b * g.dilation_w - g.pad_w;  // image column of j = 0
+        const std::int64_t j0 = std::min(g.out_w, first_at_least(0, offset, g.stride_w));
+        const std::int64_t j1 =
+            std::max(j0, std::min(g.out_w, first_at_least(g.width, offset, g.stride_w)));
         for (std::int64_t n = 0; n < g.batch; ++n) {
           const std::int64_t plane = (n * g.in_channels + group * cg + c) * g.height;
           for (std::int64_t i = 0; i < g.out_h; ++i) {
             const std::int64_t row = i * g.stride_h - g.pad_h + a * g.dilation_h;
             const std::int64_t first = r * width + n * pixels + i * g.out_w;
-            const bool row_inside = row >= 0 && row < g.height;
-            for (std::int64_t j = 0; j < g.out_w; ++j) {
-              const std::int64_t col = j * g.stride_w - g.pad_w + b * g.dilation_w;
-              const bool inside = row_inside && col >= 0 && col < g.width;
-              f(first + j, inside ? (plane + row) * g.width + col : -1);
-            }
+            if (row < 0 || row >= g.height)
+              f(first, std::int64_t{0}, std::int64_t{0}, std::int64_t{0}, g.stride_w);
+            else
+              f(first, (plane + row) * g.width + offset, j0, j1, g.stride_w);
           }
         }
       }
@@ -144,15 +157,23 @@ void from_group_rows(const T* rows, T* y, const ConvGeometry& g, std::int64_t gr
 
 template <class T>
 void im2col(const T* x, T* cols, const ConvGeometry& g, std::int64_t group) {
-  for_each_col_entry(g, group,
-                     [&](std::int64_t ci, std::int64_t xi) { cols[ci] = xi >= 0 ? x[xi] : T(0); });
+  for_each_col_run(g, group,
+                   [&](std::int64_t first, std::int64_t pixel, std::int64_t j0, std::int64_t j1,
+                       std::int64_t step) {
+                     T* out = cols + first;
+                     std::fill(out, out + j0, T(0));
+                     for (std::int64_t j = j0; j < j1; ++j) out[j] = x[pixel + j * step];
+                     std::fill(out + j1, out + g.out_w, T(0));
+                   });
 }
 
 template <class T>
 void col2im(const T* cols, T* x, const ConvGeometry& g, std::int64_t group) {
-  for_each_col_entry(g, group, [&](std::int64_t ci, std::int64_t xi) {
-    if (xi >= 0) x[xi] += cols[ci];
-  });
+  for_each_col_run(g, group,
+                   [&](std::int64_t first, std::int64_t pixel, std::int64_t j0, std::int64_t j1,
+                       std::int64_t step) {
+                     for (std::int64_t j = j0; j < j1; ++j) x[pixel + j * step] += cols[first + j];
+                   });
 }
 
 // Scratch memory for the fast kernels, two buffers per thread, kept between calls: a
