@@ -138,6 +138,7 @@ void check_conv(const char* op, const Shape& input, const Shape& weight, Pair pa
 
 Tensor add_bias(const char* op, const Tensor& y, const Tensor& bias) {
   if (!bias.defined()) return y;
+  kernels::check_same_dtype(op, y, bias);
   if (bias.dim() != 1 || bias.size(0) != y.size(1))
     throw ShapeError(std::string(op) + ": bias must be [" + std::to_string(y.size(1)) +
                      "] (one per output channel), got " + to_string(bias.shape()));
@@ -153,10 +154,15 @@ bool is_plain_image(const Tensor& input, const Tensor& weight) {
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& o) {
   if (is_plain_image(input, weight)) {
+    // One image, one kernel: one output channel, so the bias is a single number.
+    if (bias.defined() && (bias.dim() > 1 || bias.numel() != 1))
+      throw ShapeError("conv2d: a 2-D image " + to_string(input.shape()) + " with a 2-D kernel " +
+                       to_string(weight.shape()) + " takes one bias number, got bias " +
+                       to_string(bias.shape()));
     const Tensor y = conv2d(reshape(input, {1, 1, input.size(0), input.size(1)}),
-                            reshape(weight, {1, 1, weight.size(0), weight.size(1)}), {}, o);
-    const Tensor image = reshape(y, {y.size(2), y.size(3)});
-    return bias.defined() ? image + bias : image;
+                            reshape(weight, {1, 1, weight.size(0), weight.size(1)}),
+                            bias.defined() ? reshape(bias, {1}) : bias, o);
+    return reshape(y, {y.size(2), y.size(3)});
   }
   check_settings("conv2d", o.stride, o.padding, o.dilation, o.groups);
   ConvParams p{o.stride, o.padding, o.dilation, o.groups};
@@ -164,7 +170,11 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   kernels::check_same_dtype("conv2d", input, weight);
   Tensor x = input;
   if (o.padding_mode != PadMode::zeros && (o.padding.h > 0 || o.padding.w > 0)) {
-    x = pad(input, Padding(o.padding.h, o.padding.h, o.padding.w, o.padding.w), o.padding_mode);
+    try {
+      x = pad(input, Padding(o.padding.h, o.padding.h, o.padding.w, o.padding.w), o.padding_mode);
+    } catch (const ShapeError& e) {  // say which op the caller called
+      throw ShapeError(std::string("conv2d: ") + e.what());
+    }
     p.padding = 0;
   }
   return add_bias("conv2d", conv2d_core(x, weight, p), bias);
