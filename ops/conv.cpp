@@ -115,12 +115,15 @@ void check_settings(const char* op, Pair stride, Pair padding, Pair dilation, st
 }
 
 // input [N, C, H, W] and weight [O, C/groups, kH, kW] fit together.
-void check_conv(const char* op, const Shape& input, const Shape& weight, Pair padding,
-                const ConvParams& p) {
+void check_conv(const char* op, const Shape& input, const Shape& weight, const ConvParams& p) {
+  const Pair padding = p.padding;
   const std::string shapes = "input " + to_string(input) + ", weight " + to_string(weight);
   if (input.size() != 4 || weight.size() != 4)
     throw ShapeError(std::string(op) + ": needs a 4-D input [N, C, H, W] and a 4-D weight " +
                      "[O, C/groups, kH, kW] (or a 2-D image and a 2-D kernel); got " + shapes);
+  if (weight[2] < 1 || weight[3] < 1)
+    throw ShapeError(std::string(op) + ": the kernel needs at least one row and column; got " +
+                     shapes);
   if (input[1] != weight[1] * p.groups)
     throw ShapeError(std::string(op) + ": channel mismatch: " + shapes + " with groups " +
                      std::to_string(p.groups) + " needs " + std::to_string(weight[1] * p.groups) +
@@ -166,7 +169,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   }
   check_settings("conv2d", o.stride, o.padding, o.dilation, o.groups);
   ConvParams p{o.stride, o.padding, o.dilation, o.groups};
-  check_conv("conv2d", input.shape(), weight.shape(), o.padding, p);
+  check_conv("conv2d", input.shape(), weight.shape(), p);
   kernels::check_same_dtype("conv2d", input, weight);
   Tensor x = input;
   if (o.padding_mode != PadMode::zeros && (o.padding.h > 0 || o.padding.w > 0)) {
@@ -199,6 +202,9 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
         "[O, C/groups, kH, kW]; got " +
         shapes);
   kernels::check_same_dtype("conv_transpose2d", input, weight);
+  if (weight.size(2) < 1 || weight.size(3) < 1)
+    throw ShapeError("conv_transpose2d: the kernel needs at least one row and column; got " +
+                     shapes);
   if (input.size(1) != weight.size(0) || weight.size(0) % o.groups != 0)
     throw ShapeError("conv_transpose2d: channel mismatch: " + shapes + " with groups " +
                      std::to_string(o.groups) + ": the input needs weight[0] = " +
@@ -232,8 +238,15 @@ Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Pair k
   if (input.dim() != 4 || grad_output.dim() != 4)
     throw ShapeError("conv2d_weight_grad: needs a 4-D input and a 4-D grad_output; got input " +
                      to_string(input.shape()) + ", grad_output " + to_string(grad_output.shape()));
+  if (kernel.h < 1 || kernel.w < 1)
+    throw ValueError("conv2d_weight_grad: kernel " + to_string(kernel) +
+                     " must be ≥ 1 in both sides");
+  if (input.size(1) % o.groups != 0)
+    throw ShapeError("conv2d_weight_grad: the " + std::to_string(input.size(1)) +
+                     " channels of input " + to_string(input.shape()) + " do not split into " +
+                     std::to_string(o.groups) + " groups");
   check_conv("conv2d_weight_grad", input.shape(),
-             {grad_output.size(1), input.size(1) / o.groups, kernel.h, kernel.w}, o.padding, p);
+             {grad_output.size(1), input.size(1) / o.groups, kernel.h, kernel.w}, p);
   const kernels::ConvGeometry g = geometry(input.shape(), grad_output.size(1), kernel, p);
   if (grad_output.size(0) != g.batch || grad_output.size(2) != g.out_h ||
       grad_output.size(3) != g.out_w)

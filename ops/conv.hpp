@@ -35,7 +35,9 @@ struct Conv2dOptions {
 // A 2-D image with a 2-D kernel works too: image [H, W], kernel [kH, kW] → [oH, oW].
 //   conv2d(image, kernel, {}, {.stride = 2, .padding = 1, .padding_mode = PadMode::reflect})
 // Backward, written with the ops below so that second derivatives work:
-//   ∂L/∂input  = conv_transpose2d(g, weight)        (the transposed convolution)
+//   ∂L/∂input  = conv_transpose2d(g, weight)        (the transposed convolution; called by
+//                hand, it needs .output_padding = the rows/columns the last window missed,
+//                (H + 2·padding − reach) mod stride, to come back to H × W)
 //   ∂L/∂weight = conv2d_weight_grad(input, g)       (input correlated with g)
 //   ∂L/∂bias   = g summed over N, oH, oW
 // For padding modes other than zeros, the input goes through pad() first, so its gradient

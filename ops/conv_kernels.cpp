@@ -109,7 +109,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 template <class F>
 void for_each_col_run(const ConvGeometry& g, std::int64_t group, F&& f) {
   const std::int64_t cg = g.in_channels / g.groups, pixels = g.out_h * g.out_w;
-  const std::int64_t width = g.batch * pixels;
+  const std::int64_t columns = g.batch * pixels;  // of cols: every output pixel of every image
   // The first j with j·s + offset ≥ 0, and the first with j·s + offset ≥ limit.
   const auto first_at_least = [](std::int64_t limit, std::int64_t offset, std::int64_t s) {
     const std::int64_t need = limit - offset;
@@ -127,7 +127,7 @@ void for_each_col_run(const ConvGeometry& g, std::int64_t group, F&& f) {
           const std::int64_t plane = (n * g.in_channels + group * cg + c) * g.height;
           for (std::int64_t i = 0; i < g.out_h; ++i) {
             const std::int64_t row = i * g.stride_h - g.pad_h + a * g.dilation_h;
-            const std::int64_t first = r * width + n * pixels + i * g.out_w;
+            const std::int64_t first = r * columns + n * pixels + i * g.out_w;
             if (row < 0 || row >= g.height)
               f(first, std::int64_t{0}, std::int64_t{0}, std::int64_t{0}, g.stride_w);
             else
@@ -188,11 +188,11 @@ T* scratch(int slot, std::int64_t count) {
 }
 
 struct GroupSizes {
-  std::int64_t og, k, width;  // GEMM sizes: Og rows of y, Cg·kH·kW, N·oH·oW
+  std::int64_t og, k, columns;  // GEMM sizes: Og rows of y, Cg·kH·kW, N·oH·oW
   explicit GroupSizes(const ConvGeometry& g)
       : og(g.out_channels / g.groups),
         k(g.in_channels / g.groups * g.kernel_h * g.kernel_w),
-        width(g.batch * g.out_h * g.out_w) {}
+        columns(g.batch * g.out_h * g.out_w) {}
 };
 
 }  // namespace
@@ -200,11 +200,11 @@ struct GroupSizes {
 template <class T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
   const GroupSizes s(g);
-  T* cols = scratch<T>(0, s.k * s.width);
-  T* rows = scratch<T>(1, s.og * s.width);
+  T* cols = scratch<T>(0, s.k * s.columns);
+  T* rows = scratch<T>(1, s.og * s.columns);
   for (std::int64_t group = 0; group < g.groups; ++group) {
     im2col(x, cols, g, group);
-    gemm(false, false, s.og, s.width, s.k, w + group * s.og * s.k, cols, T(0), rows);
+    gemm(false, false, s.og, s.columns, s.k, w + group * s.og * s.k, cols, T(0), rows);
     from_group_rows(rows, y, g, group);
   }
 }
@@ -212,12 +212,12 @@ void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
 template <class T>
 void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
   const GroupSizes s(g);
-  T* cols = scratch<T>(0, s.k * s.width);
-  T* rows = scratch<T>(1, s.og * s.width);
+  T* cols = scratch<T>(0, s.k * s.columns);
+  T* rows = scratch<T>(1, s.og * s.columns);
   std::fill_n(gx, x_size(g), T(0));
   for (std::int64_t group = 0; group < g.groups; ++group) {
     to_group_rows(gy, rows, g, group);
-    gemm(true, false, s.k, s.width, s.og, w + group * s.og * s.k, rows, T(0), cols);
+    gemm(true, false, s.k, s.columns, s.og, w + group * s.og * s.k, rows, T(0), cols);
     col2im(cols, gx, g, group);
   }
 }
@@ -225,12 +225,12 @@ void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
 template <class T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeometry& g) {
   const GroupSizes s(g);
-  T* cols = scratch<T>(0, s.k * s.width);
-  T* rows = scratch<T>(1, s.og * s.width);
+  T* cols = scratch<T>(0, s.k * s.columns);
+  T* rows = scratch<T>(1, s.og * s.columns);
   for (std::int64_t group = 0; group < g.groups; ++group) {
     im2col(x, cols, g, group);
     to_group_rows(gy, rows, g, group);
-    gemm(false, true, s.og, s.k, s.width, rows, cols, T(0), gw + group * s.og * s.k);
+    gemm(false, true, s.og, s.k, s.columns, rows, cols, T(0), gw + group * s.og * s.k);
   }
 }
 

@@ -16,7 +16,8 @@ struct ConvGeometry {
 };
 
 // Each function overwrites its output. T is float or double.
-// y = conv2d(x, w):   y[n,o,i,j] = Σ w[o,c,a,b] · x[n,c, i·s − p + a·d, j·s − p + b·d]
+// y = conv2d(x, w):   y[n,o,i,j] = Σ w[o,c,a,b] · x[n, c', i·s − p + a·d, j·s − p + b·d]
+// summed over the kernel taps (c, a, b), where c' = c + (o's group)·C/groups.
 template <class T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g);
 // gx = the transposed convolution of gy with w (conv2d's gradient with respect to x)

@@ -67,7 +67,8 @@ void check_padding(const char* op, const Shape& image, Padding p, PadMode mode) 
   // Reflect mirrors about the edge pixel, so it can reach at most n − 1 pixels inward;
   // replicate and circular need at least one pixel to copy.
   if (mode == PadMode::reflect &&
-      (std::max(p.top, p.bottom) >= h || std::max(p.left, p.right) >= w))
+      ((std::max(p.top, p.bottom) > 0 && std::max(p.top, p.bottom) >= h) ||
+       (std::max(p.left, p.right) > 0 && std::max(p.left, p.right) >= w)))
     throw ShapeError(where + ": reflect padding must be smaller than the image side");
   if ((mode == PadMode::replicate || mode == PadMode::circular) &&
       (((p.top || p.bottom) && h == 0) || ((p.left || p.right) && w == 0)))

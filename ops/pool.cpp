@@ -35,6 +35,8 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, Pair kernel, Pool2dO
     throw ValueError(std::string(op) + ": " + settings +
                      ": padding must be at most half the kernel");
   const std::int64_t h = x.size(2), w = x.size(3);
+  if (h == 0 || w == 0)  // every window would lie in the padding: nothing to pool
+    throw ShapeError(std::string(op) + ": empty image " + to_string(x.shape()));
   if (kernel.h > h + 2 * o.padding.h || kernel.w > w + 2 * o.padding.w)
     throw ShapeError(std::string(op) + ": " + settings + " is larger than the padded input " +
                      to_string(x.shape()));

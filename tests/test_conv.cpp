@@ -729,3 +729,15 @@ BOOST_AUTO_TEST_CASE(conv2d_weight_grad_checks_its_arguments) {
                         says("conv2d_weight_grad: grad_output [1, 1, 2, 2] is not the output "
                              "shape [1, 1, 3, 3] of input [1, 1, 5, 5] with a [3, 3] kernel"));
 }
+
+BOOST_AUTO_TEST_CASE(a_kernel_without_rows_or_columns_is_rejected) {
+  BOOST_CHECK_EXCEPTION(conv2d(ones({1, 1, 4, 4}), ones({1, 1, 0, 0})), ShapeError,
+                        says("conv2d: the kernel needs at least one row and column"));
+  BOOST_CHECK_EXCEPTION(conv_transpose2d(ones({1, 1, 3, 3}), ones({1, 1, 0, 0})), ShapeError,
+                        says("conv_transpose2d: the kernel needs at least one row and column"));
+  BOOST_CHECK_EXCEPTION(conv2d_weight_grad(ones({1, 1, 4, 4}), ones({1, 1, 5, 5}), {0, 0}),
+                        ValueError, says("conv2d_weight_grad: kernel [0, 0] must be ≥ 1"));
+  BOOST_CHECK_EXCEPTION(
+      conv2d_weight_grad(ones({1, 3, 4, 4}), ones({1, 2, 2, 2}), {3, 3}, {.groups = 2}), ShapeError,
+      says("the 3 channels of input [1, 3, 4, 4] do not split into 2 groups"));
+}

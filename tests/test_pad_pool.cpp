@@ -438,3 +438,16 @@ BOOST_AUTO_TEST_CASE(flatten_and_flip_check_their_axes) {
   BOOST_CHECK_EXCEPTION(flatten(ones({2, 3}), 0, -3), ValueError,
                         says("flatten: axis -3 is out of range for a tensor of rank 2"));
 }
+
+BOOST_AUTO_TEST_CASE(pooling_an_empty_image_is_an_error_not_a_read_outside_it) {
+  // With padding every window of an image with no rows would lie in the padding.
+  BOOST_CHECK_EXCEPTION(max_pool2d(ones({1, 1, 0, 4}), 2, {.padding = 1}), ShapeError,
+                        says("max_pool2d: empty image [1, 1, 0, 4]"));
+  BOOST_CHECK_EXCEPTION(avg_pool2d(ones({1, 1, 4, 0}), 2, {.padding = 1}), ShapeError,
+                        says("avg_pool2d: empty image [1, 1, 4, 0]"));
+}
+
+BOOST_AUTO_TEST_CASE(reflect_checks_only_the_axes_it_pads) {
+  // No rows are added, so an image without rows can still get columns… of nothing.
+  BOOST_TEST(pad(ones({0, 3}), Padding(0, 0, 1, 1), PadMode::reflect).shape() == Shape({0, 5}));
+}
