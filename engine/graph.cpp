@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <utility>
 
 #include "ops/elementwise.hpp"
 
@@ -10,24 +11,49 @@ namespace gradlab {
 namespace {
 
 thread_local bool grad_mode = true;
+thread_local bool in_backward = false;  // a backward pass with create_graph is recording
+thread_local std::shared_ptr<const std::string> current_cluster;
 
-// Sets grad mode for a scope and restores it on the way out, also on an exception.
-class GradModeScope {
+// Sets a thread's flag for a scope and restores it on the way out, also on an exception.
+class FlagScope {
  public:
-  explicit GradModeScope(bool on) : previous_(grad_mode) { grad_mode = on; }
-  ~GradModeScope() { grad_mode = previous_; }
+  FlagScope(bool& flag, bool on) : flag_(flag), previous_(flag) { flag = on; }
+  ~FlagScope() { flag_ = previous_; }
 
  private:
+  bool& flag_;
   bool previous_;
 };
 
+std::vector<const OpInfo*>& registry() {
+  static std::vector<const OpInfo*> ops;
+  return ops;
+}
+
 }  // namespace
+
+OpInfo::OpInfo(const char* name, const char* formula, std::vector<const char*> gradients)
+    : name(name), formula(formula), gradients(std::move(gradients)) {
+  registry().push_back(this);
+}
+
+std::vector<const OpInfo*> all_ops() {
+  std::vector<const OpInfo*> ops = registry();
+  std::sort(ops.begin(), ops.end(),
+            [](const OpInfo* a, const OpInfo* b) { return std::string(a->name) < b->name; });
+  return ops;
+}
 
 bool grad_enabled() { return grad_mode; }
 no_grad::no_grad() : previous_(grad_mode) { grad_mode = false; }
 no_grad::~no_grad() { grad_mode = previous_; }
 
-Tensor record(const char* op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
+cluster::cluster(std::string label)
+    : previous_(std::exchange(current_cluster,
+                              std::make_shared<const std::string>(std::move(label)))) {}
+cluster::~cluster() { current_cluster = std::move(previous_); }
+
+Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
               std::vector<Tensor> saved) {
   if (!grad_mode) return output;
   bool any = false;
@@ -35,8 +61,9 @@ Tensor record(const char* op, Tensor output, std::vector<Tensor> inputs, Backwar
   if (!any) return output;
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
-  impl->node =
-      std::make_unique<Node>(Node{op, std::move(inputs), std::move(saved), std::move(backward)});
+  impl->node = std::make_unique<Node>(Node{&op, std::move(inputs), std::move(saved),
+                                           std::move(backward), false, in_backward,
+                                           current_cluster});
   return output;
 }
 
@@ -116,7 +143,8 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
   }
 
   // 4. Walk.
-  GradModeScope mode(pass.create_graph);
+  FlagScope mode(grad_mode, pass.create_graph);
+  FlagScope recording(in_backward, pass.create_graph);
   for (std::size_t i = 0; i < roots.size(); ++i)
     accumulate(pending[roots[i].impl()].grad, root_grads[i]);
   const auto own = [&pass](const Tensor& g) { return pass.create_graph ? g : g.clone(); };
@@ -141,20 +169,20 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
     });
     if (!needed) continue;  // a requested intermediate value: no need to go further down
     if (node.released)
-      throw GraphError(std::string(caller) + ": the graph through '" + node.op +
+      throw GraphError(std::string(caller) + ": the graph through '" + node.op->name +
                        "' was freed by an earlier backward; pass retain_graph = true to that "
                        "earlier call to go through it again");
     const Tensor self(t->shared_from_this());
     const Grads grads = node.backward(BackwardContext{g, self, node.inputs, node.saved});
     if (grads.size() != node.inputs.size())
-      throw Error("internal error: backward of '" + std::string(node.op) + "' returned " +
+      throw Error("internal error: backward of '" + std::string(node.op->name) + "' returned " +
                   std::to_string(grads.size()) + " gradients for " +
                   std::to_string(node.inputs.size()) + " inputs");
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const Tensor& in = node.inputs[i];
       if (!in.requires_grad() || !grads[i].defined() || !pending[in.impl()].wanted) continue;
       if (grads[i].shape() != in.shape())
-        throw Error("internal error: backward of '" + std::string(node.op) +
+        throw Error("internal error: backward of '" + std::string(node.op->name) +
                     "' returned a gradient of shape " + to_string(grads[i].shape()) +
                     " for an input of shape " + to_string(in.shape()));
       accumulate(pending[in.impl()].grad, grads[i]);

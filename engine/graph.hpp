@@ -7,6 +7,8 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -26,19 +28,39 @@ struct BackwardContext {
 using Grads = std::vector<Tensor>;
 using BackwardFn = std::function<Grads(const BackwardContext&)>;
 
+// What an op declares once, beside its backward: its name, what it computes, and for each
+// input the gradient it sends back, written with G for the gradient that arrives at its
+// output. Diagrams print these on their edges and docs/ops.md lists them all, so the two
+// read the same text. Each op file defines its OpInfo objects at namespace scope; the
+// constructor adds them to all_ops().
+struct OpInfo {
+  OpInfo(const char* name, const char* formula, std::vector<const char*> gradients);
+  OpInfo(const OpInfo&) = delete;
+  OpInfo& operator=(const OpInfo&) = delete;
+
+  const char* name;                    // "matmul"
+  const char* formula;                 // "A · B"
+  std::vector<const char*> gradients;  // one per input: "∂A = G · Bᵀ", "∂B = Aᵀ · G"
+};
+
+// Every OpInfo linked into the program, sorted by name.
+std::vector<const OpInfo*> all_ops();
+
 struct Node {
-  const char* op;  // "matmul", "sigmoid", …
+  const OpInfo* op;
   std::vector<Tensor> inputs;
   std::vector<Tensor> saved;
   BackwardFn backward;
   bool released = false;  // backward ran without retain_graph: saved values are gone
+  bool from_backward = false;  // recorded by a backward pass with create_graph
+  std::shared_ptr<const std::string> cluster;  // the label of the enclosing `cluster` scope
 };
 
 // Attaches a Node to `output` when grad mode is on and some input requires grad; returns
 // output either way. Backward formulas are written with gradlab's own ops, so with
 // create_graph the backward pass is recorded too. They must not capture Tensors (pass them
 // as `saved`): the graph frees itself through inputs and saved only.
-Tensor record(const char* op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
+Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
               std::vector<Tensor> saved = {});
 
 // Grad mode: on by default, per thread.
@@ -54,6 +76,20 @@ class no_grad {
 
  private:
   bool previous_;
+};
+
+// Scope guard: the ops recorded inside are drawn together in one labelled box by to_dot
+// (engine/dot.hpp), e.g. `cluster c("hidden layer");`. An inner scope replaces the label
+// of an outer one until it ends.
+class cluster {
+ public:
+  explicit cluster(std::string label);
+  ~cluster();
+  cluster(const cluster&) = delete;
+  cluster& operator=(const cluster&) = delete;
+
+ private:
+  std::shared_ptr<const std::string> previous_;
 };
 
 struct GradOptions {

@@ -166,7 +166,7 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 Tensor& Tensor::set_requires_grad(bool on) {
   if (checked().node)
     throw GraphError("set_requires_grad: only leaves can change requires_grad; '" +
-                     std::string(impl_->node->op) +
+                     std::string(impl_->node->op->name) +
                      "' made this tensor (use detach() for a leaf copy)");
   impl_->requires_grad = on;
   return *this;
@@ -454,7 +454,7 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (t.dtype() != DType::float64) out << ", dtype=" << to_string(t.dtype());
   if (!t.name().empty()) out << ", name=\"" << t.name() << '"';
   if (const Node* n = t.node())
-    out << ", op=" << n->op;
+    out << ", op=" << n->op->name;
   else if (t.requires_grad())
     out << ", requires_grad";
   return out << ')';

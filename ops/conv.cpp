@@ -51,14 +51,15 @@ Tensor conv2d_core(const Tensor& x, const Tensor& w, const ConvParams& p);
 Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p, Pair image);
 Tensor weight_grad_core(const Tensor& x, const Tensor& v, Pair kernel, const ConvParams& p);
 
-// y = conv2d(x, w):  ∂L/∂x = conv_transpose2d(g, w),  ∂L/∂w = conv2d_weight_grad(x, g)
+const OpInfo conv2d_op{"conv2d", "y = x ⋆ w: w slid over x, Hadamard product with each patch, summed",
+                       {"∂x = conv_transpose2d(G, w)", "∂w = conv2d_weight_grad(x, G)"}};
 Tensor conv2d_core(const Tensor& x, const Tensor& w, const ConvParams& p) {
   const kernels::ConvGeometry g = geometry(x.shape(), w.size(0), {w.size(2), w.size(3)}, p);
   Tensor y = empty({g.batch, g.out_channels, g.out_h, g.out_w}, x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     kernels::conv2d_forward(x.data<T>(), w.data<T>(), y.data<T>(), g);
   });
-  return record("conv2d", y, {x, w}, [p](const BackwardContext& c) {
+  return record(conv2d_op, y, {x, w}, [p](const BackwardContext& c) {
     const Tensor &x = c.inputs[0], &w = c.inputs[1];
     Grads grads(2);
     if (c.needs(0)) grads[0] = conv_transpose_core(c.grad, w, p, {x.size(2), x.size(3)});
@@ -67,8 +68,9 @@ Tensor conv2d_core(const Tensor& x, const Tensor& w, const ConvParams& p) {
   });
 }
 
-// z = conv_transpose2d(u, w), the adjoint of conv2d(·, w):
-//   ∂L/∂u = conv2d(g, w),  ∂L/∂w = conv2d_weight_grad(g, u)
+// conv_transpose2d(·, w) is the adjoint of conv2d(·, w).
+const OpInfo conv_transpose2d_op{"conv_transpose2d", "z = u spread back through w (conv2d's ∂x)",
+                                 {"∂u = conv2d(G, w)", "∂w = conv2d_weight_grad(G, u)"}};
 Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p, Pair image) {
   const Shape x_shape{u.size(0), w.size(1) * p.groups, image.h, image.w};
   const kernels::ConvGeometry g = geometry(x_shape, u.size(1), {w.size(2), w.size(3)}, p);
@@ -76,7 +78,7 @@ Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p
   kernels::dispatch(u.dtype(), [&]<class T>(T) {
     kernels::conv2d_input_grad(u.data<T>(), w.data<T>(), z.data<T>(), g);
   });
-  return record("conv_transpose2d", z, {u, w}, [p](const BackwardContext& c) {
+  return record(conv_transpose2d_op, z, {u, w}, [p](const BackwardContext& c) {
     const Tensor &u = c.inputs[0], &w = c.inputs[1];
     Grads grads(2);
     if (c.needs(0)) grads[0] = conv2d_core(c.grad, w, p);
@@ -85,15 +87,16 @@ Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p
   });
 }
 
-// G = conv2d_weight_grad(x, v), bilinear in x and v:
-//   ∂L/∂x = conv_transpose2d(v, g),  ∂L/∂v = conv2d(x, g)
+// conv2d_weight_grad is bilinear in x and v, like conv2d itself.
+const OpInfo conv2d_weight_grad_op{"conv2d_weight_grad", "x correlated with v (conv2d's ∂w)",
+                                   {"∂x = conv_transpose2d(v, G)", "∂v = conv2d(x, G)"}};
 Tensor weight_grad_core(const Tensor& x, const Tensor& v, Pair kernel, const ConvParams& p) {
   const kernels::ConvGeometry g = geometry(x.shape(), v.size(1), kernel, p);
   Tensor gw = empty({g.out_channels, g.in_channels / g.groups, kernel.h, kernel.w}, x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     kernels::conv2d_weight_grad(x.data<T>(), v.data<T>(), gw.data<T>(), g);
   });
-  return record("conv2d_weight_grad", gw, {x, v}, [p](const BackwardContext& c) {
+  return record(conv2d_weight_grad_op, gw, {x, v}, [p](const BackwardContext& c) {
     const Tensor &x = c.inputs[0], &v = c.inputs[1];
     Grads grads(2);
     if (c.needs(0)) grads[0] = conv_transpose_core(v, c.grad, p, {x.size(2), x.size(3)});

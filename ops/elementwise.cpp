@@ -11,13 +11,13 @@ namespace gradlab {
 using kernels::binary_map;
 using kernels::unary_map;
 
-// Each backward returns ∂L/∂input given g = ∂L/∂output. For broadcast operands, sum_to
-// adds the gradient back up over the axes that were stretched.
+// Each op's OpInfo says what its backward returns, with G = ∂L/∂output. For broadcast
+// operands, sum_to adds the gradient back up over the axes that were stretched.
 
-// a + b:  ∂/∂a = g,  ∂/∂b = g
+const OpInfo add_op{"add", "a + b", {"∂a = G", "∂b = G"}};
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
-  return record("add", out, {a, b}, [](const BackwardContext& c) {
+  return record(add_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
     if (c.needs(0)) g[0] = sum_to(c.grad, c.inputs[0].shape());
     if (c.needs(1)) g[1] = sum_to(c.grad, c.inputs[1].shape());
@@ -25,10 +25,10 @@ Tensor add(const Tensor& a, const Tensor& b) {
   });
 }
 
-// a − b:  ∂/∂a = g,  ∂/∂b = −g
+const OpInfo sub_op{"sub", "a − b", {"∂a = G", "∂b = −G"}};
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
-  return record("sub", out, {a, b}, [](const BackwardContext& c) {
+  return record(sub_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
     if (c.needs(0)) g[0] = sum_to(c.grad, c.inputs[0].shape());
     if (c.needs(1)) g[1] = sum_to(-c.grad, c.inputs[1].shape());
@@ -36,10 +36,10 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   });
 }
 
-// a ∘ b:  ∂/∂a = g ∘ b,  ∂/∂b = g ∘ a
+const OpInfo hadamard_op{"hadamard", "a ∘ b", {"∂a = G ∘ b", "∂b = G ∘ a"}};
 Tensor hadamard(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("hadamard", a, b, [](auto x, auto y) { return x * y; });
-  return record("hadamard", out, {a, b}, [](const BackwardContext& c) {
+  return record(hadamard_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
     Grads g(2);
     if (c.needs(0)) g[0] = sum_to(c.grad * b, a.shape());
@@ -48,10 +48,10 @@ Tensor hadamard(const Tensor& a, const Tensor& b) {
   });
 }
 
-// a / b:  ∂/∂a = g / b,  ∂/∂b = −g ∘ a / b²
+const OpInfo div_op{"div", "a / b", {"∂a = G / b", "∂b = −G ∘ a / b²"}};
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
-  return record("div", out, {a, b}, [](const BackwardContext& c) {
+  return record(div_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
     Grads g(2);
     if (c.needs(0)) g[0] = sum_to(c.grad / b, a.shape());
@@ -60,35 +60,35 @@ Tensor div(const Tensor& a, const Tensor& b) {
   });
 }
 
-// −x:  ∂/∂x = −g
+const OpInfo neg_op{"neg", "−x", {"∂x = −G"}};
 Tensor neg(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return -v; });
-  return record("neg", out, {x}, [](const BackwardContext& c) { return Grads{-c.grad}; });
+  return record(neg_op, out, {x}, [](const BackwardContext& c) { return Grads{-c.grad}; });
 }
 
-// xᵖ:  ∂/∂x = g ∘ p·xᵖ⁻¹
+const OpInfo pow_op{"pow", "xᵖ", {"∂x = G ∘ p·xᵖ⁻¹"}};
 Tensor pow(const Tensor& x, double p) {
   Tensor out = unary_map(x, [p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
-  return record("pow", out, {x}, [p](const BackwardContext& c) {
+  return record(pow_op, out, {x}, [p](const BackwardContext& c) {
     if (p == 0) return Grads{zeros_like(c.grad)};  // x⁰ = 1 is flat, even at x = 0
     return Grads{c.grad * (p * pow(c.inputs[0], p - 1))};
   });
 }
 
-// eˣ:  ∂/∂x = g ∘ eˣ  (the output itself)
+const OpInfo exp_op{"exp", "eˣ", {"∂x = G ∘ eˣ"}};  // eˣ is the output itself
 Tensor exp(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return std::exp(v); });
-  return record("exp", out, {x}, [](const BackwardContext& c) { return Grads{c.grad * c.output}; });
+  return record(exp_op, out, {x}, [](const BackwardContext& c) { return Grads{c.grad * c.output}; });
 }
 
-// ln x:  ∂/∂x = g / x
+const OpInfo log_op{"log", "ln x", {"∂x = G / x"}};
 Tensor log(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return std::log(v); });
-  return record("log", out, {x},
+  return record(log_op, out, {x},
                 [](const BackwardContext& c) { return Grads{c.grad / c.inputs[0]}; });
 }
 
-// σ(x) = 1 / (1 + e^(−x)):  ∂/∂x = g ∘ σ(x) ∘ (1 − σ(x))
+const OpInfo sigmoid_op{"sigmoid", "σ(x) = 1 / (1 + e⁻ˣ)", {"∂x = G ∘ σ(x) ∘ (1 − σ(x))"}};
 Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) {
     // Two branches so that e^(…) never overflows: for v < 0, σ(v) = eᵛ / (1 + eᵛ).
@@ -97,26 +97,27 @@ Tensor sigmoid(const Tensor& x) {
     const T e = std::exp(v);
     return e / (T(1) + e);
   });
-  return record("sigmoid", out, {x}, [](const BackwardContext& c) {
+  return record(sigmoid_op, out, {x}, [](const BackwardContext& c) {
     const Tensor& s = c.output;
     return Grads{c.grad * s * (1.0 - s)};
   });
 }
 
-// tanh x:  ∂/∂x = g ∘ (1 − tanh² x)
+const OpInfo tanh_op{"tanh", "tanh x", {"∂x = G ∘ (1 − tanh² x)"}};
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return std::tanh(v); });
-  return record("tanh", out, {x}, [](const BackwardContext& c) {
+  return record(tanh_op, out, {x}, [](const BackwardContext& c) {
     const Tensor& t = c.output;
     return Grads{c.grad * (1.0 - t * t)};
   });
 }
 
-// max(x, 0):  ∂/∂x = g ∘ [x > 0]. At x = 0 the derivative does not exist; we use 0 there,
-// as other libraries do. The step [x > 0] is a constant, so relu's second derivative is 0.
+// At x = 0 the derivative does not exist; we use 0 there, as other libraries do. The step
+// [x > 0] is a constant, so relu's second derivative is 0.
+const OpInfo relu_op{"relu", "max(x, 0)", {"∂x = G ∘ [x > 0]"}};
 Tensor relu(const Tensor& x) {
   Tensor out = unary_map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
-  return record("relu", out, {x}, [](const BackwardContext& c) {
+  return record(relu_op, out, {x}, [](const BackwardContext& c) {
     const Tensor step = unary_map(c.inputs[0], [](auto v) { return decltype(v)(v > 0); });
     return Grads{c.grad * step};
   });

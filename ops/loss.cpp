@@ -40,26 +40,26 @@ Tensor log_softmax_values(const char* op, const Tensor& x, std::int64_t axis) {
 
 }  // namespace
 
-// y = softmax(x):  ∂L/∂x = y ∘ (g − Σ_axis g ∘ y)
+const OpInfo softmax_op{"softmax", "y = eˣ / Σ eˣ", {"∂x = y ∘ (G − Σ G ∘ y)"}};
 Tensor softmax(const Tensor& x, std::int64_t axis) {
   const SoftmaxParts p = softmax_parts("softmax", x, axis);
   Tensor out = kernels::binary_map("softmax", p.shifted, p.total,
                                    [](auto z, auto s) { return std::exp(z) / s; });
-  return record("softmax", out, {x}, [axis](const BackwardContext& c) {
+  return record(softmax_op, out, {x}, [axis](const BackwardContext& c) {
     const Tensor& y = c.output;
     return Grads{y * (c.grad - sum(c.grad * y, axis, true))};
   });
 }
 
-// y = log softmax(x):  ∂L/∂x = g − e^y ∘ Σ_axis g
+const OpInfo log_softmax_op{"log_softmax", "y = x − ln Σ eˣ", {"∂x = G − eʸ ∘ Σ G"}};
 Tensor log_softmax(const Tensor& x, std::int64_t axis) {
   Tensor out = log_softmax_values("log_softmax", x, axis);
-  return record("log_softmax", out, {x}, [axis](const BackwardContext& c) {
+  return record(log_softmax_op, out, {x}, [axis](const BackwardContext& c) {
     return Grads{c.grad - exp(c.output) * sum(c.grad, axis, true)};
   });
 }
 
-// L = mean((p − t)²):  ∂L/∂p = g · 2(p − t)/n,  ∂L/∂t = −∂L/∂p
+const OpInfo mse_loss_op{"mse_loss", "mean((p − t)²)", {"∂p = G · 2(p − t)/n", "∂t = −∂p"}};
 Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   if (prediction.shape() != target.shape())
     throw ShapeError("mse_loss: prediction " + to_string(prediction.shape()) + " and target " +
@@ -71,7 +71,7 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   for (double v : squares.values()) total += v;
   const double n = static_cast<double>(prediction.numel());
   Tensor out = scalar(total / n, prediction.dtype());  // 0/0 = NaN for empty tensors
-  return record("mse_loss", out, {prediction, target}, [n](const BackwardContext& c) {
+  return record(mse_loss_op, out, {prediction, target}, [n](const BackwardContext& c) {
     const Tensor d = c.grad * (2.0 / n) * (c.inputs[0] - c.inputs[1]);
     Grads g(2);
     if (c.needs(0)) g[0] = d;
@@ -80,7 +80,8 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   });
 }
 
-// L = mean over i of −log softmax(xᵢ)[tᵢ]:  ∂L/∂x = g · (softmax(x) − onehot(t)) / N
+const OpInfo cross_entropy_op{"cross_entropy", "mean over rows i of −log softmax(xᵢ)[tᵢ]",
+                              {"∂x = G · (softmax(x) − onehot(t)) / N"}};
 Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets) {
   if (logits.dim() != 2)
     throw ShapeError(
@@ -105,7 +106,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targ
   for (std::int64_t i = 0; i < n; ++i) total -= logp[i * classes + targets[i]];
   Tensor out = scalar(total / static_cast<double>(n), logits.dtype());
   return record(
-      "cross_entropy", out, {logits},
+      cross_entropy_op, out, {logits},
       [n](const BackwardContext& c) {
         const Tensor& onehot = c.saved[0];
         return Grads{c.grad * (softmax(c.inputs[0], 1) - onehot) / static_cast<double>(n)};

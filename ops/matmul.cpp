@@ -51,8 +51,8 @@ void gemm(const double* a, const double* b, double* c, const Product& p) {
 
 }  // namespace
 
-// C = A·B.  With g = ∂L/∂C:  ∂L/∂A = g·Bᵀ,  ∂L/∂B = Aᵀ·g
-// (for a batch sharing B, ∂L/∂B adds up Aᵀ·g over the batch: one tall product).
+// For a batch sharing B, ∂B adds up Aᵀ·G over the batch: one tall product.
+const OpInfo matmul_op{"matmul", "A · B", {"∂A = G · Bᵀ", "∂B = Aᵀ · G"}};
 Tensor matmul(const Tensor& a, const Tensor& b) {
   const Product p = check_matmul(a, b);
   Tensor out = zeros(p.out, a.dtype());
@@ -63,7 +63,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              out.data<T>() + i * p.m * p.n, p);
     });
   }
-  return record("matmul", out, {a, b}, [](const BackwardContext& c) {
+  return record(matmul_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
     Grads g(2);
     if (c.needs(0)) g[0] = matmul(c.grad, transpose(b));
@@ -79,7 +79,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 }
 
-// Cᵢⱼ = uᵢ·vⱼ.  ∂L/∂uᵢ = Σⱼ gᵢⱼ·vⱼ,  ∂L/∂vⱼ = Σᵢ gᵢⱼ·uᵢ
+const OpInfo outer_op{"outer", "u vᵀ", {"∂u = G v", "∂v = Gᵀ u"}};
 Tensor outer(const Tensor& u, const Tensor& v) {
   if (u.dim() != 1 || v.dim() != 1)
     throw ShapeError("outer: needs two 1-D vectors, got " + to_string(u.shape()) + " and " +
@@ -90,7 +90,7 @@ Tensor outer(const Tensor& u, const Tensor& v) {
   Tensor out =
       kernels::binary_map("outer", reshape(u.detach(), {m, 1}), reshape(v.detach(), {1, n}),
                           [](auto x, auto y) { return x * y; });
-  return record("outer", out, {u, v}, [m, n](const BackwardContext& c) {
+  return record(outer_op, out, {u, v}, [m, n](const BackwardContext& c) {
     const Tensor &u = c.inputs[0], &v = c.inputs[1];
     Grads g(2);
     if (c.needs(0)) g[0] = sum(c.grad * reshape(v, {1, n}), 1);

@@ -102,8 +102,10 @@ Shape padded_shape(Shape s, Padding p) {
 
 }  // namespace
 
-// y = pad(x):  each padded pixel copies one pixel of x (or is 0).
-// ∂L/∂x = unpad(g): each pixel of x collects the gradients of all its copies.
+// Each padded pixel copies one pixel of x (or is 0); in backward each pixel of x collects
+// the gradients of all its copies.
+const OpInfo pad_op{"pad", "x with a border: zeros, reflect, replicate or circular",
+                    {"∂x = unpad(G): the border's gradient folded back onto x"}};
 Tensor pad(const Tensor& x, Padding p, PadMode mode) {
   check_padding("pad", x.shape(), p, mode);
   Tensor out = zeros(padded_shape(x.shape(), p), x.dtype());
@@ -114,11 +116,13 @@ Tensor pad(const Tensor& x, Padding p, PadMode mode) {
       if (xi >= 0) o[oi] = in[xi];
     });
   });
-  return record("pad", out, {x},
+  return record(pad_op, out, {x},
                 [p, mode](const BackwardContext& c) { return Grads{unpad(c.grad, p, mode)}; });
 }
 
 // unpad is linear, and its own gradient is pad again.
+const OpInfo unpad_op{"unpad", "g with its border folded back onto the image (pad's adjoint)",
+                      {"∂g = pad(G)"}};
 Tensor unpad(const Tensor& g, Padding p, PadMode mode) {
   if (g.dim() < 2)
     throw ShapeError("unpad: needs an image with at least 2 dimensions, got " +
@@ -137,7 +141,7 @@ Tensor unpad(const Tensor& g, Padding p, PadMode mode) {
       if (xi >= 0) o[xi] += in[gi];
     });
   });
-  return record("unpad", out, {g},
+  return record(unpad_op, out, {g},
                 [p, mode](const BackwardContext& c) { return Grads{pad(c.grad, p, mode)}; });
 }
 

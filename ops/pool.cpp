@@ -65,6 +65,10 @@ using Positions = std::shared_ptr<const std::vector<std::int64_t>>;
 //   scatter(g)[positions[k]] += g[k]          (its gradient: back to where each max was)
 Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape);
 
+const OpInfo gather_op{"gather", "x at listed positions (max pooling's winners)",
+                       {"∂x = scatter(G): back to where each value came from"}};
+const OpInfo scatter_op{"scatter", "g added into zeros at listed positions", {"∂g = gather(G)"}};
+
 Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape) {
   Tensor out = empty(shape, x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
@@ -72,7 +76,7 @@ Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape) {
     T* o = out.data<T>();
     for (std::size_t k = 0; k < positions->size(); ++k) o[k] = in[(*positions)[k]];
   });
-  return record("gather", out, {x}, [positions](const BackwardContext& c) {
+  return record(gather_op, out, {x}, [positions](const BackwardContext& c) {
     return Grads{scatter(c.grad, positions, c.inputs[0].shape())};
   });
 }
@@ -84,7 +88,7 @@ Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) 
     T* o = out.data<T>();
     for (std::size_t k = 0; k < positions->size(); ++k) o[(*positions)[k]] += in[k];
   });
-  return record("scatter", out, {g}, [positions](const BackwardContext& c) {
+  return record(scatter_op, out, {g}, [positions](const BackwardContext& c) {
     return Grads{gather(c.grad, positions, c.inputs[0].shape())};
   });
 }

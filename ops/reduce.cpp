@@ -9,10 +9,12 @@ namespace gradlab {
 
 namespace {
 
-// scale · Σ x over the axes marked in `reduced`; the op behind sum and mean.
-// Backward: every element of x contributed once, so each receives the output's gradient:
-//   ∂/∂x = scale · (g broadcast back to x's shape)
-Tensor scaled_sum(const char* op, const Tensor& x, const std::vector<bool>& reduced, bool keepdim,
+// Every element of x contributed once to the sum, so each receives the output's gradient.
+const OpInfo sum_op{"sum", "Σ x (over all axes or one)", {"∂x = G broadcast back to x's shape"}};
+const OpInfo mean_op{"mean", "Σ x / n", {"∂x = G / n broadcast back to x's shape"}};
+
+// scale · Σ x over the axes marked in `reduced`: sum and mean.
+Tensor scaled_sum(const OpInfo& op, const Tensor& x, const std::vector<bool>& reduced, bool keepdim,
                   double scale) {
   Shape kept = x.shape(), result;
   for (std::size_t k = 0; k < kept.size(); ++k) {
@@ -47,30 +49,31 @@ double count(const Tensor& x, const std::vector<bool>& reduced) {
 }  // namespace
 
 Tensor sum(const Tensor& x) {
-  return scaled_sum("sum", x, std::vector<bool>(x.dim(), true), false, 1.0);
+  return scaled_sum(sum_op, x, std::vector<bool>(x.dim(), true), false, 1.0);
 }
 
 Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim) {
-  return scaled_sum("sum", x, one_axis("sum", x, axis), keepdim, 1.0);
+  return scaled_sum(sum_op, x, one_axis("sum", x, axis), keepdim, 1.0);
 }
 
 Tensor mean(const Tensor& x) {
   const std::vector<bool> all(x.dim(), true);
-  return scaled_sum("mean", x, all, false, 1.0 / count(x, all));
+  return scaled_sum(mean_op, x, all, false, 1.0 / count(x, all));
 }
 
 Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim) {
   const std::vector<bool> reduced = one_axis("mean", x, axis);
-  return scaled_sum("mean", x, reduced, keepdim, 1.0 / count(x, reduced));
+  return scaled_sum(mean_op, x, reduced, keepdim, 1.0 / count(x, reduced));
 }
 
-// ∂/∂x = g broadcast back to x's shape
+const OpInfo sum_to_op{"sum_to", "x summed down to a shape it was broadcast from",
+                       {"∂x = G broadcast back to x's shape"}};
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())
     throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " + to_string(shape));
   Tensor out = kernels::reduce_to(x, shape, 0.0, [](auto acc, auto v) { return acc + v; });
-  return record("sum_to", out, {x}, [](const BackwardContext& c) {
+  return record(sum_to_op, out, {x}, [](const BackwardContext& c) {
     return Grads{expand(c.grad, c.inputs[0].shape())};
   });
 }

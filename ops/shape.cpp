@@ -8,7 +8,7 @@
 
 namespace gradlab {
 
-// ∂/∂x = g reshaped back to x's shape
+const OpInfo reshape_op{"reshape", "x read with a new shape", {"∂x = G reshaped back"}};
 Tensor reshape(const Tensor& x, Shape shape) {
   auto bad = [&x, requested = shape] {
     return ShapeError("reshape: cannot view " + to_string(x.shape()) + " (" +
@@ -28,12 +28,13 @@ Tensor reshape(const Tensor& x, Shape shape) {
   if (shape == x.shape()) return x;
   // The numbers are row-major and contiguous, so the new tensor shares them.
   Tensor out(std::make_shared<TensorImpl>(shape, x.dtype(), x.impl()->storage));
-  return record("reshape", out, {x}, [](const BackwardContext& c) {
+  return record(reshape_op, out, {x}, [](const BackwardContext& c) {
     return Grads{reshape(c.grad, c.inputs[0].shape())};
   });
 }
 
-// ∂/∂x = g summed back over the repeated axes
+const OpInfo expand_op{"expand", "x repeated along axes of size 1",
+                       {"∂x = G summed back over the repeated axes"}};
 Tensor expand(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape)
@@ -52,12 +53,12 @@ Tensor expand(const Tensor& x, const Shape& shape) {
           [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
     }
   });
-  return record("expand", out, {x}, [](const BackwardContext& c) {
+  return record(expand_op, out, {x}, [](const BackwardContext& c) {
     return Grads{sum_to(c.grad, c.inputs[0].shape())};
   });
 }
 
-// ∂/∂x = g with the same two axes swapped back
+const OpInfo transpose_op{"transpose", "xᵀ (two axes swapped)", {"∂x = Gᵀ"}};
 Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
   const std::int64_t a = kernels::normalize_axis("transpose", axis0, x.dim());
   const std::int64_t b = kernels::normalize_axis("transpose", axis1, x.dim());
@@ -73,7 +74,7 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
     kernels::broadcast_loop(shape, strides, std::vector<std::int64_t>(shape.size(), 0),
                             [&](std::int64_t i, std::int64_t ix, std::int64_t) { o[i] = in[ix]; });
   });
-  return record("transpose", out, {x},
+  return record(transpose_op, out, {x},
                 [a, b](const BackwardContext& c) { return Grads{transpose(c.grad, a, b)}; });
 }
 
@@ -84,7 +85,7 @@ Tensor transpose(const Tensor& x) {
   return transpose(x, -2, -1);
 }
 
-// ∂/∂x = g converted back to x's dtype
+const OpInfo to_op{"to", "x in another dtype", {"∂x = G in x's dtype"}};
 Tensor to(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor out = empty(x.shape(), dtype);
@@ -95,11 +96,11 @@ Tensor to(const Tensor& x, DType dtype) {
       for (std::int64_t i = 0; i < x.numel(); ++i) o[i] = static_cast<To>(in[i]);
     });
   });
-  return record("to", out, {x},
+  return record(to_op, out, {x},
                 [](const BackwardContext& c) { return Grads{to(c.grad, c.inputs[0].dtype())}; });
 }
 
-// ∂/∂x = g flipped back along the same axis
+const OpInfo flip_op{"flip", "x reversed along one axis", {"∂x = G reversed along it"}};
 Tensor flip(const Tensor& x, std::int64_t axis) {
   const std::int64_t a = kernels::normalize_axis("flip", axis, x.dim());
   const std::int64_t n = x.size(a);
@@ -114,7 +115,7 @@ Tensor flip(const Tensor& x, std::int64_t axis) {
       for (std::int64_t i = 0; i < n; ++i)
         std::copy_n(in + (b * n + (n - 1 - i)) * inner, inner, o + (b * n + i) * inner);
   });
-  return record("flip", out, {x}, [a](const BackwardContext& c) { return Grads{flip(c.grad, a)}; });
+  return record(flip_op, out, {x}, [a](const BackwardContext& c) { return Grads{flip(c.grad, a)}; });
 }
 
 Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis) {
