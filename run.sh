@@ -16,8 +16,10 @@ case "$job" in
   *) echo "run.sh: unknown job '$job' (try ./run.sh --help)" >&2; exit 2 ;;
 esac
 
-# Debian packages the build needs; apt-get runs only when one is absent.
-packages=(g++ cmake make libboost-test-dev libgraphviz-dev libopenblas-dev)
+# Debian packages the build needs; apt-get runs only when one is absent. pkg-config finds
+# Graphviz's libraries; the diagrams are drawn in DejaVu Sans.
+packages=(g++ cmake make pkg-config libboost-test-dev libgraphviz-dev libopenblas-dev
+  fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

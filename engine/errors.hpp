@@ -31,5 +31,9 @@ struct ValueError : Error {
 struct IndexError : Error {
   using Error::Error;
 };
+// A file that cannot be read or written (the path is in the message).
+struct IOError : Error {
+  using Error::Error;
+};
 
 }  // namespace gradlab

@@ -155,6 +155,14 @@ bool is_plain_image(const Tensor& input, const Tensor& weight) {
   return input.dim() == 2 && weight.dim() == 2;
 }
 
+// A plain [H, W] image or kernel as a batch of one [1, 1, H, W]. A view of a constant is not
+// recorded, so it keeps the name of what it views: a diagram then says "image", not "#0".
+Tensor as_batch(const Tensor& t) {
+  Tensor view = reshape(t, {1, 1, t.size(0), t.size(1)});
+  if (!view.node() && view.impl() != t.impl()) view.name(t.name());
+  return view;
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
@@ -165,9 +173,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
       throw ShapeError("conv2d: a 2-D image " + to_string(input.shape()) + " with a 2-D kernel " +
                        to_string(weight.shape()) + " takes one bias number, got bias " +
                        to_string(bias.shape()));
-    const Tensor y = conv2d(reshape(input, {1, 1, input.size(0), input.size(1)}),
-                            reshape(weight, {1, 1, weight.size(0), weight.size(1)}),
-                            bias.defined() ? reshape(bias, {1}) : bias, o);
+    const Tensor y =
+        conv2d(as_batch(input), as_batch(weight), bias.defined() ? reshape(bias, {1}) : bias, o);
     return reshape(y, {y.size(2), y.size(3)});
   }
   check_settings("conv2d", o.stride, o.padding, o.dilation, o.groups);

@@ -13,12 +13,14 @@
 //   Tensor y = sigmoid(matmul(h, V));                         // output, 1×2
 //   Tensor C = 0.5 * sum(pow(y - tensor({{1.0, 0.0}}), 2));   // C = ½‖ŷ − t‖²
 //   C.backward();                                             // W.grad(), V.grad()
+//   render(to_dot({C}), "network.svg");                       // the graph, drawn
 //
 // `*` is the Hadamard (elementwise) product; the matrix product is matmul().
 //
 // Where things are:
 //   engine/tensor.hpp     Tensor, making tensors, printing
-//   engine/graph.hpp      Node, record(), backward(), grad(), no_grad
+//   engine/graph.hpp      Node, OpInfo, record(), backward(), grad(), no_grad, cluster
+//   engine/dot.hpp        to_dot() diagrams of the graph and render() to SVG/PNG/PDF
 //   engine/gradcheck.hpp  gradcheck() and gradgradcheck() against finite differences
 //   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu
 //   ops/matmul.hpp        matmul, outer, kron
@@ -32,6 +34,7 @@
 //   ops/optim.hpp         SGD, Adam
 #pragma once
 
+#include "engine/dot.hpp"
 #include "engine/errors.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/graph.hpp"
