@@ -38,6 +38,7 @@ cmake --build build -j"$jobs"
 
 if [ "$job" = main ]; then
   ./build/seed_network_demo
+  cmake --build build --target docs
 else
   ctest --test-dir build --output-on-failure -j"$jobs"
 fi

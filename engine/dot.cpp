@@ -108,7 +108,7 @@ class Diagram {
     std::ostringstream out;
     out << "digraph gradlab {\n"
         << "  graph [rankdir=" << (options_.left_to_right ? "LR" : "TB")
-        << R"(, fontname="DejaVu Sans", fontsize=13, nodesep=0.35, ranksep=0.45)";
+        << R"(, ordering=in, fontname="DejaVu Sans", fontsize=13, nodesep=0.35, ranksep=0.45)";
     if (!options_.title.empty())
       out << ", label=<<b>" << escape(options_.title) << "</b>>, labelloc=t";
     out << "];\n"
@@ -203,19 +203,24 @@ class Diagram {
 
   const Item& at(TensorImpl* t) const { return items_[index_.at(t)]; }
 
+  // A tensor's own name; else, for a gradient in options.gradients, "∂/∂W".
+  std::string name_of(const Item& item) const {
+    if (!item.t->name.empty()) return item.t->name;
+    for (const auto& [gradient, of] : options_.gradients)
+      if (gradient.impl() == item.t) return of.name().empty() ? "gradient" : "∂/∂" + of.name();
+    return {};
+  }
+
   std::string label(const Item& item) const {
     const Tensor t(item.t->shared_from_this());
     const Node* n = node_of(item.t);
+    const std::string name = name_of(item);
     std::string title, detail = dims(t.shape()) + " · " + to_string(t.dtype());
     if (n) {
       title = "<b>" + escape(n->op->name) + "</b>";
-      std::string name = t.name();
-      for (const auto& [gradient, of] : options_.gradients)
-        if (name.empty() && gradient.impl() == item.t)
-          name = of.name().empty() ? "gradient" : "∂/∂" + of.name();
       if (!name.empty()) detail = "<b>" + escape(name) + "</b> · " + detail;
-    } else if (!t.name().empty()) {
-      title = "<b>" + escape(t.name()) + "</b>";
+    } else if (!name.empty()) {
+      title = "<b>" + escape(name) + "</b>";
     } else if (t.numel() == 1 && !t.requires_grad()) {
       title = "<b>" + number(t.item()) + "</b>";  // a constant such as the 1 in 1 − σ
     } else {
@@ -227,7 +232,7 @@ class Diagram {
     const bool fits = t.numel() > 0 && t.numel() <= options_.value_limit;
     // An unnamed constant is known by its numbers (xᵀ made by a backward pass, say), so
     // those are shown even without show_values; a one-element one has them as its title.
-    const bool anonymous = !n && !t.requires_grad() && t.name().empty();
+    const bool anonymous = !n && !t.requires_grad() && name.empty();
     if (fits && (options_.show_values || anonymous) && !(anonymous && t.numel() == 1))
       s += matrix(t, options_.show_grads ? "value" : nullptr);
     if (options_.show_grads && fits && item.t->grad.defined()) s += matrix(item.t->grad, "grad");
@@ -283,29 +288,42 @@ class Diagram {
   }
 
   void edges(std::ostringstream& out) const {
-    std::set<std::pair<std::string, std::string>> seen;  // edges into collapsed boxes, once
+    // Edges in walk order. Those into or out of a collapsed box are merged into one, which
+    // is red when any of the edges it stands for is on the highlighted path.
+    struct Edge {
+      std::string from, to, label;
+      bool on_path;
+    };
+    std::vector<Edge> edges;
+    std::map<std::pair<std::string, std::string>, std::size_t> merged;
     for (const Item& item : items_) {
       const Node* n = node_of(item.t);
       if (!n) continue;
       for (std::size_t i = 0; i < n->inputs.size(); ++i) {
         const Item& from = at(n->inputs[i].impl());
         if (from.box == item.box) continue;  // inside one collapsed cluster
-        const bool collapsed = from.box[0] == 'c' || item.box[0] == 'c';
-        if (collapsed && !seen.emplace(from.box, item.box).second) continue;
-        std::vector<std::string> attrs;
-        if (options_.formulas && !collapsed && !n->from_backward && i < n->op->gradients.size())
-          attrs.push_back("label=<<font color=\"#7a4a00\">" + escape(n->op->gradients[i]) +
-                          "</font>>");
-        if (from.on_path && item.on_path)
-          attrs.push_back(std::string("color=\"") + path_colour + "\", penwidth=2");
-        out << "  " << from.box << " -> " << item.box;
-        if (!attrs.empty()) {
-          out << " [";
-          for (std::size_t a = 0; a < attrs.size(); ++a) out << (a ? ", " : "") << attrs[a];
-          out << "]";
+        const bool on_path = from.on_path && item.on_path;
+        if (from.box[0] == 'c' || item.box[0] == 'c') {
+          auto [it, fresh] = merged.try_emplace({from.box, item.box}, edges.size());
+          if (fresh)
+            edges.push_back({from.box, item.box, "", on_path});
+          else
+            edges[it->second].on_path = edges[it->second].on_path || on_path;
+          continue;
         }
-        out << ";\n";
+        std::string label;
+        if (options_.formulas && !n->from_backward && i < n->op->gradients.size())
+          label = escape(n->op->gradients[i]);
+        edges.push_back({from.box, item.box, label, on_path});
       }
+    }
+    for (const Edge& e : edges) {
+      std::vector<std::string> attrs;
+      if (!e.label.empty()) attrs.push_back("label=<<font color=\"#7a4a00\">" + e.label + "</font>>");
+      if (e.on_path) attrs.push_back(std::string("color=\"") + path_colour + "\", penwidth=2");
+      out << "  " << e.from << " -> " << e.to;
+      for (std::size_t a = 0; a < attrs.size(); ++a) out << (a ? ", " : " [") << attrs[a];
+      out << (attrs.empty() ? ";\n" : "];\n");
     }
     for (const auto& [gradient, of] : options_.gradients) {
       const Item &g = at(gradient.impl()), &t = at(of.impl());

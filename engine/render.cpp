@@ -30,6 +30,14 @@ std::string trimmed(std::string s) {
   return s;
 }
 
+// The mode a new file gets from open(): 0666 less the umask (which can only be read by
+// setting it, so it is set straight back).
+mode_t default_file_mode() {
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  return 0666 & ~mask;
+}
+
 // Writes `size` bytes to a fresh temporary file beside `path`, then renames it over
 // `path`: a reader sees the old file or the whole new one, never half of it.
 void write_atomically(const std::filesystem::path& path, const char* data, std::size_t size) {
@@ -38,23 +46,29 @@ void write_atomically(const std::filesystem::path& path, const char* data, std::
                    std::strerror(errno));
   };
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  std::string tmp = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+  std::string tmp = (dir / ".gradlab-render-XXXXXX").string();
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw fail("cannot create a file in '" + dir.string() + "'");
+  const auto abandon = [&](const std::string& what) {
+    const IOError error = fail(what);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return error;
+  };
   std::size_t written = 0;
   while (written < size) {
     const ssize_t n = ::write(fd, data + written, size - written);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const IOError error = fail("writing failed");
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw error;
-    }
+    if (n <= 0) throw abandon("writing failed");
     written += static_cast<std::size_t>(n);
   }
-  ::fchmod(fd, 0644);  // mkstemp makes the file private; a diagram is for reading
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  // mkstemp makes the file private; give it the mode the file it replaces had, or the one
+  // a newly created file would get.
+  struct stat existing;
+  ::fchmod(fd, ::stat(path.c_str(), &existing) == 0 ? existing.st_mode & 07777
+                                                     : default_file_mode());
+  if (::fsync(fd) != 0) throw abandon("writing failed");
+  if (::close(fd) != 0) {
     const IOError error = fail("writing failed");
     ::unlink(tmp.c_str());
     throw error;
