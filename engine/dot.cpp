@@ -135,28 +135,14 @@ class Diagram {
 
   static const Node* node_of(const TensorImpl* t) { return t->node.get(); }
 
-  // Every tensor the roots were computed from, inputs before the ops that use them: a
-  // depth-first walk with an explicit stack (a deep chain must not overflow the C++ stack),
-  // numbering each tensor when its inputs are done.
   void walk(const std::vector<TensorImpl*>& roots) {
-    std::vector<std::pair<TensorImpl*, std::size_t>> stack;  // tensor, next input to visit
-    std::set<TensorImpl*> entered;
-    for (TensorImpl* root : roots) {
-      if (!entered.insert(root).second) continue;
-      stack.emplace_back(root, 0);
-      while (!stack.empty()) {
-        auto& [t, next] = stack.back();
-        const Node* n = node_of(t);
-        if (n && next < n->inputs.size()) {
-          TensorImpl* in = n->inputs[next++].impl();
-          if (entered.insert(in).second) stack.emplace_back(in, 0);
-          continue;
-        }
-        index_[t] = items_.size();
-        items_.push_back(Item{t, node_id('n', items_.size()),
-                              n && n->cluster ? *n->cluster : std::string(), false, false});
-        stack.pop_back();
-      }
+    std::vector<Tensor> tensors;
+    for (TensorImpl* t : roots) tensors.emplace_back(t->shared_from_this());
+    for (const Tensor& t : topological_order(tensors)) {
+      const Node* n = t.node();
+      index_[t.impl()] = items_.size();
+      items_.push_back(Item{t.impl(), node_id('n', items_.size()),
+                            n && n->cluster ? *n->cluster : std::string(), false, false});
     }
   }
 
@@ -243,6 +229,8 @@ class Diagram {
     const Node* n = node_of(item.t);
     std::string s = !n ? (item.t->requires_grad ? parameter_style : constant_style)
                        : (n->from_backward ? backward_style : forward_style);
+    for (const auto& [tensor, colour] : options_.colours)
+      if (tensor.impl() == item.t) s += ", fillcolor=\"" + escape(colour) + "\"";
     if (item.output) s += ", peripheries=2";
     if (item.on_path) s += std::string(", color=\"") + path_colour + "\", penwidth=2.5";
     return s;

@@ -43,6 +43,8 @@ struct DotOptions {
   // Pairs (gradient, tensor), e.g. from grad(…, {.create_graph = true}): the gradients'
   // graphs are drawn too, with a dashed edge from each gradient to its tensor.
   std::vector<std::pair<Tensor, Tensor>> gradients = {};
+  // Fill colours for chosen tensors (e.g. a gradient check: agrees, disagrees), "#rrggbb".
+  std::vector<std::pair<Tensor, std::string>> colours = {};
   std::string title = {};  // printed above the diagram
 };
 

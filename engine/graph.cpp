@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "ops/elementwise.hpp"
@@ -44,9 +45,33 @@ std::vector<const OpInfo*> all_ops() {
   return ops;
 }
 
+std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
+  std::vector<Tensor> order;
+  std::unordered_set<const TensorImpl*> entered;
+  std::vector<std::pair<const Tensor*, std::size_t>> stack;  // tensor, next input to visit
+  for (const Tensor& root : roots) {
+    if (!root.defined() || !entered.insert(root.impl()).second) continue;
+    stack.emplace_back(&root, 0);
+    while (!stack.empty()) {
+      auto& [t, next] = stack.back();
+      const Node* n = t->node();
+      if (n && next < n->inputs.size()) {
+        const Tensor& in = n->inputs[next++];
+        if (entered.insert(in.impl()).second) stack.emplace_back(&in, 0);
+        continue;
+      }
+      order.push_back(*t);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
 bool grad_enabled() { return grad_mode; }
 no_grad::no_grad() : previous_(grad_mode) { grad_mode = false; }
 no_grad::~no_grad() { grad_mode = previous_; }
+enable_grad::enable_grad() : previous_(grad_mode) { grad_mode = true; }
+enable_grad::~enable_grad() { grad_mode = previous_; }
 
 cluster::cluster(std::string label)
     : previous_(std::exchange(current_cluster,

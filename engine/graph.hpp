@@ -63,6 +63,10 @@ struct Node {
 Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
               std::vector<Tensor> saved = {});
 
+// Every tensor the roots were computed from, each after the inputs of the op that made it
+// (the roots last). Walks with an explicit stack, so a deep chain is fine.
+std::vector<Tensor> topological_order(const std::vector<Tensor>& roots);
+
 // Grad mode: on by default, per thread.
 bool grad_enabled();
 
@@ -73,6 +77,19 @@ class no_grad {
   ~no_grad();
   no_grad(const no_grad&) = delete;
   no_grad& operator=(const no_grad&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Scope guard: grad mode on again inside a no_grad scope (for code that must record, such
+// as check_gradient).
+class enable_grad {
+ public:
+  enable_grad();
+  ~enable_grad();
+  enable_grad(const enable_grad&) = delete;
+  enable_grad& operator=(const enable_grad&) = delete;
 
  private:
   bool previous_;

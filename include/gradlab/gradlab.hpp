@@ -22,6 +22,7 @@
 //   engine/graph.hpp      Node, OpInfo, record(), backward(), grad(), no_grad, cluster
 //   engine/dot.hpp        to_dot() diagrams of the graph and render() to SVG/PNG/PDF
 //   engine/gradcheck.hpp  gradcheck() and gradgradcheck() against finite differences
+//   engine/check.hpp      check_gradient(): hand-derived gradients checked, mistakes named
 //   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu
 //   ops/matmul.hpp        matmul, outer, kron
 //   ops/conv.hpp          conv2d, convolve2d, conv_transpose2d, conv2d_weight_grad
@@ -34,6 +35,7 @@
 //   ops/optim.hpp         SGD, Adam
 #pragma once
 
+#include "engine/check.hpp"
 #include "engine/dot.hpp"
 #include "engine/errors.hpp"
 #include "engine/gradcheck.hpp"

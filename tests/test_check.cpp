@@ -1,0 +1,268 @@
+#define BOOST_TEST_MODULE check
+#include <boost/test/unit_test.hpp>
+#include <gradlab/gradlab.hpp>
+#include <sstream>
+
+#include "testing.hpp"
+
+using namespace gradlab;
+using namespace gradlab::testing;
+
+namespace {
+
+// The seed network, with its steps named so that they can be claimed:
+//   h = σ(x·W),  z = h·V,  y = σ(z),  C = ½‖y − t‖²
+// The hand derivation, with Hadamard products:
+//   δ_out = ∂C/∂z = (y − t) ∘ y ∘ (1 − y),   ∂C/∂V = hᵀ·δ_out,
+//   ∂C/∂h = δ_out·Vᵀ,   δ_hid = ∂C/∂(x·W) = (δ_out·Vᵀ) ∘ h ∘ (1 − h),   ∂C/∂W = xᵀ·δ_hid
+struct Seed {
+  Tensor x = tensor({{0.5, -1.0, 2.0}}).name("x");
+  Tensor t = tensor({{1.0, 0.0}}).name("t");
+  Tensor W, V;
+  Function network;
+  // The forward values and the hand derivation, as plain numbers.
+  Tensor h, z, y, delta_out, dV, dh, delta_hid, dW;
+
+  Seed() {
+    Generator gen(42);
+    W = randn({3, 4}, gen).name("W");
+    V = randn({4, 2}, gen).name("V");
+    network = [this](const std::vector<Tensor>& p) {
+      const Tensor h = sigmoid(matmul(x, p[0])).name("h");
+      const Tensor z = matmul(h, p[1]).name("z");
+      const Tensor y = sigmoid(z).name("y");
+      return 0.5 * sum(pow(y - t, 2));
+    };
+    h = sigmoid(matmul(x, W));
+    z = matmul(h, V);
+    y = sigmoid(z);
+    delta_out = (y - t) * y * (1.0 - y);
+    dV = matmul(transpose(h), delta_out);
+    dh = matmul(delta_out, transpose(V));
+    delta_hid = dh * h * (1.0 - h);
+    dW = matmul(transpose(x), delta_hid);
+  }
+
+  CheckReport check(const std::map<std::string, Tensor>& claims) const {
+    return check_gradient(network, {W, V}, claims);
+  }
+};
+
+const ClaimReport& claim(const CheckReport& r, const std::string& name) {
+  for (const ClaimReport& c : r.claims)
+    if (c.name == name) return c;
+  BOOST_FAIL("no claim named " << name);
+  throw;
+}
+
+// Some diagnosis of the claim contains `text`.
+bool diagnosed(const ClaimReport& c, const std::string& text) {
+  for (const std::string& d : c.diagnoses)
+    if (d.find(text) != std::string::npos) return true;
+  return false;
+}
+
+std::string printed(const CheckReport& r) {
+  std::ostringstream s;
+  s << r;
+  return s.str();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_hand_derivation_of_the_seed_network_matches) {
+  const Seed s;
+  const CheckReport r = s.check({{"W", s.dW}, {"V", s.dV}, {"z", s.delta_out}, {"h", s.dh}});
+  BOOST_TEST(r.ok(), printed(r));
+  BOOST_TEST(r.first_wrong_step.empty());
+  BOOST_TEST_REQUIRE(r.claims.size() == 4u);
+  // In the order backward reaches them: z, then V and h (matmul's inputs), then W.
+  BOOST_TEST(r.claims[0].name == "z");
+  BOOST_TEST(r.claims[1].name == "V");
+  BOOST_TEST(r.claims[2].name == "h");
+  BOOST_TEST(r.claims[3].name == "W");
+  for (const ClaimReport& c : r.claims) {
+    BOOST_TEST((c.verdict == Verdict::match), c.name);
+    BOOST_TEST(c.max_abs_error <= 1e-12);
+    BOOST_TEST(c.diagnoses.empty());
+  }
+  BOOST_TEST(r.warnings.empty());
+}
+
+// The source material's ∂C/∂V is (ŷ − y) ∘ σ′: an elementwise product, without hᵀ.
+BOOST_AUTO_TEST_CASE(dV_without_the_outer_product_with_h) {
+  const Seed s;
+  const CheckReport r = s.check({{"V", s.delta_out}});
+  const ClaimReport& v = claim(r, "V");
+  BOOST_TEST((v.verdict == Verdict::wrong));
+  BOOST_TEST(r.first_wrong_step == "V");
+  BOOST_TEST(to_string(v.claimed_shape) == "[1, 2]");
+  BOOST_TEST(to_string(v.true_shape) == "[4, 2]");
+  BOOST_TEST(diagnosed(v, "the true gradient is hᵀ · (your claim)"), printed(r));
+  BOOST_TEST(diagnosed(v, "product with h is missing"));
+}
+
+BOOST_AUTO_TEST_CASE(dV_without_the_sigmoid_derivative) {
+  const Seed s;
+  const CheckReport r = s.check({{"V", matmul(transpose(s.h), s.y - s.t)}});
+  const ClaimReport& v = claim(r, "V");
+  BOOST_TEST((v.verdict == Verdict::wrong));
+  // Named: the node, and the formula its op declares.
+  BOOST_TEST(diagnosed(v, "lacks the factor the local derivative of the sigmoid node y"), printed(r));
+  BOOST_TEST(diagnosed(v, "σ(x) ∘ (1 − σ(x))"));
+  BOOST_TEST(v.worst_index.size() == 2u);
+  BOOST_TEST(v.max_abs_error > 0.01);
+}
+
+// 1/(1 + e^(+z)) written for σ(z) in one factor: y ∘ (1 − σ(−z)) = y ∘ y.
+BOOST_AUTO_TEST_CASE(dV_with_the_sign_inside_exp_flipped) {
+  const Seed s;
+  const Tensor flipped = 1.0 / (1.0 + exp(s.z));
+  const CheckReport r =
+      s.check({{"V", matmul(transpose(s.h), (s.y - s.t) * s.y * (1.0 - flipped))}});
+  const ClaimReport& v = claim(r, "V");
+  BOOST_TEST((v.verdict == Verdict::wrong));
+  // y ∘ y = y ∘ (1 − y) ∘ e^z: one factor e^z too many (or, read the other way, e^(−z) too few).
+  BOOST_TEST(diagnosed(v, "it has an extra factor e^(z)"), printed(r));
+  BOOST_TEST(diagnosed(v, "sign flipped inside an exp"));
+}
+
+// Flipped in both factors, as in the source: σ(−z) ∘ (1 − σ(−z)) = σ(z) ∘ (1 − σ(z)), so
+// the slip happens to cancel, and the checker says so.
+BOOST_AUTO_TEST_CASE(the_sign_flipped_in_both_factors_cancels) {
+  const Seed s;
+  const Tensor flipped = 1.0 / (1.0 + exp(s.z));
+  const CheckReport r =
+      s.check({{"V", matmul(transpose(s.h), (s.y - s.t) * flipped * (1.0 - flipped))}});
+  BOOST_TEST(r.ok(), printed(r));
+}
+
+BOOST_AUTO_TEST_CASE(constant_factors_and_transposes) {
+  const Seed s;
+  const CheckReport r = s.check({{"V", -s.dV}, {"W", transpose(s.dW)}, {"z", 2.0 * s.delta_out},
+                                 {"h", 0.5 * s.dh}});
+  BOOST_TEST(diagnosed(claim(r, "V"), "sign is flipped"), printed(r));
+  BOOST_TEST(diagnosed(claim(r, "W"), "transposed"));
+  BOOST_TEST(diagnosed(claim(r, "z"), "2 times the true gradient"));
+  BOOST_TEST(diagnosed(claim(r, "h"), "0.5 times the true gradient"));
+  BOOST_TEST(r.first_wrong_step == "z");
+}
+
+BOOST_AUTO_TEST_CASE(a_square_gradient_transposed) {
+  Generator gen(3);
+  const Tensor A = randn({3, 3}, gen).name("A"), B = randn({3, 3}, gen), C = randn({3, 3}, gen);
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(matmul(p[0], B) * C); };
+  const Tensor truth = matmul(C, transpose(B));  // ∂/∂A Σ (A·B) ∘ C = C·Bᵀ
+  BOOST_TEST(check_gradient(f, {A}, {{"A", truth}}).ok());
+  const CheckReport r = check_gradient(f, {A}, {{"A", transpose(truth)}});
+  BOOST_TEST(diagnosed(claim(r, "A"), "equals the true gradient transposed"), printed(r));
+}
+
+// b [1×4] is added to every row of x·W [5×4]: its gradient sums over the rows.
+BOOST_AUTO_TEST_CASE(a_missing_broadcast_reduction) {
+  Generator gen(5);
+  const Tensor x = randn({5, 3}, gen), W = randn({3, 4}, gen).name("W");
+  const Tensor b = randn({1, 4}, gen).name("b");
+  const Function f = [&](const std::vector<Tensor>& p) {
+    return sum(sigmoid(matmul(x, p[0]) + p[1]));
+  };
+  const Tensor s = sigmoid(matmul(x, W) + b);
+  const Tensor per_row = s * (1.0 - s);  // [5, 4]: one row per example, not yet summed
+  const CheckReport r = check_gradient(f, {W, b}, {{"b", per_row}});
+  BOOST_TEST(diagnosed(claim(r, "b"), "summing it over axis 0 gives the true gradient"), printed(r));
+  BOOST_TEST(check_gradient(f, {W, b}, {{"b", sum(per_row, 0, true)}}).ok());
+}
+
+BOOST_AUTO_TEST_CASE(the_gradient_of_another_variable) {
+  const Tensor a = tensor({{1.0, 2.0}, {3.0, 4.0}}).name("a");
+  const Tensor b = tensor({{0.5, -1.0}, {2.0, 1.5}}).name("b");
+  const Function f = [](const std::vector<Tensor>& p) { return sum(p[0] * p[1] * p[1]); };
+  // ∂/∂a = b², ∂/∂b = 2ab: claiming 2ab for a.
+  const CheckReport r = check_gradient(f, {a, b}, {{"a", 2.0 * a * b}});
+  BOOST_TEST(diagnosed(claim(r, "a"), "it is the gradient with respect to b, not a"), printed(r));
+}
+
+// Claims on the steps of the derivation: the first one that disagrees, in backward order,
+// while every claim nearer the output agrees, is where the derivation went wrong.
+BOOST_AUTO_TEST_CASE(the_first_wrong_step) {
+  const Seed s;
+  // δ_out and ∂C/∂h right, then h's σ′ forgotten on the way to W: W is the first wrong step.
+  CheckReport r = s.check({{"z", s.delta_out}, {"h", s.dh}, {"W", matmul(transpose(s.x), s.dh)}});
+  BOOST_TEST(r.first_wrong_step == "W", printed(r));
+  BOOST_TEST(diagnosed(claim(r, "W"), "sigmoid node h"));
+  // σ′ forgotten at the output: z is wrong, and so is everything derived from it.
+  const Tensor bad = s.y - s.t;
+  r = s.check({{"z", bad}, {"V", matmul(transpose(s.h), bad)}, {"h", matmul(bad, transpose(s.V))}});
+  BOOST_TEST(r.first_wrong_step == "z", printed(r));
+  for (const ClaimReport& c : r.claims) BOOST_TEST((c.verdict == Verdict::wrong), c.name);
+  BOOST_TEST(printed(r).find("the first wrong step is z") != std::string::npos);
+}
+
+// relu at 0 has a left derivative 0 and a right derivative 1; any claim in [0, 1] is fine.
+BOOST_AUTO_TEST_CASE(a_kink_is_not_differentiable_rather_than_wrong) {
+  const Function f = [](const std::vector<Tensor>& p) { return sum(relu(p[0])); };
+  const Tensor a = tensor({0.0, 1.0, -1.0}).name("a");
+  CheckReport r = check_gradient(f, {a}, {{"a", tensor({0.5, 1.0, 0.0})}});
+  BOOST_TEST(r.ok(), printed(r));
+  const ClaimReport& c = claim(r, "a");
+  BOOST_TEST((c.verdict == Verdict::not_differentiable));
+  BOOST_TEST(diagnosed(c, "not differentiable at a[0]: left derivative 0, right derivative 1"),
+             printed(r));
+  // Outside [0, 1] it is wrong; the engine's own choice (0) matches outright.
+  BOOST_TEST(!check_gradient(f, {a}, {{"a", tensor({2.0, 1.0, 0.0})}}).ok());
+  BOOST_TEST(check_gradient(f, {a}, {{"a", tensor({0.0, 1.0, 0.0})}}).ok());
+  // A wrong element at a smooth point is wrong even next to a kink.
+  BOOST_TEST(!check_gradient(f, {a}, {{"a", tensor({0.5, 3.0, 0.0})}}).ok());
+}
+
+// Two equal maxima in a pooling window: the gradient may go to either.
+BOOST_AUTO_TEST_CASE(a_tie_in_max_pooling) {
+  const Function f = [](const std::vector<Tensor>& p) { return sum(max_pool2d(p[0], {2, 2})); };
+  const Tensor x = tensor({{1.0, 3.0}, {3.0, 0.0}}).name("x");
+  const CheckReport r = check_gradient(f, {x}, {{"x", tensor({{0.0, 0.5}, {0.5, 0.0}})}});
+  BOOST_TEST(r.ok(), printed(r));
+  BOOST_TEST((claim(r, "x").verdict == Verdict::not_differentiable));
+}
+
+BOOST_AUTO_TEST_CASE(float32_inputs_get_a_warning) {
+  Seed s;
+  s.W = to(s.W, DType::float32).name("W");
+  const CheckReport r = s.check({{"V", s.dV}});
+  BOOST_TEST(r.ok(), printed(r));
+  BOOST_TEST_REQUIRE(r.warnings.size() == 1u);
+  BOOST_TEST(r.warnings[0].find("W is float32") != std::string::npos);
+  BOOST_TEST(printed(r).find("warning: input W is float32") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(works_inside_no_grad) {
+  const Seed s;
+  no_grad plain;
+  BOOST_TEST(s.check({{"V", s.dV}}).ok());
+}
+
+BOOST_AUTO_TEST_CASE(bad_input) {
+  const Seed s;
+  BOOST_CHECK_EXCEPTION(s.check({{"q", s.dV}}), ValueError, says("no value named 'q'"));
+  BOOST_CHECK_EXCEPTION(s.check({{"q", s.dV}}), ValueError, says("V, W, h, y, z"));
+  BOOST_CHECK_EXCEPTION(s.check({}), ValueError, says("no claims"));
+  BOOST_CHECK_EXCEPTION(s.check({{"t", s.dV}}), ValueError, says("no value named 't'"));
+  const Function vector_valued = [](const std::vector<Tensor>& p) { return sigmoid(p[0]); };
+  BOOST_CHECK_EXCEPTION(check_gradient(vector_valued, {s.W}, {{"W", s.dW}}), ShapeError,
+                        says("one number"));
+}
+
+BOOST_AUTO_TEST_CASE(the_diagram_of_a_check_colours_each_claim) {
+  const Seed s;
+  const CheckReport r = s.check({{"z", s.delta_out}, {"V", matmul(transpose(s.h), s.y - s.t)}});
+  const std::string dot = check_diagram(r);
+  BOOST_TEST(dot.find("the first wrong step is V") != std::string::npos);
+  // The claimed z agrees (green), the claimed V disagrees (red).
+  const auto box_of = [&](const std::string& text) {
+    const std::size_t at = dot.find(text);
+    BOOST_TEST_REQUIRE(at != std::string::npos);
+    const std::size_t start = dot.rfind('\n', at);
+    return dot.substr(start, dot.find('\n', at) - start);
+  };
+  BOOST_TEST(box_of("<b>z</b>").find("#c8ecc4") != std::string::npos);
+  BOOST_TEST(box_of("<b>V</b>").find("#f6b8b8") != std::string::npos);
+}
