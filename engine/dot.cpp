@@ -91,13 +91,18 @@ struct Item {
 class Diagram {
  public:
   Diagram(const std::vector<Tensor>& outputs, const DotOptions& options) : options_(options) {
-    std::vector<TensorImpl*> roots;
+    std::vector<Tensor> roots;
     for (const Tensor& t : outputs) roots.push_back(checked(t, "an output"));
     for (const auto& [gradient, of] : options.gradients) {
       roots.push_back(checked(gradient, "a gradient"));
       roots.push_back(checked(of, "the tensor of a gradient"));
     }
-    walk(roots);
+    for (const Tensor& t : topological_order(roots)) {  // inputs first: numbered in that order
+      const Node* n = t.node();
+      index_[t.impl()] = items_.size();
+      items_.push_back(Item{t.impl(), node_id('n', items_.size()),
+                            n && n->cluster ? *n->cluster : std::string(), false, false});
+    }
     for (const Tensor& t : outputs) items_[index_.at(t.impl())].output = true;
     place_leaves_in_clusters();
     mark_paths();
@@ -128,23 +133,12 @@ class Diagram {
   }
 
  private:
-  static TensorImpl* checked(const Tensor& t, const char* what) {
+  static const Tensor& checked(const Tensor& t, const char* what) {
     if (!t.defined()) throw GraphError(std::string("to_dot: ") + what + " is an undefined tensor");
-    return t.impl();
+    return t;
   }
 
   static const Node* node_of(const TensorImpl* t) { return t->node.get(); }
-
-  void walk(const std::vector<TensorImpl*>& roots) {
-    std::vector<Tensor> tensors;
-    for (TensorImpl* t : roots) tensors.emplace_back(t->shared_from_this());
-    for (const Tensor& t : topological_order(tensors)) {
-      const Node* n = t.node();
-      index_[t.impl()] = items_.size();
-      items_.push_back(Item{t.impl(), node_id('n', items_.size()),
-                            n && n->cluster ? *n->cluster : std::string(), false, false});
-    }
-  }
 
   // A leaf belongs in a cluster when every op that uses it is in that cluster (W in the
   // "hidden layer"); a leaf shared between clusters stays outside.
@@ -163,7 +157,7 @@ class Diagram {
   void mark_paths() {
     if (options_.highlight.empty()) return;
     std::set<TensorImpl*> targets;
-    for (const Tensor& t : options_.highlight) targets.insert(checked(t, "a highlighted tensor"));
+    for (const Tensor& t : options_.highlight) targets.insert(checked(t, "a highlighted tensor").impl());
     for (Item& item : items_) {  // inputs come first, so their marks are ready
       item.on_path = targets.contains(item.t);
       if (const Node* n = node_of(item.t))
