@@ -1,6 +1,7 @@
 #include "engine/graph.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -44,6 +45,15 @@ std::vector<const OpInfo*> all_ops() {
             [](const OpInfo* a, const OpInfo* b) { return std::string(a->name) < b->name; });
   return ops;
 }
+
+namespace {
+std::atomic<std::int64_t> node_count{0};
+}  // namespace
+
+LiveNodeCount::LiveNodeCount() { ++node_count; }
+LiveNodeCount::LiveNodeCount(const LiveNodeCount&) { ++node_count; }
+LiveNodeCount::~LiveNodeCount() { --node_count; }
+std::int64_t live_nodes() { return node_count.load(); }
 
 std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
   std::vector<Tensor> order;

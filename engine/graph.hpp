@@ -6,6 +6,7 @@
 // what an op is: it only calls the backward each op declared beside its forward.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,16 @@ struct OpInfo {
 // Every OpInfo linked into the program, sorted by name.
 std::vector<const OpInfo*> all_ops();
 
+// Counts the Nodes alive in the program (all threads), so that tests can check that a graph
+// is freed when its last tensor goes.
+struct LiveNodeCount {
+  LiveNodeCount();
+  LiveNodeCount(const LiveNodeCount&);
+  LiveNodeCount& operator=(const LiveNodeCount&) = default;
+  ~LiveNodeCount();
+};
+std::int64_t live_nodes();
+
 struct Node {
   const OpInfo* op;
   std::vector<Tensor> inputs;
@@ -54,6 +65,7 @@ struct Node {
   bool released = false;  // backward ran without retain_graph: saved values are gone
   bool from_backward = false;  // recorded by a backward pass with create_graph
   std::shared_ptr<const std::string> cluster;  // the label of the enclosing `cluster` scope
+  LiveNodeCount counted = {};
 };
 
 // Attaches a Node to `output` when grad mode is on and some input requires grad; returns
