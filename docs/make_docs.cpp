@@ -115,10 +115,19 @@ std::string op_reference() {
         "their gradient summed back to their own shape (`sum_to`).\n\n"
         "| op | computes | gradient sent to each input |\n"
         "|---|---|---|\n";
+  // A | inside a cell (as in |x|) would end the cell: escape it.
+  const auto cell = [](const std::string& text) {
+    std::string escaped;
+    for (char c : text) {
+      if (c == '|') escaped += '\\';
+      escaped += c;
+    }
+    return escaped;
+  };
   for (const OpInfo* op : all_ops()) {
-    md << "| `" << op->name << "` | " << op->formula << " | ";
+    md << "| `" << op->name << "` | " << cell(op->formula) << " | ";
     for (std::size_t i = 0; i < op->gradients.size(); ++i)
-      md << (i ? "<br>" : "") << op->gradients[i];
+      md << (i ? "<br>" : "") << cell(op->gradients[i]);
     md << " |\n";
   }
   return md.str();

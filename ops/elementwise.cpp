@@ -123,6 +123,20 @@ Tensor relu(const Tensor& x) {
   });
 }
 
+// |x| bends at x = 0, where it has no derivative (from the left −1, from the right +1); we
+// use 0 there, the value of sign(0), as relu uses 0 at its kink. sign(x) is a constant step
+// away from 0, so |x|'s second derivative is 0, and the backward below (a product with that
+// constant) is itself differentiable in G: grad-of-grad works.
+const OpInfo abs_op{"abs", "|x|", {"∂x = G ∘ sign(x)"}};
+Tensor abs(const Tensor& x) {
+  Tensor out = unary_map(x, [](auto v) { return std::abs(v); });
+  return record(abs_op, out, {x}, [](const BackwardContext& c) {
+    const Tensor sign =
+        unary_map(c.inputs[0], [](auto v) { return decltype(v)((v > 0) - (v < 0)); });
+    return Grads{c.grad * sign};
+  });
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return hadamard(a, b); }

@@ -18,6 +18,7 @@ Tensor log(const Tensor& x);
 Tensor sigmoid(const Tensor& x);  // σ(x) = 1 / (1 + e^(−x))
 Tensor tanh(const Tensor& x);
 Tensor relu(const Tensor& x);
+Tensor abs(const Tensor& x);  // |x|
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
