@@ -35,5 +35,10 @@ struct IndexError : Error {
 struct IOError : Error {
   using Error::Error;
 };
+// A file that could be read but whose contents are wrong: not the expected format,
+// truncated, or corrupted (the path, and where in the file, are in the message).
+struct FormatError : Error {
+  using Error::Error;
+};
 
 }  // namespace gradlab

@@ -23,7 +23,9 @@
 //   engine/dot.hpp        to_dot() diagrams of the graph and render() to SVG/PNG/PDF
 //   engine/gradcheck.hpp  gradcheck() and gradgradcheck() against finite differences
 //   engine/check.hpp      check_gradient(): hand-derived gradients checked, mistakes named
-//   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu
+//   engine/checkpoint.hpp save_checkpoint(), load_checkpoint(): parameters to a file and back
+//   engine/files.hpp      write_file_atomically(): a file replaced whole or not at all
+//   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu, abs
 //   ops/matmul.hpp        matmul, outer, kron
 //   ops/conv.hpp          conv2d, convolve2d, conv_transpose2d, conv2d_weight_grad
 //   ops/conv_kernels.hpp  the sliding-window reference kernel and the im2col + GEMM one
@@ -36,6 +38,7 @@
 #pragma once
 
 #include "engine/check.hpp"
+#include "engine/checkpoint.hpp"
 #include "engine/dot.hpp"
 #include "engine/errors.hpp"
 #include "engine/gradcheck.hpp"
