@@ -2,24 +2,27 @@
 # Set up a Debian 12 machine for gradlab, build it, and run the main job or the test suite.
 #   ./run.sh         install what is missing, build (Release), run the main job
 #   ./run.sh test    the same set-up, then the whole test suite through ctest
+#   ./run.sh sanitize  the same set-up, then the suite built with AddressSanitizer,
+#                    UndefinedBehaviorSanitizer and LeakSanitizer (in build-sanitize/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-  sed -n '2,4s/^# \{0,1\}//p' "$0"
+  sed -n '2,6s/^# \{0,1\}//p' "$0"
 }
 
 job=${1:-main}
 case "$job" in
-  main | test) ;;
+  main | test | sanitize) ;;
   -h | --help) usage; exit 0 ;;
   *) echo "run.sh: unknown job '$job' (try ./run.sh --help)" >&2; exit 2 ;;
 esac
 
 # Debian packages the build needs; apt-get runs only when one is absent. pkg-config finds
-# Graphviz's libraries; the diagrams are drawn in DejaVu Sans.
+# Graphviz's libraries; the diagrams are drawn in DejaVu Sans; the command line reads and
+# writes JSON with nlohmann-json.
 packages=(g++ cmake make pkg-config libboost-test-dev libgraphviz-dev libopenblas-dev
-  fonts-dejavu-core)
+  fonts-dejavu-core nlohmann-json3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +36,18 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc)
+if [ "$job" = sanitize ]; then
+  # Any finding fails the run: UBSan stops at the first report instead of going on.
+  flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+  cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+  cmake --build build-sanitize -j"$jobs"
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
+  exit
+fi
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 

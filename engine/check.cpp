@@ -288,8 +288,10 @@ class Checker {
 
   // (L(x) − L(x − ε·eⱼ))/ε and (L(x + ε·eⱼ) − L(x))/ε for element j of input `which`.
   std::pair<double, double> one_sided(std::size_t which, std::int64_t j) {
+    // Leaves like the ones f first got, in grad mode: f may itself take gradients inside.
+    enable_grad recording;
     std::vector<Tensor> xs;
-    for (const Tensor& x : leaves_) xs.push_back(x.detach().clone());
+    for (const Tensor& x : leaves_) xs.push_back(x.detach().clone().set_requires_grad().name(x.name()));
     double* p = xs[which].data<double>();
     const double saved = p[j];
     const double here = f_(xs).item();

@@ -47,17 +47,20 @@ void render(const std::string& dot, const std::filesystem::path& path) {
     ~ErrorsToUs() { agseterrf(previous); }
   } errors_to_us;
 
-  const std::unique_ptr<GVC_t, int (*)(GVC_t*)> gvc(gvContext(), gvFreeContext);
+  // One context for the whole program, never freed: Graphviz 2.42's text layout caches
+  // the last font it measured across contexts, and reads freed memory when the context that
+  // owned it is gone (AddressSanitizer finds it on the second render with a fresh context).
+  static GVC_t* const gvc = gvContext();
   const std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> graph(agmemread(dot.c_str()), agclose);
   if (!graph)
     throw ValueError("render: Graphviz cannot read the DOT text: " +
                      trimmed(graphviz_errors.empty() ? "syntax error" : graphviz_errors));
-  if (gvLayout(gvc.get(), graph.get(), "dot") != 0)
+  if (gvLayout(gvc, graph.get(), "dot") != 0)
     throw Error("render: Graphviz could not lay the graph out: " + trimmed(graphviz_errors));
   char* data = nullptr;
   unsigned int size = 0;
-  const int status = gvRenderData(gvc.get(), graph.get(), format.c_str(), &data, &size);
-  gvFreeLayout(gvc.get(), graph.get());
+  const int status = gvRenderData(gvc, graph.get(), format.c_str(), &data, &size);
+  gvFreeLayout(gvc, graph.get());
   const std::unique_ptr<char, void (*)(char*)> bytes(data, gvFreeRenderData);
   if (status != 0 || !data)
     throw Error("render: Graphviz could not draw " + format + ": " + trimmed(graphviz_errors));

@@ -1,0 +1,103 @@
+// The expression language of the `gradlab` command line: a tokenizer, a recursive-descent
+// parser that builds a small tree, and an evaluator that turns the tree into gradlab ops, so
+// the graph the engine records is exactly the expression the learner wrote.
+//
+//   h = sigmoid(x @ W); y = sigmoid(h @ V); 0.5 * sum((y - t)^2)
+//
+// Grammar (lowest precedence first; every binary operator is left-associative except ^):
+//   program  := { NAME '=' sum ';' } sum [';']     named steps, then the value
+//   sum      := product { ('+' | '-') product }
+//   product  := unary { ('*' | '/' | '@') unary }  * is the Hadamard product, @ matmul
+//   unary    := '-' unary | power                  so -x^2 is -(x^2)
+//   power    := primary [ '^' unary ]              right-associative: x^-1, 2^3^2
+//   primary  := NUMBER | NAME | STRING | NAME '(' [ argument { ',' argument } ] ')'
+//             | '(' sum ')' | '[' [ sum { ',' sum } ] ']'   (a list of sizes: stride=[2, 1])
+//   argument := [ NAME '=' ] sum                    keyword arguments by name
+// `∘`, `·` and `−` are accepted for `*`, `@` and `-`, as formulas are often pasted from text.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/tensor.hpp"
+
+namespace gradlab::cli {
+
+// A mistake in an expression, with the byte offset in the source it is about. A syntax
+// error is shown with the expression and a caret under that place; any other (an unknown
+// function or name, a wrong number of arguments, an op's shape error) is one line.
+struct ExprError : std::runtime_error {
+  ExprError(const std::string& message, std::size_t offset, bool syntax = false,
+            std::string snippet = {})
+      : std::runtime_error(message), offset(offset), syntax(syntax), snippet(std::move(snippet)) {}
+  std::size_t offset;
+  bool syntax;
+  std::string snippet;  // the part of the expression an op error happened in, if any
+};
+
+// The error as the user should read it: "syntax error at column 7: …" followed by the
+// source line and a caret, or "… at column 7" on one line.
+std::string explain(const ExprError& error, const std::string& source);
+
+// ---- the tree ----
+
+struct Expr {
+  enum class Kind { number, name, string, list, negate, binary, call };
+  Kind kind = Kind::number;
+  double number = 0;                       // Kind::number
+  std::string text = {};                   // a name, a string, a function's name or an operator
+  std::vector<Expr> args = {};             // operands, list items or a call's arguments
+  std::vector<std::string> keywords = {};  // for a call, one per argument: "" when positional
+  std::size_t offset = 0;          // where error messages point (an operator, a name)
+  std::size_t begin = 0, end = 0;  // the source range it was parsed from
+  std::size_t height = 1;          // of the tree below it; the parser caps it (see max_height)
+};
+
+// Evaluating (and freeing) the tree recurses once per level, so a pathological expression,
+// ((((…)))) or x + x + … 100 000 times, is refused as a syntax error instead of overflowing
+// the stack. No formula a learner writes comes near it.
+constexpr std::size_t max_height = 1000;
+
+struct Step {
+  std::string name;
+  Expr value;
+};
+
+struct Program {
+  std::string source;
+  std::vector<Step> steps;  // in order; each may use the ones before it
+  Expr value;               // the last expression (a program ending in a step: that step)
+};
+
+// Throws ExprError (with syntax = true) on malformed text.
+Program parse(const std::string& source);
+
+// ---- evaluating ----
+
+// A value is a plain number until it meets a tensor, so `0.5 * x` uses the number overload
+// and `1 / 2` is folded; a number becomes a 0-dimensional tensor of Env::dtype when an op
+// needs a tensor.
+using Value = std::variant<double, Tensor>;
+
+struct Env {
+  DType dtype = DType::float64;
+  std::map<std::string, Value> names;  // inputs and constants; evaluate() adds the steps
+};
+
+// Evaluates the steps (adding each to env.names and naming its tensor after it, so that
+// gradient checks and diagrams can find it) and returns the value. Throws ExprError.
+Value evaluate(const Program& program, Env& env);
+
+Tensor as_tensor(const Value& value, DType dtype);
+
+// "  sigmoid(x)            σ(x) = 1 / (1 + e^(−x))" — one line per function, for --help.
+std::string describe_functions();
+
+// Whether `text` can be used as a name in an expression.
+bool is_name(const std::string& text);
+
+}  // namespace gradlab::cli

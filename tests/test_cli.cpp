@@ -1,0 +1,625 @@
+// The `gradlab` command line, end to end: each test runs the built program with a JSON
+// document on stdin and reads back its exit status, its JSON (or DOT) on stdout and its one
+// line on stderr. The seed network's gradients are checked against the formulas derived by
+// hand, computed here with plain loops.
+#define BOOST_TEST_MODULE cli
+#include <fcntl.h>
+#include <graphviz/cgraph.h>
+#include <spawn.h>
+#include <stdlib.h>  // mkdtemp
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <gradlab/gradlab.hpp>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "testing.hpp"
+
+extern char** environ;
+
+using namespace gradlab;
+using namespace gradlab::testing;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- running the program ----
+
+// A directory for the child's stdin/stdout/stderr and the files it draws, removed at exit.
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    std::string pattern = (fs::temp_directory_path() / "gradlab-cli-XXXXXX").string();
+    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    dir = pattern;
+  }
+  ~Scratch() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+};
+const fs::path& scratch() {
+  static const Scratch s;
+  return s.dir;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Run {
+  int status = -1;  // the exit status; 128 + the signal if the program crashed
+  std::string out, err;
+
+  json output() const {
+    json j = json::parse(out, nullptr, false);
+    BOOST_TEST_REQUIRE(!j.is_discarded(), "stdout is not JSON:\n" << out << "\nstderr:\n" << err);
+    return j;
+  }
+  // Exactly one line on stderr, starting with `prefix`.
+  bool one_line_starting(const std::string& prefix) const {
+    return err.rfind(prefix, 0) == 0 && err.find('\n') == err.size() - 1;
+  }
+};
+
+// Runs `gradlab args…` (the program) with `input` on stdin.
+Run run_cli(const std::vector<std::string>& args, const std::string& input = "") {
+  const fs::path in = scratch() / "stdin", out = scratch() / "stdout", err = scratch() / "stderr";
+  std::ofstream(in, std::ios::binary) << input;
+
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 0, in.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&files, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&files, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> words = {GRADLAB_CLI};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, GRADLAB_CLI, &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  BOOST_TEST_REQUIRE(spawned == 0, "cannot run " << GRADLAB_CLI);
+  int wait_status = 0;
+  waitpid(pid, &wait_status, 0);
+
+  Run r;
+  r.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+// `gradlab <subcommand>` on a document that must succeed; its JSON.
+json ok(const std::string& subcommand, const json& document) {
+  const Run r = run_cli({subcommand}, document.dump());
+  BOOST_TEST_REQUIRE(r.status == 0, "exit " << r.status << ": " << r.err);
+  BOOST_TEST(r.err.empty());
+  return r.output();
+}
+
+// ---- numbers ----
+
+using Matrix = std::vector<std::vector<double>>;
+
+Matrix matrix(const Tensor& t) {
+  Matrix m(static_cast<std::size_t>(t.size(0)));
+  for (std::int64_t i = 0; i < t.size(0); ++i)
+    for (std::int64_t j = 0; j < t.size(1); ++j) m[i].push_back(t.at({i, j}));
+  return m;
+}
+
+// Any tensor as nested JSON arrays, as the program reads them.
+json nested(const Tensor& t) {
+  const std::vector<double> values = t.values();
+  std::size_t next = 0;
+  const auto build = [&](const auto& self, std::size_t axis) -> json {
+    if (axis == t.shape().size()) return values[next++];
+    json row = json::array();
+    for (std::int64_t i = 0; i < t.shape()[axis]; ++i) row.push_back(self(self, axis + 1));
+    return row;
+  };
+  return build(build, 0);
+}
+
+// JSON numbers (nested to any depth) equal `want` within tol, element by element.
+void check_close(const json& got, const json& want, double tol, const std::string& where = "") {
+  if (want.is_array()) {
+    BOOST_TEST_REQUIRE(got.is_array(), where << ": " << got.dump() << " is not an array");
+    BOOST_TEST_REQUIRE(got.size() == want.size(), where << ": " << got.dump() << " vs " << want.dump());
+    for (std::size_t i = 0; i < want.size(); ++i)
+      check_close(got[i], want[i], tol, where + "[" + std::to_string(i) + "]");
+    return;
+  }
+  BOOST_TEST_REQUIRE(got.is_number(), where << ": " << got.dump() << " is not a number");
+  BOOST_TEST(std::abs(got.get<double>() - want.get<double>()) <= tol,
+             where << ": got " << got.get<double>() << ", want " << want.get<double>());
+}
+
+double sigma(double v) { return 1 / (1 + std::exp(-v)); }
+
+// The seed network of the tutorials, 3 → 4 → 2 with sigmoids, with the weights of
+// tutorials/seed_network_demo.cpp:  h = σ(x·W), ŷ = σ(h·V), C = ½‖ŷ − t‖².
+// Everything below the document is the hand derivation, in plain loops:
+//   δ_out = (ŷ − t) ∘ ŷ ∘ (1 − ŷ)         ∂C/∂V = hᵀ δ_out
+//   δ_hid = (δ_out Vᵀ) ∘ h ∘ (1 − h)      ∂C/∂W = xᵀ δ_hid
+struct SeedNetwork {
+  std::vector<double> x = {0.5, -1.0, 2.0}, t = {1.0, 0.0};
+  Matrix W, V;
+  std::vector<double> h, y, delta_out, delta_hid;
+  double C = 0;
+  Matrix dW, dV;
+
+  SeedNetwork() {
+    Generator gen(42);
+    W = matrix(randn({3, 4}, gen));
+    V = matrix(randn({4, 2}, gen));
+    h.assign(4, 0);
+    for (int k = 0; k < 4; ++k) {
+      double z = 0;
+      for (int i = 0; i < 3; ++i) z += x[i] * W[i][k];
+      h[k] = sigma(z);
+    }
+    y.assign(2, 0);
+    for (int j = 0; j < 2; ++j) {
+      double z = 0;
+      for (int k = 0; k < 4; ++k) z += h[k] * V[k][j];
+      y[j] = sigma(z);
+      C += 0.5 * (y[j] - t[j]) * (y[j] - t[j]);
+      delta_out.push_back((y[j] - t[j]) * y[j] * (1 - y[j]));
+    }
+    for (int k = 0; k < 4; ++k) {
+      double back = 0;
+      for (int j = 0; j < 2; ++j) back += delta_out[j] * V[k][j];
+      delta_hid.push_back(back * h[k] * (1 - h[k]));
+    }
+    dV.assign(4, std::vector<double>(2));
+    for (int k = 0; k < 4; ++k)
+      for (int j = 0; j < 2; ++j) dV[k][j] = h[k] * delta_out[j];
+    dW.assign(3, std::vector<double>(4));
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 4; ++k) dW[i][k] = x[i] * delta_hid[k];
+  }
+
+  json document() const {
+    return {{"expr", "z1 = x @ W; h = sigmoid(z1); z = h @ V; y = sigmoid(z); "
+                     "0.5 * sum((y - t)^2)"},
+            {"inputs", {{"x", {x}}, {"W", W}, {"V", V}}},
+            {"constants", {{"t", {t}}}}};
+  }
+  json with_claims(const json& claims) const {
+    json d = document();
+    d["claims"] = claims;
+    return d;
+  }
+};
+
+const char* const delta_out_expr = "(y - t) * y * (1 - y)";
+const char* const right_dV = "transpose(h) @ ((y - t) * y * (1 - y))";
+const char* const right_dW =
+    "transpose(x) @ ((((y - t) * y * (1 - y)) @ transpose(V)) * h * (1 - h))";
+
+bool mentions(const json& diagnoses, const std::string& text) {
+  for (const json& d : diagnoses)
+    if (d.get<std::string>().find(text) != std::string::npos) return true;
+  return false;
+}
+
+// ---- reading DOT back with libcgraph ----
+
+struct Diagram {
+  std::multiset<std::string> labels;  // of the nodes
+  int edges = 0, dashed_edges = 0;
+};
+
+Diagram parse_dot(const std::string& dot) {
+  std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> g(agmemread(dot.c_str()), agclose);
+  BOOST_TEST_REQUIRE(g != nullptr, "libcgraph cannot read:\n" << dot);
+  Diagram d;
+  for (Agnode_t* n = agfstnode(g.get()); n; n = agnxtnode(g.get(), n)) {
+    const char* label = agget(n, const_cast<char*>("label"));
+    d.labels.insert(label ? label : "");
+    for (Agedge_t* e = agfstout(g.get(), n); e; e = agnxtout(g.get(), e)) {
+      ++d.edges;
+      const char* style = agget(e, const_cast<char*>("style"));
+      d.dashed_edges += style && std::string(style) == "dashed";
+    }
+  }
+  return d;
+}
+
+// How many node labels show `text` in bold: a node's name or its op.
+int bold(const Diagram& d, const std::string& text) {
+  int n = 0;
+  for (const std::string& label : d.labels) n += label.find("<b>" + text + "</b>") != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+// ---- grad ----
+
+BOOST_AUTO_TEST_CASE(seed_network_value_and_gradients_are_the_hand_derived_ones) {
+  const SeedNetwork net;
+  const json out = ok("grad", net.document());
+  check_close(out["value"], net.C, 1e-14, "value");
+  check_close(out["grads"]["V"], net.dV, 1e-14, "∂C/∂V = hᵀ δ_out");
+  check_close(out["grads"]["W"], net.dW, 1e-14, "∂C/∂W = xᵀ δ_hid");
+  // "wrt" defaults to every input, in the order the document lists them.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : out["grads"].items()) keys.push_back(key);
+  BOOST_TEST(keys.size() == 3u);
+
+  // wrt picks gradients, also of named steps: ∂C/∂z = δ_out.
+  json doc = net.document();
+  doc["wrt"] = {"z", "V"};
+  const json picked = ok("grad", doc);
+  BOOST_TEST(picked["grads"].size() == 2u);
+  check_close(picked["grads"]["z"], json::array({net.delta_out}), 1e-14, "∂C/∂z = δ_out");
+
+  // In float32 the same numbers, to float32 precision.
+  doc = net.document();
+  doc["dtype"] = "float32";
+  const json single = ok("grad", doc);
+  check_close(single["value"], net.C, 1e-6, "float32 value");
+  check_close(single["grads"]["W"], net.dW, 1e-6, "float32 ∂C/∂W");
+}
+
+// grad(…) inside an expression is differentiable: d/dx Σ σ′(x) = σ″(x) = σ(1 − σ)(1 − 2σ).
+BOOST_AUTO_TEST_CASE(second_derivative_through_grad) {
+  const std::vector<double> x = {0.5, -1.0, 2.0};
+  const json out = ok("grad", {{"expr", "sum(grad(sum(sigmoid(x)), x))"}, {"inputs", {{"x", x}}}});
+  double first = 0;
+  json second = json::array();
+  for (double v : x) {
+    const double s = sigma(v);
+    first += s * (1 - s);
+    second.push_back(s * (1 - s) * (1 - 2 * s));
+  }
+  check_close(out["value"], first, 1e-14, "Σ σ′(x)");
+  check_close(out["grads"]["x"], second, 1e-14, "σ″(x)");
+
+  // A third derivative of x⁴: 24x.
+  const json third =
+      ok("grad", {{"expr", "sum(grad(sum(grad(sum(x^4), x)), x))"}, {"inputs", {{"x", {1.5, -2}}}}});
+  check_close(third["grads"]["x"], {36.0, -48.0}, 1e-12, "d³(x⁴)/dx³");
+}
+
+// The gradients are those of sum(value ∘ seed): for x∘x, 2x∘seed.
+BOOST_AUTO_TEST_CASE(seed_weights_the_output) {
+  const json out = ok("grad", {{"expr", "x * x"}, {"inputs", {{"x", {1, 2, 3}}}}, {"seed", {1, 0, -1}}});
+  check_close(out["value"], {1.0, 4.0, 9.0}, 0, "value");
+  check_close(out["grads"]["x"], {2.0, 0.0, -6.0}, 0, "2x ∘ seed");
+  // No seed: all ones.
+  const json ones = ok("grad", {{"expr", "x * x"}, {"inputs", {{"x", {1, 2, 3}}}}});
+  check_close(ones["grads"]["x"], {2.0, 4.0, 6.0}, 0, "2x");
+}
+
+// Integer class targets are constants; cross_entropy's gradient is (softmax − onehot) / N.
+BOOST_AUTO_TEST_CASE(constants_with_cross_entropy) {
+  const Matrix logits = {{1, 2, 3}, {1, 0, -1}};
+  const std::vector<int> targets = {2, 0};
+  const json out = ok("grad", {{"expr", "cross_entropy(logits, targets)"},
+                               {"inputs", {{"logits", logits}}},
+                               {"constants", {{"targets", targets}}}});
+  double loss = 0;
+  json gradient = json::array();
+  for (std::size_t i = 0; i < 2; ++i) {
+    double total = 0;
+    for (double v : logits[i]) total += std::exp(v);
+    loss += (std::log(total) - logits[i][targets[i]]) / 2;
+    json row = json::array();
+    for (std::size_t c = 0; c < 3; ++c)
+      row.push_back((std::exp(logits[i][c]) / total - (int(c) == targets[i] ? 1.0 : 0.0)) / 2);
+    gradient.push_back(row);
+  }
+  check_close(out["value"], loss, 1e-14, "cross entropy");
+  check_close(out["grads"]["logits"], gradient, 1e-14, "(softmax − onehot) / N");
+  BOOST_TEST(!out["grads"].contains("targets"));  // constants have no gradient
+}
+
+// Precedence: ^ over unary minus over * / @ over + −; left-associative except ^.
+BOOST_AUTO_TEST_CASE(precedence_and_associativity) {
+  const std::vector<std::pair<std::string, double>> cases = {
+      {"1 + 2 * 3 ^ 2", 19},  {"-2^2", -4},       {"2^-1", 0.5},      {"2^3^2", 512},
+      {"8 / 4 / 2", 1},       {"10 - 4 - 3", 3},  {"(1 + 2) * 3", 9}, {"-(1 - 3) * 2", 4},
+      {"2 * -3", -6},         {"1e-3 * 1000", 1}, {"h = 2; h ^ 3", 8}};
+  for (const auto& [expr, want] : cases) {
+    const json out = ok("grad", {{"expr", expr}});
+    BOOST_TEST(out["value"].get<double>() == want, expr);
+  }
+  // -x^2 = -(x^2), so its gradient is −2x; x @ W + b adds after the product.
+  const json out = ok("grad", {{"expr", "sum(-x^2)"}, {"inputs", {{"x", {3}}}}});
+  check_close(out["grads"]["x"], {-6.0}, 0, "d(−x²)/dx");
+  const json affine = ok("grad", {{"expr", "x @ W + b * 2"},
+                                  {"inputs", {{"x", {{1, 2}}}, {"W", {{1}, {10}}}, {"b", {5}}}}});
+  check_close(affine["value"], {{31.0}}, 0, "x @ W + b * 2");
+}
+
+// The other ops, by their obvious names and keyword arguments, agree with the library.
+BOOST_AUTO_TEST_CASE(functions_and_keyword_arguments) {
+  Generator gen(7);
+  const Tensor image = randn({1, 1, 5, 5}, gen), kernel = randn({2, 1, 3, 3}, gen);
+  const Tensor m = randn({2, 3}, gen), u = randn({3}, gen);
+  const json inputs = {{"img", nested(image)}, {"k", nested(kernel)}, {"m", nested(m)}, {"u", nested(u)}};
+  struct Case {
+    std::string expr;
+    double want;
+  };
+  const std::vector<Case> cases = {
+      {"sum(conv2d(img, k, stride=2, padding=1, padding_mode=reflect))",
+       sum(conv2d(image, kernel, {}, {.stride = 2, .padding = 1, .padding_mode = PadMode::reflect})).item()},
+      {"sum(conv2d(img, k, padding=[1, 0], padding_mode=\"circular\", dilation=1))",
+       sum(conv2d(image, kernel, {}, {.padding = Pair(1, 0), .padding_mode = PadMode::circular})).item()},
+      {"sum(convolve2d(img, k))", sum(convolve2d(image, kernel)).item()},
+      {"sum(pad(img, 1, replicate) ^ 2)", sum(pow(pad(image, 1, PadMode::replicate), 2)).item()},
+      {"sum(max_pool2d(img, 2, stride=1))", sum(max_pool2d(image, 2, {.stride = 1})).item()},
+      {"sum(avg_pool2d(img, kernel=3, padding=1))", sum(avg_pool2d(image, 3, {.padding = 1})).item()},
+      {"sum(flatten(img) * 2)", 2 * sum(image).item()},
+      {"sum(reshape(m, 3, 2) @ m)", sum(matmul(reshape(m, {3, 2}), m)).item()},
+      {"sum(sum(m, axis=1) * sum(m, 1))", sum(pow(sum(m, 1), 2)).item()},
+      {"sum(mean(m, 0, keepdim=true) @ reshape(u, 3, 1))",
+       matmul(mean(m, 0, true), reshape(u, {3, 1})).item()},
+      {"sum(log_softmax(m, axis=0))", sum(log_softmax(m, 0)).item()},
+      {"sum(softmax(m) * m)", sum(softmax(m) * m).item()},
+      {"mse_loss(m, 2 * m)", mse_loss(m, 2.0 * m).item()},
+      {"sum(abs(m)) + sum(relu(m)) + sum(tanh(m)) + sum(exp(m))",
+       sum(abs(m)).item() + sum(relu(m)).item() + sum(tanh(m)).item() + sum(exp(m)).item()},
+      {"sum(kron(m, transpose(m)))", sum(kron(m, transpose(m))).item()},
+      {"sum(outer(u, u) @ reshape(u, [3, -1]))", sum(matmul(outer(u, u), reshape(u, {3, 1}))).item()},
+      {"sum(log(exp(m)))", sum(m).item()},
+  };
+  for (const Case& c : cases) {
+    const json out = ok("grad", {{"expr", c.expr}, {"inputs", inputs}});
+    check_close(out["value"], c.want, 1e-12, c.expr);
+  }
+  // And the gradient through a convolution with reflect padding, by the kernel.
+  Tensor k = kernel.clone().set_requires_grad();
+  const Tensor dk = grad({sum(conv2d(image, k, {}, {.padding = 1, .padding_mode = PadMode::reflect}))}, {k})[0];
+  const json out = ok("grad", {{"expr", "sum(conv2d(img, k, padding=1, padding_mode=reflect))"},
+                               {"inputs", inputs},
+                               {"wrt", {"k"}}});
+  check_close(out["grads"]["k"], nested(dk), 1e-12, "∂/∂k");
+}
+
+// ---- check ----
+
+BOOST_AUTO_TEST_CASE(check_agrees_with_a_right_derivation) {
+  const SeedNetwork net;
+  const json doc = net.with_claims({{"V", right_dV}, {"W", right_dW}, {"z", delta_out_expr}});
+  const json out = ok("check", doc);
+  BOOST_TEST(out["ok"] == true);
+  BOOST_TEST(out["first_wrong_step"] == "");
+  for (const char* name : {"V", "W", "z"}) {
+    BOOST_TEST(out["claims"][name]["verdict"] == "match", name);
+    BOOST_TEST(out["claims"][name]["max_abs_error"].get<double>() < 1e-12, name);
+  }
+  check_close(out["claims"]["V"]["true"], net.dV, 1e-14, "true ∂C/∂V");
+  // Claims may also be plain numbers, e.g. worked out on paper.
+  const json numbers = ok("check", net.with_claims({{"W", net.dW}}));
+  BOOST_TEST(numbers["claims"]["W"]["verdict"] == "match");
+  BOOST_TEST(run_cli({"check", "--strict"}, doc.dump()).status == 0);
+}
+
+// ∂C/∂V written without the product with h: shape [1, 2] instead of [4, 2].
+BOOST_AUTO_TEST_CASE(check_finds_the_missing_product_with_h) {
+  const SeedNetwork net;
+  const json doc = net.with_claims({{"V", delta_out_expr}});
+  const json out = ok("check", doc);
+  const json& v = out["claims"]["V"];
+  BOOST_TEST(out["ok"] == false);
+  BOOST_TEST(out["first_wrong_step"] == "V");
+  BOOST_TEST(v["verdict"] == "wrong");
+  BOOST_TEST(v["claimed_shape"] == json({1, 2}));
+  BOOST_TEST(v["true_shape"] == json({4, 2}));
+  BOOST_TEST((mentions(v["diagnoses"], "hᵀ") || mentions(v["diagnoses"], "product with h")),
+             v["diagnoses"].dump());
+  // Exit 0 either way, unless --strict.
+  const Run strict = run_cli({"check", "--strict"}, doc.dump());
+  BOOST_TEST(strict.status == 1);
+  BOOST_TEST(strict.output()["claims"]["V"]["verdict"] == "wrong");
+}
+
+// ∂C/∂V without σ′: hᵀ(ŷ − t), the derivative of the sigmoid node y left out.
+BOOST_AUTO_TEST_CASE(check_finds_the_missing_sigmoid_derivative) {
+  const SeedNetwork net;
+  const json out = ok("check", net.with_claims({{"V", "transpose(h) @ (y - t)"}}));
+  const json& v = out["claims"]["V"];
+  BOOST_TEST(v["verdict"] == "wrong");
+  BOOST_TEST(v["claimed_shape"] == v["true_shape"]);
+  BOOST_TEST(v["max_abs_error"].get<double>() > 0);
+  BOOST_TEST(v["worst_index"].size() == 2u);
+  BOOST_TEST((mentions(v["diagnoses"], "σ(x) ∘ (1 − σ(x))") || mentions(v["diagnoses"], "node y")),
+             v["diagnoses"].dump());
+}
+
+// 1 − 1/(1 + e^z) is σ(z), not 1 − σ(z): a sign flipped inside the exp.
+BOOST_AUTO_TEST_CASE(check_finds_a_sign_flipped_inside_exp) {
+  const SeedNetwork net;
+  const json out = ok("check", net.with_claims(
+                                   {{"V", "transpose(h) @ ((y - t) * y * (1 - 1/(1+exp(z))))"}}));
+  const json& v = out["claims"]["V"];
+  BOOST_TEST(v["verdict"] == "wrong");
+  BOOST_TEST(mentions(v["diagnoses"], "e^"), v["diagnoses"].dump());
+}
+
+// The first wrong step: a wrong δ at z makes every claim built on it wrong too, but the
+// mistake was made at z.
+BOOST_AUTO_TEST_CASE(check_names_the_first_wrong_step) {
+  const SeedNetwork net;
+  const json both_wrong = ok("check", net.with_claims({{"z", "y - t"}, {"V", "transpose(h) @ (y - t)"}}));
+  BOOST_TEST(both_wrong["first_wrong_step"] == "z");
+  BOOST_TEST(both_wrong["claims"]["z"]["verdict"] == "wrong");
+  BOOST_TEST(both_wrong["claims"]["V"]["verdict"] == "wrong");
+
+  const json z_right = ok("check", net.with_claims({{"z", delta_out_expr}, {"V", "transpose(h) @ (y - t)"}}));
+  BOOST_TEST(z_right["first_wrong_step"] == "V");
+  BOOST_TEST(z_right["claims"]["z"]["verdict"] == "match");
+}
+
+BOOST_AUTO_TEST_CASE(check_draws_its_diagram) {
+  const SeedNetwork net;
+  const fs::path svg = scratch() / "check.svg";
+  const Run r = run_cli({"check", "--output", svg.string(), "--lr"},
+                        net.with_claims({{"V", delta_out_expr}}).dump());
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  BOOST_TEST(r.output()["first_wrong_step"] == "V");  // stdout is still the JSON
+  const std::string text = read_file(svg);
+  BOOST_TEST(text.find("<svg") != std::string::npos);
+  BOOST_TEST(text.find("the first wrong step is V") != std::string::npos);
+}
+
+// ---- dot ----
+
+BOOST_AUTO_TEST_CASE(dot_draws_the_forward_and_the_gradient_graph) {
+  const SeedNetwork net;
+  const Run forward = run_cli({"dot"}, net.document().dump());
+  BOOST_TEST_REQUIRE(forward.status == 0, forward.err);
+  const Diagram f = parse_dot(forward.out);
+  for (const char* name : {"x", "W", "V", "t", "sigmoid", "matmul", "sum"})
+    BOOST_TEST(bold(f, name) >= 1, name);
+  BOOST_TEST(bold(f, "sigmoid") == 2);
+  BOOST_TEST(bold(f, "matmul") == 2);
+  BOOST_TEST(f.dashed_edges == 0);
+  // Named steps appear beside their op: "<b>h</b> · 1×4 · float64".
+  const bool h_named = std::any_of(f.labels.begin(), f.labels.end(), [](const std::string& l) {
+    return l.find("<b>sigmoid</b>") != std::string::npos && l.find("<b>h</b>") != std::string::npos;
+  });
+  BOOST_TEST(h_named);
+
+  const Run backward = run_cli({"dot", "--backward", "--formulas"}, net.document().dump());
+  BOOST_TEST_REQUIRE(backward.status == 0, backward.err);
+  const Diagram b = parse_dot(backward.out);
+  BOOST_TEST(b.dashed_edges == 3);  // one from each gradient to x, W and V
+  BOOST_TEST(b.labels.size() > f.labels.size());
+  BOOST_TEST(backward.out.find("∂x = G ∘ σ(x) ∘ (1 − σ(x))") != std::string::npos);
+
+  json only_w = net.document();
+  only_w["wrt"] = {"W"};
+  BOOST_TEST(parse_dot(run_cli({"dot", "--backward"}, only_w.dump()).out).dashed_edges == 1);
+}
+
+BOOST_AUTO_TEST_CASE(dot_renders_files) {
+  const SeedNetwork net;
+  const fs::path svg = scratch() / "net.svg", png = scratch() / "net.png";
+  const Run r = run_cli({"dot", "--values", "--output", svg.string()}, net.document().dump());
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  BOOST_TEST(r.out.empty());  // the diagram went to the file
+  const std::string text = read_file(svg);
+  BOOST_TEST(text.find("<svg") != std::string::npos);
+  BOOST_TEST(text.find("</svg>") != std::string::npos);
+  BOOST_TEST_REQUIRE(run_cli({"dot", "--backward", "--output=" + png.string()}, net.document().dump()).status == 0);
+  BOOST_TEST(read_file(png).rfind("\x89PNG", 0) == 0);
+}
+
+// ---- help and bad input ----
+
+BOOST_AUTO_TEST_CASE(help_for_the_program_and_each_subcommand) {
+  const Run top = run_cli({"--help"});
+  BOOST_TEST(top.status == 0);
+  BOOST_TEST(top.out.find("Functions:") != std::string::npos);
+  BOOST_TEST(top.out.find("conv2d(input, weight") != std::string::npos);
+  for (const char* sub : {"grad", "check", "dot"}) {
+    const Run r = run_cli({sub, "--help"});
+    BOOST_TEST(r.status == 0, sub);
+    BOOST_TEST(r.out.find("Example") != std::string::npos, sub);
+    BOOST_TEST(r.out.find("\"expr\"") != std::string::npos, sub);
+  }
+}
+
+// Every mistake: exit status 2 and one line on stderr naming the subcommand, never a crash.
+BOOST_AUTO_TEST_CASE(bad_input_is_one_line_and_exit_2) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string input;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [1, 2})J", "not valid JSON"},
+      {{"grad"}, "", "the input is empty"},
+      {{"grad"}, "[1, 2]", "must be a JSON object"},
+      {{"grad"}, R"J({"inputs": {"x": [1]}})J", "needs \"expr\""},
+      {{"grad"}, R"J({"expr": "x", "inptus": {}})J", "unknown field \"inptus\""},
+      {{"grad"}, R"J({"expr": "sigmod(x)", "inputs": {"x": [1]}})J",
+       "unknown function 'sigmod', did you mean 'sigmoid'? (column 1)"},
+      {{"grad"}, R"J({"expr": "sum(frobnicate(x))", "inputs": {"x": [1]}})J",
+       "unknown function 'frobnicate'"},
+      {{"grad"}, R"J({"expr": "sigmoid(x, x)", "inputs": {"x": [1]}})J",
+       "sigmoid takes at most 1 argument, got 2"},
+      {{"grad"}, R"J({"expr": "mse_loss(x)", "inputs": {"x": [1]}})J",
+       "mse_loss needs 2 arguments, got 1"},
+      {{"grad"}, R"J({"expr": "conv2d(x, x, strides=2)", "inputs": {"x": [1]}})J",
+       "conv2d has no argument 'strides'"},
+      {{"grad"}, R"J({"expr": "x @ W", "inputs": {"x": [[1, 2]]}})J", "unknown name 'W'"},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [[1, 2], [3]]}})J",
+       "ragged array: inputs.x[1] has 1 element where inputs.x[0] has 2"},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [[1, 2], 3]}})J", "ragged array"},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [1, "two"]}})J", "inputs.x[1] is \"two\", not a number"},
+      {{"grad"}, R"J({"expr": "x", "constants": {"x": [null]}})J", "constants.x[0] is null, not a number"},
+      {{"grad"}, R"J({"expr": "x @ W", "inputs": {"x": [[1, 2]], "W": [[1, 2]]}})J",
+       "matmul: inner dimensions differ: [1, 2] @ [1, 2] (in 'x @ W', column 3)"},
+      {{"grad"}, R"J({"expr": "pad(x, 1, mirror)", "inputs": {"x": [[1]]}})J",
+       "mode must be one of zeros, reflect, replicate, circular"},
+      {{"grad"}, R"J({"expr": "x ^ x", "inputs": {"x": [1, 2]}})J", "the exponent of ^ must be a plain number"},
+      {{"grad"}, R"J({"expr": "grad(x, x)", "inputs": {"x": [1, 2]}})J", "must be a single number"},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [1]}, "seed": [1, 2]})J", "seed has shape [2]"},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [1]}, "wrt": ["q"]})J", "wrt: 'q'"},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [1]}, "dtype": "float16"})J", "\"dtype\" must be"},
+      {{"grad", "--strict"}, "{}", "option not taken here: '--strict'"},
+      {{"grad", "--frobnicate"}, "{}", "unknown option '--frobnicate'"},
+      {{"grad", "--input", "/nonexistent/doc.json"}, "", "cannot read '/nonexistent/doc.json'"},
+      {{"check"}, R"J({"expr": "sum(x)", "inputs": {"x": [1]}})J", "nothing to check"},
+      {{"check"}, R"J({"expr": "sum(x)", "inputs": {"x": [1]}, "claims": {"q": [1]}})J",
+       "claims: 'q' is not an input or a named step"},
+      {{"check"}, R"J({"expr": "sum(x)", "inputs": {"x": [1]}, "claims": {"x": "sigmoid(q)"}})J",
+       "claims.x: unknown name 'q'"},
+      {{"dot", "--output", "graph.gif"}, R"J({"expr": "sum(x)", "inputs": {"x": [1]}})J", "gif"},
+  };
+  for (const Case& c : cases) {
+    const Run r = run_cli(c.args, c.input);
+    const std::string prefix = "gradlab " + c.args[0] + ": ";
+    BOOST_TEST(r.status == 2, c.input << " → exit " << r.status);
+    BOOST_TEST(r.one_line_starting(prefix), c.input << " → stderr:\n" << r.err);
+    BOOST_TEST(r.err.find(c.says) != std::string::npos, c.input << " → " << r.err << "lacks: " << c.says);
+    BOOST_TEST(r.out.empty(), c.input << " → stdout: " << r.out);
+  }
+  const Run none = run_cli({});
+  BOOST_TEST(none.status == 2);
+  BOOST_TEST(none.one_line_starting("gradlab: "));
+  const Run unknown = run_cli({"integrate"});
+  BOOST_TEST(unknown.status == 2);
+  BOOST_TEST(unknown.one_line_starting("gradlab: unknown subcommand 'integrate'"));
+}
+
+// A syntax error: the line, then the expression and a caret under the column it names.
+BOOST_AUTO_TEST_CASE(syntax_errors_show_a_caret_under_the_column) {
+  const std::vector<std::pair<std::string, int>> cases = {
+      {"sum(x) +* 2", 9}, {"sum(x", 6}, {"h = sigmoid(x) x", 16}, {"2x", 2}, {"x # 2", 3}, {"", 1}};
+  for (const auto& [expr, column] : cases) {
+    const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", {{"x", {1}}}}}).dump());
+    BOOST_TEST(r.status == 2, expr);
+    std::vector<std::string> lines;
+    std::istringstream in(r.err);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    BOOST_TEST_REQUIRE(lines.size() == 3u, expr << " →\n" << r.err);
+    BOOST_TEST(lines[0].rfind("gradlab grad: syntax error at column " + std::to_string(column) + ": ", 0) == 0,
+               lines[0]);
+    BOOST_TEST(lines[1] == "    " + expr);
+    BOOST_TEST(lines[2] == std::string(3 + column, ' ') + "^", expr << " →\n" << r.err);
+  }
+}
