@@ -703,7 +703,10 @@ PadMode Arguments::pad_mode(const char* parameter) {
 
 // ---- the functions ----
 
-Value unary_op(Tensor (*op)(const Tensor&), Arguments& a) { return op(a.tensor("x")); }
+// (Each op takes the caller's place as a last argument; here that is this line.)
+Value unary_op(Tensor (*op)(const Tensor&, Here), Arguments& a) {
+  return op(a.tensor("x"), Here::current());
+}
 
 Conv2dOptions conv_options(Arguments& a) {
   return Conv2dOptions{.stride = a.pair("stride", 1),

@@ -31,6 +31,10 @@ struct ValueError : Error {
 struct IndexError : Error {
   using Error::Error;
 };
+// In detect_anomaly mode: the first NaN or infinity an op produced, forward or backward.
+struct AnomalyError : Error {
+  using Error::Error;
+};
 // A file that cannot be read or written (the path is in the message).
 struct IOError : Error {
   using Error::Error;

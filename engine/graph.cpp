@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "engine/errors.hpp"
+#include "engine/kernels.hpp"
 #include "ops/elementwise.hpp"
 
 namespace gradlab {
@@ -15,6 +19,55 @@ namespace {
 thread_local bool grad_mode = true;
 thread_local bool in_backward = false;  // a backward pass with create_graph is recording
 thread_local std::shared_ptr<const std::string> current_cluster;
+thread_local bool anomaly_mode = false;
+thread_local std::optional<std::source_location> current_site;  // the outermost CallSite
+thread_local const OpInfo* backward_of = nullptr;  // whose backward formula is running
+
+// The first element of t that is NaN or infinite, if any.
+std::optional<std::int64_t> first_non_finite(const Tensor& t) {
+  if (!t.defined()) return {};
+  std::optional<std::int64_t> found;
+  kernels::dispatch(t.dtype(), [&]<class T>(T) {
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.numel() && !found; ++i)
+      if (!std::isfinite(p[i])) found = i;
+  });
+  return found;
+}
+
+std::string shapes_of(const std::vector<Tensor>& inputs) {
+  std::string s;
+  for (const Tensor& t : inputs)
+    s += (s.empty() ? "" : ", ") + (t.defined() ? to_string(t.shape()) : std::string("none"));
+  return s.empty() ? "none" : s;
+}
+
+std::string value_at(const Tensor& t, std::int64_t i) {
+  const double v = t.values()[static_cast<std::size_t>(i)];
+  return std::isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf";
+}
+
+// Forward: the op's output must be finite when its inputs are.
+void check_forward(const OpInfo& op, const Tensor& output, const std::vector<Tensor>& inputs) {
+  const auto bad = first_non_finite(output);
+  if (!bad) return;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (first_non_finite(inputs[i]) && !inputs[i].node())
+      throw AnomalyError("anomaly: input " + std::to_string(i) +
+                         (inputs[i].name().empty() ? "" : " ('" + inputs[i].name() + "')") +
+                         " of " + op.name + " already holds " +
+                         value_at(inputs[i], *first_non_finite(inputs[i])) +
+                         ": it came into the graph that way; " + op.name + " was called at " +
+                         (current_site ? to_string(*current_site) : "an unknown place"));
+  const std::string during =
+      backward_of ? " in the backward of " + std::string(backward_of->name) + ", whose forward was"
+                  : ";";
+  throw AnomalyError("anomaly: " + std::string(op.name) + " produced " + value_at(output, *bad) +
+                     " at element " + std::to_string(*bad) + " of its output " +
+                     to_string(output.shape()) + " from inputs " + shapes_of(inputs) + during +
+                     " called at " +
+                     (current_site ? to_string(*current_site) : "an unknown place"));
+}
 
 // Sets a thread's flag for a scope and restores it on the way out, also on an exception.
 class FlagScope {
@@ -80,6 +133,22 @@ std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
 bool grad_enabled() { return grad_mode; }
 no_grad::no_grad() : previous_(grad_mode) { grad_mode = false; }
 no_grad::~no_grad() { grad_mode = previous_; }
+detect_anomaly::detect_anomaly() : previous_(anomaly_mode) { anomaly_mode = true; }
+detect_anomaly::~detect_anomaly() { anomaly_mode = previous_; }
+
+CallSite::CallSite(const std::source_location& where) : outermost_(!current_site) {
+  if (outermost_) current_site = where;
+}
+CallSite::~CallSite() {
+  if (outermost_) current_site.reset();
+}
+
+std::string to_string(const std::source_location& where) {
+  if (where.file_name()[0] == '\0') return "an unknown place";
+  return std::string(where.file_name()) + ":" + std::to_string(where.line()) + " (in " +
+         where.function_name() + ")";
+}
+
 enable_grad::enable_grad() : previous_(grad_mode) { grad_mode = true; }
 enable_grad::~enable_grad() { grad_mode = previous_; }
 
@@ -90,6 +159,7 @@ cluster::~cluster() { current_cluster = std::move(previous_); }
 
 Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
               std::vector<Tensor> saved) {
+  if (anomaly_mode) check_forward(op, output, inputs);
   if (!grad_mode) return output;
   bool any = false;
   for (const Tensor& t : inputs) any = any || t.requires_grad();
@@ -98,7 +168,8 @@ Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, Backw
   impl->requires_grad = true;
   impl->node = std::make_unique<Node>(Node{&op, std::move(inputs), std::move(saved),
                                            std::move(backward), false, in_backward,
-                                           current_cluster});
+                                           current_cluster, current_site.value_or(
+                                                                std::source_location{})});
   return output;
 }
 
@@ -208,7 +279,15 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
                        "' was freed by an earlier backward; pass retain_graph = true to that "
                        "earlier call to go through it again");
     const Tensor self(t->shared_from_this());
-    const Grads grads = node.backward(BackwardContext{g, self, node.inputs, node.saved});
+    const CallSite site(node.where);  // what the backward records comes from that line too
+    const Grads grads = [&] {
+      const OpInfo* outer = std::exchange(backward_of, node.op);
+      struct Restore {
+        const OpInfo* outer;
+        ~Restore() { backward_of = outer; }
+      } restore{outer};
+      return node.backward(BackwardContext{g, self, node.inputs, node.saved});
+    }();
     if (grads.size() != node.inputs.size())
       throw Error("internal error: backward of '" + std::string(node.op->name) + "' returned " +
                   std::to_string(grads.size()) + " gradients for " +
@@ -220,6 +299,14 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
         throw Error("internal error: backward of '" + std::string(node.op->name) +
                     "' returned a gradient of shape " + to_string(grads[i].shape()) +
                     " for an input of shape " + to_string(in.shape()));
+      if (anomaly_mode)
+        if (const auto bad = first_non_finite(grads[i]))
+          throw AnomalyError("anomaly: the backward of " + std::string(node.op->name) +
+                             " returned " + value_at(grads[i], *bad) + " at element " +
+                             std::to_string(*bad) + " of the gradient of its input " +
+                             std::to_string(i) + " " + to_string(in.shape()) + " (inputs " +
+                             shapes_of(node.inputs) + "); that " + node.op->name +
+                             " was called at " + to_string(node.where));
       accumulate(pending[in.impl()].grad, grads[i]);
     }
     if (!pass.retain_graph) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,7 @@ struct Node {
   bool released = false;  // backward ran without retain_graph: saved values are gone
   bool from_backward = false;  // recorded by a backward pass with create_graph
   std::shared_ptr<const std::string> cluster;  // the label of the enclosing `cluster` scope
+  std::source_location where = {};  // the user's call that recorded it (see CallSite)
   LiveNodeCount counted = {};
 };
 
@@ -93,6 +95,39 @@ class no_grad {
  private:
   bool previous_;
 };
+
+// Note [Anomaly mode]
+// Inside a detect_anomaly scope every op checks what it produced: the first NaN or infinity
+// in an op's output (forward) or in a gradient its backward returns throws AnomalyError,
+// naming the op, its input shapes, and the line of the user's program that called it.
+// The checks read every number, so the scope is for hunting a NaN, not for training runs.
+class detect_anomaly {
+ public:
+  detect_anomaly();
+  ~detect_anomaly();
+  detect_anomaly(const detect_anomaly&) = delete;
+  detect_anomaly& operator=(const detect_anomaly&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Where the user's program called an op. Each public op takes
+// `std::source_location where = std::source_location::current()`, which the compiler fills
+// in at the caller's line, and opens a CallSite with it first thing; the outermost one
+// counts, so that the nodes an op records through other ops (conv2d through pad) carry the
+// user's line, not the library's. A backward pass opens one with its node's line.
+class CallSite {
+ public:
+  explicit CallSite(const std::source_location& where);
+  ~CallSite();
+  CallSite(const CallSite&) = delete;
+  CallSite& operator=(const CallSite&) = delete;
+
+ private:
+  bool outermost_;
+};
+std::string to_string(const std::source_location& where);  // "main.cpp:12 (in main)"
 
 // Scope guard: grad mode on again inside a no_grad scope (for code that must record, such
 // as check_gradient).

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ enum class DType { float32, float64 };
 const char* to_string(DType dtype);
 std::ostream& operator<<(std::ostream& out, DType dtype);
 std::size_t size_of(DType dtype);
+
+// The place in the caller's program an op was called from. Every op ends with a
+// `Here where = Here::current()` parameter, which the compiler fills in at the call, for
+// detect_anomaly's messages (see CallSite in engine/graph.hpp); callers never pass it.
+using Here = std::source_location;
 
 using Shape = std::vector<std::int64_t>;
 std::string to_string(const Shape& shape);  // "[1, 3]"

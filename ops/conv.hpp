@@ -43,11 +43,13 @@ struct Conv2dOptions {
 // For padding modes other than zeros, the input goes through pad() first, so its gradient
 // goes back through unpad().
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
-              const Conv2dOptions& options = {});
+              const Conv2dOptions& options = {},
+              Here where = Here::current());
 
 // True convolution: conv2d with the kernel flipped top-to-bottom and left-to-right.
 Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
-                  const Conv2dOptions& options = {});
+                  const Conv2dOptions& options = {},
+                  Here where = Here::current());
 
 struct ConvTranspose2dOptions {
   Pair stride = 1;
@@ -62,12 +64,14 @@ struct ConvTranspose2dOptions {
 // input [N, O, oH, oW], weight [O, C/groups, kH, kW], bias [C] → [N, C, H, W] where
 // H = (oH − 1)·stride − 2·padding + dilation·(kH − 1) + output_padding + 1.
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
-                        const ConvTranspose2dOptions& options = {});
+                        const ConvTranspose2dOptions& options = {},
+                        Here where = Here::current());
 
 // conv2d's backward with respect to its weight: the correlation of the input with the
 // gradient flowing into the output. input [N, C, H, W], grad_output [N, O, oH, oW]
 // → [O, C/groups, kernel.h, kernel.w]. options.padding_mode must be zeros.
 Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Pair kernel,
-                          const Conv2dOptions& options = {});
+                          const Conv2dOptions& options = {},
+                          Here where = Here::current());
 
 }  // namespace gradlab

@@ -15,7 +15,8 @@ using kernels::unary_map;
 // operands, sum_to adds the gradient back up over the axes that were stretched.
 
 const OpInfo add_op{"add", "a + b", {"∂a = G", "∂b = G"}};
-Tensor add(const Tensor& a, const Tensor& b) {
+Tensor add(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where);
   Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
   return record(add_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
@@ -26,7 +27,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 const OpInfo sub_op{"sub", "a − b", {"∂a = G", "∂b = −G"}};
-Tensor sub(const Tensor& a, const Tensor& b) {
+Tensor sub(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where);
   Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
   return record(sub_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
@@ -37,7 +39,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 const OpInfo hadamard_op{"hadamard", "a ∘ b", {"∂a = G ∘ b", "∂b = G ∘ a"}};
-Tensor hadamard(const Tensor& a, const Tensor& b) {
+Tensor hadamard(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where);
   Tensor out = binary_map("hadamard", a, b, [](auto x, auto y) { return x * y; });
   return record(hadamard_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
@@ -49,7 +52,8 @@ Tensor hadamard(const Tensor& a, const Tensor& b) {
 }
 
 const OpInfo div_op{"div", "a / b", {"∂a = G / b", "∂b = −G ∘ a / b²"}};
-Tensor div(const Tensor& a, const Tensor& b) {
+Tensor div(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where);
   Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
   return record(div_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
@@ -61,13 +65,15 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 const OpInfo neg_op{"neg", "−x", {"∂x = −G"}};
-Tensor neg(const Tensor& x) {
+Tensor neg(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return -v; });
   return record(neg_op, out, {x}, [](const BackwardContext& c) { return Grads{-c.grad}; });
 }
 
 const OpInfo pow_op{"pow", "xᵖ", {"∂x = G ∘ p·xᵖ⁻¹"}};
-Tensor pow(const Tensor& x, double p) {
+Tensor pow(const Tensor& x, double p, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
   return record(pow_op, out, {x}, [p](const BackwardContext& c) {
     if (p == 0) return Grads{zeros_like(c.grad)};  // x⁰ = 1 is flat, even at x = 0
@@ -76,20 +82,23 @@ Tensor pow(const Tensor& x, double p) {
 }
 
 const OpInfo exp_op{"exp", "eˣ", {"∂x = G ∘ eˣ"}};  // eˣ is the output itself
-Tensor exp(const Tensor& x) {
+Tensor exp(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return std::exp(v); });
   return record(exp_op, out, {x}, [](const BackwardContext& c) { return Grads{c.grad * c.output}; });
 }
 
 const OpInfo log_op{"log", "ln x", {"∂x = G / x"}};
-Tensor log(const Tensor& x) {
+Tensor log(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return std::log(v); });
   return record(log_op, out, {x},
                 [](const BackwardContext& c) { return Grads{c.grad / c.inputs[0]}; });
 }
 
 const OpInfo sigmoid_op{"sigmoid", "σ(x) = 1 / (1 + e⁻ˣ)", {"∂x = G ∘ σ(x) ∘ (1 − σ(x))"}};
-Tensor sigmoid(const Tensor& x) {
+Tensor sigmoid(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) {
     // Two branches so that e^(…) never overflows: for v < 0, σ(v) = eᵛ / (1 + eᵛ).
     using T = decltype(v);
@@ -104,7 +113,8 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 const OpInfo tanh_op{"tanh", "tanh x", {"∂x = G ∘ (1 − tanh² x)"}};
-Tensor tanh(const Tensor& x) {
+Tensor tanh(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return std::tanh(v); });
   return record(tanh_op, out, {x}, [](const BackwardContext& c) {
     const Tensor& t = c.output;
@@ -115,7 +125,8 @@ Tensor tanh(const Tensor& x) {
 // At x = 0 the derivative does not exist; we use 0 there, as other libraries do. The step
 // [x > 0] is a constant, so relu's second derivative is 0.
 const OpInfo relu_op{"relu", "max(x, 0)", {"∂x = G ∘ [x > 0]"}};
-Tensor relu(const Tensor& x) {
+Tensor relu(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
   return record(relu_op, out, {x}, [](const BackwardContext& c) {
     const Tensor step = unary_map(c.inputs[0], [](auto v) { return decltype(v)(v > 0); });
@@ -128,7 +139,8 @@ Tensor relu(const Tensor& x) {
 // away from 0, so |x|'s second derivative is 0, and the backward below (a product with that
 // constant) is itself differentiable in G: grad-of-grad works.
 const OpInfo abs_op{"abs", "|x|", {"∂x = G ∘ sign(x)"}};
-Tensor abs(const Tensor& x) {
+Tensor abs(const Tensor& x, Here where) {
+  const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return std::abs(v); });
   return record(abs_op, out, {x}, [](const BackwardContext& c) {
     const Tensor sign =
@@ -137,19 +149,36 @@ Tensor abs(const Tensor& x) {
   });
 }
 
-Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return hadamard(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator-(const Tensor& x) { return neg(x); }
+// Each operator opens its CallSite with the operand's place, then calls the named op.
+Tensor operator+(const Tensor& a, Operand b) { return add(a, b.tensor, b.where); }
+Tensor operator-(const Tensor& a, Operand b) { return sub(a, b.tensor, b.where); }
+Tensor operator*(const Tensor& a, Operand b) { return hadamard(a, b.tensor, b.where); }
+Tensor operator/(const Tensor& a, Operand b) { return div(a, b.tensor, b.where); }
+Tensor operator-(Operand x) { return neg(x.tensor, x.where); }
 
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar(b, a.dtype())); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar(a, b.dtype()), b); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar(b, a.dtype())); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar(a, b.dtype()), b); }
-Tensor operator*(const Tensor& a, double b) { return hadamard(a, scalar(b, a.dtype())); }
-Tensor operator*(double a, const Tensor& b) { return hadamard(scalar(a, b.dtype()), b); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar(b, a.dtype())); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar(a, b.dtype()), b); }
+Tensor operator+(Operand a, double b) {
+  return add(a.tensor, scalar(b, a.tensor.dtype()), a.where);
+}
+Tensor operator+(double a, Operand b) {
+  return add(scalar(a, b.tensor.dtype()), b.tensor, b.where);
+}
+Tensor operator-(Operand a, double b) {
+  return sub(a.tensor, scalar(b, a.tensor.dtype()), a.where);
+}
+Tensor operator-(double a, Operand b) {
+  return sub(scalar(a, b.tensor.dtype()), b.tensor, b.where);
+}
+Tensor operator*(Operand a, double b) {
+  return hadamard(a.tensor, scalar(b, a.tensor.dtype()), a.where);
+}
+Tensor operator*(double a, Operand b) {
+  return hadamard(scalar(a, b.tensor.dtype()), b.tensor, b.where);
+}
+Tensor operator/(Operand a, double b) {
+  return div(a.tensor, scalar(b, a.tensor.dtype()), a.where);
+}
+Tensor operator/(double a, Operand b) {
+  return div(scalar(a, b.tensor.dtype()), b.tensor, b.where);
+}
 
 }  // namespace gradlab

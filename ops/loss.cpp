@@ -41,7 +41,8 @@ Tensor log_softmax_values(const char* op, const Tensor& x, std::int64_t axis) {
 }  // namespace
 
 const OpInfo softmax_op{"softmax", "y = eˣ / Σ eˣ", {"∂x = y ∘ (G − Σ G ∘ y)"}};
-Tensor softmax(const Tensor& x, std::int64_t axis) {
+Tensor softmax(const Tensor& x, std::int64_t axis, Here where) {
+  const CallSite site(where);
   const SoftmaxParts p = softmax_parts("softmax", x, axis);
   Tensor out = kernels::binary_map("softmax", p.shifted, p.total,
                                    [](auto z, auto s) { return std::exp(z) / s; });
@@ -52,7 +53,8 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
 }
 
 const OpInfo log_softmax_op{"log_softmax", "y = x − ln Σ eˣ", {"∂x = G − eʸ ∘ Σ G"}};
-Tensor log_softmax(const Tensor& x, std::int64_t axis) {
+Tensor log_softmax(const Tensor& x, std::int64_t axis, Here where) {
+  const CallSite site(where);
   Tensor out = log_softmax_values("log_softmax", x, axis);
   return record(log_softmax_op, out, {x}, [axis](const BackwardContext& c) {
     return Grads{c.grad - exp(c.output) * sum(c.grad, axis, true)};
@@ -60,7 +62,8 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
 }
 
 const OpInfo mse_loss_op{"mse_loss", "mean((p − t)²)", {"∂p = G · 2(p − t)/n", "∂t = −∂p"}};
-Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+Tensor mse_loss(const Tensor& prediction, const Tensor& target, Here where) {
+  const CallSite site(where);
   if (prediction.shape() != target.shape())
     throw ShapeError("mse_loss: prediction " + to_string(prediction.shape()) + " and target " +
                      to_string(target.shape()) + " differ in shape");
@@ -82,7 +85,8 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
 
 const OpInfo cross_entropy_op{"cross_entropy", "mean over rows i of −log softmax(xᵢ)[tᵢ]",
                               {"∂x = G · (softmax(x) − onehot(t)) / N"}};
-Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets) {
+Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets, Here where) {
+  const CallSite site(where);
   if (logits.dim() != 2)
     throw ShapeError(
         "cross_entropy: logits must be [N, C] (a row of class scores per "
@@ -114,7 +118,8 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targ
       {onehot});
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Here where) {
+  const CallSite site(where);
   if (targets.dim() != 1)
     throw ShapeError("cross_entropy: targets must be a 1-D tensor of class indices, got " +
                      to_string(targets.shape()));
@@ -132,7 +137,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   return cross_entropy(logits, classes);
 }
 
-Tensor cross_entropy(const Tensor& logits, std::initializer_list<std::int64_t> targets) {
+Tensor cross_entropy(const Tensor& logits, std::initializer_list<std::int64_t> targets,
+                     Here where) {
+  const CallSite site(where);
   return cross_entropy(logits, std::vector<std::int64_t>(targets));
 }
 

@@ -53,7 +53,8 @@ void gemm(const double* a, const double* b, double* c, const Product& p) {
 
 // For a batch sharing B, ∂B adds up Aᵀ·G over the batch: one tall product.
 const OpInfo matmul_op{"matmul", "A · B", {"∂A = G · Bᵀ", "∂B = Aᵀ · G"}};
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where);
   const Product p = check_matmul(a, b);
   Tensor out = zeros(p.out, a.dtype());
   if (p.m * p.n * p.k > 0) {
@@ -80,7 +81,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 const OpInfo outer_op{"outer", "u vᵀ", {"∂u = G v", "∂v = Gᵀ u"}};
-Tensor outer(const Tensor& u, const Tensor& v) {
+Tensor outer(const Tensor& u, const Tensor& v, Here where) {
+  const CallSite site(where);
   if (u.dim() != 1 || v.dim() != 1)
     throw ShapeError("outer: needs two 1-D vectors, got " + to_string(u.shape()) + " and " +
                      to_string(v.shape()));
@@ -102,7 +104,8 @@ Tensor outer(const Tensor& u, const Tensor& v) {
 // Built from ops that already have gradients: reshaped so that the axes interleave,
 // [m, 1, n, 1] ∘ [1, p, 1, q] broadcasts to [m, p, n, q], which reads as [m·p, n·q].
 // Its gradient is therefore that of the Hadamard product, summed over the broadcast axes.
-Tensor kron(const Tensor& a, const Tensor& b) {
+Tensor kron(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where);
   if (a.dim() != b.dim() || a.dim() < 1 || a.dim() > 2)
     throw ShapeError("kron: needs two vectors or two matrices, got " + to_string(a.shape()) +
                      " and " + to_string(b.shape()));

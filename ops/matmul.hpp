@@ -8,16 +8,16 @@ namespace gradlab {
 // matmul([m, k], [k, n]) → [m, n]
 // matmul([B, m, k], [B, k, n]) → [B, m, n]   (a batch of products)
 // matmul([B, m, k], [k, n]) → [B, m, n]      (one matrix applied to every item of a batch)
-Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor matmul(const Tensor& a, const Tensor& b, Here where = Here::current());
 
 // outer([m], [n]) → [m, n] with entries uᵢ·vⱼ
-Tensor outer(const Tensor& u, const Tensor& v);
+Tensor outer(const Tensor& u, const Tensor& v, Here where = Here::current());
 
 // The Kronecker product: every entry of a scales a whole copy of b.
 // kron([m, n], [p, q]) → [m·p, n·q] with (a ⊗ b)[i·p + k, j·q + l] = a[i, j]·b[k, l];
 // kron([m], [p]) → [m·p]. Contrast: the Hadamard product a ∘ b needs equal shapes and
 // keeps them; the matrix product contracts an axis.
-Tensor kron(const Tensor& a, const Tensor& b);
+Tensor kron(const Tensor& a, const Tensor& b, Here where = Here::current());
 
 namespace reference {
 // The textbook triple loop, kept to check the BLAS path against (same shapes as matmul).

@@ -25,11 +25,13 @@ struct Padding {
 };
 
 // [..., H, W] → [..., top + H + bottom, left + W + right]
-Tensor pad(const Tensor& x, Padding amounts, PadMode mode = PadMode::zeros);
+Tensor pad(const Tensor& x, Padding amounts, PadMode mode = PadMode::zeros,
+           Here where = Here::current());
 
 // The gradient of pad (its adjoint): every padded pixel's value is added back onto the
 // pixel it was copied from, and the border is cut off. For reflect, the border's gradient
 // folds back onto the interior pixels next to the edge. [..., H', W'] → [..., H, W].
-Tensor unpad(const Tensor& g, Padding amounts, PadMode mode = PadMode::zeros);
+Tensor unpad(const Tensor& g, Padding amounts, PadMode mode = PadMode::zeros,
+             Here where = Here::current());
 
 }  // namespace gradlab

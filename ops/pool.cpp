@@ -96,7 +96,8 @@ Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) 
 }  // namespace
 
 // y = max over each window:  ∂L/∂x = g sent back to each window's maximum (scatter)
-Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options) {
+Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
+  const CallSite site(where);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, options);
     auto positions = std::make_shared<std::vector<std::int64_t>>();
@@ -128,7 +129,8 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
   });
 }
 
-Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options) {
+Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
+  const CallSite site(where);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, options);
     // Every channel of every image as its own one-channel image, one 1/(kH·kW) kernel.

@@ -14,10 +14,12 @@ struct Pool2dOptions {
 // input [N, C, H, W] (or a 2-D image) → [N, C, oH, oW], the largest value of each window.
 // Backward: each window's gradient goes to the position of its maximum (the first one, on
 // a tie; the maximum is not differentiable there), the other positions get 0.
-Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options = {});
+Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options = {},
+                  Here where = Here::current());
 
 // The mean of each window: a convolution of every channel with a constant kernel 1/(kH·kW),
 // and built exactly so (its gradient is conv2d's).
-Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options = {});
+Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options = {},
+                  Here where = Here::current());
 
 }  // namespace gradlab

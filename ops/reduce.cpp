@@ -48,27 +48,32 @@ double count(const Tensor& x, const std::vector<bool>& reduced) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x) {
+Tensor sum(const Tensor& x, Here where) {
+  const CallSite site(where);
   return scaled_sum(sum_op, x, std::vector<bool>(x.dim(), true), false, 1.0);
 }
 
-Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim) {
+Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
+  const CallSite site(where);
   return scaled_sum(sum_op, x, one_axis("sum", x, axis), keepdim, 1.0);
 }
 
-Tensor mean(const Tensor& x) {
+Tensor mean(const Tensor& x, Here where) {
+  const CallSite site(where);
   const std::vector<bool> all(x.dim(), true);
   return scaled_sum(mean_op, x, all, false, 1.0 / count(x, all));
 }
 
-Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim) {
+Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
+  const CallSite site(where);
   const std::vector<bool> reduced = one_axis("mean", x, axis);
   return scaled_sum(mean_op, x, reduced, keepdim, 1.0 / count(x, reduced));
 }
 
 const OpInfo sum_to_op{"sum_to", "x summed down to a shape it was broadcast from",
                        {"∂x = G broadcast back to x's shape"}};
-Tensor sum_to(const Tensor& x, const Shape& shape) {
+Tensor sum_to(const Tensor& x, const Shape& shape, Here where) {
+  const CallSite site(where);
   if (x.shape() == shape) return x;
   if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())
     throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " + to_string(shape));

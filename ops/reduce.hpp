@@ -6,13 +6,14 @@
 
 namespace gradlab {
 
-Tensor sum(const Tensor& x);  // all elements → a 0-dimensional tensor
-Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim = false);
-Tensor mean(const Tensor& x);
-Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim = false);
+// All elements → a 0-dimensional tensor; or along one axis.
+Tensor sum(const Tensor& x, Here where = Here::current());
+Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim = false, Here where = Here::current());
+Tensor mean(const Tensor& x, Here where = Here::current());
+Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim = false, Here where = Here::current());
 
 // Sums x over the axes along which `shape` was broadcast to make x's shape: sum_to of a
 // [32, 4] gradient to [4] sums the 32 rows. Returns x itself when the shapes are equal.
-Tensor sum_to(const Tensor& x, const Shape& shape);
+Tensor sum_to(const Tensor& x, const Shape& shape, Here where = Here::current());
 
 }  // namespace gradlab

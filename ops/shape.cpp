@@ -9,7 +9,8 @@
 namespace gradlab {
 
 const OpInfo reshape_op{"reshape", "x read with a new shape", {"∂x = G reshaped back"}};
-Tensor reshape(const Tensor& x, Shape shape) {
+Tensor reshape(const Tensor& x, Shape shape, Here where) {
+  const CallSite site(where);
   auto bad = [&x, requested = shape] {
     return ShapeError("reshape: cannot view " + to_string(x.shape()) + " (" +
                       std::to_string(x.numel()) + " elements) as " + to_string(requested));
@@ -35,7 +36,8 @@ Tensor reshape(const Tensor& x, Shape shape) {
 
 const OpInfo expand_op{"expand", "x repeated along axes of size 1",
                        {"∂x = G summed back over the repeated axes"}};
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor expand(const Tensor& x, const Shape& shape, Here where) {
+  const CallSite site(where);
   if (x.shape() == shape) return x;
   if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape)
     throw ShapeError("expand: cannot broadcast " + to_string(x.shape()) + " to " +
@@ -59,7 +61,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 }
 
 const OpInfo transpose_op{"transpose", "xᵀ (two axes swapped)", {"∂x = Gᵀ"}};
-Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
+Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1, Here where) {
+  const CallSite site(where);
   const std::int64_t a = kernels::normalize_axis("transpose", axis0, x.dim());
   const std::int64_t b = kernels::normalize_axis("transpose", axis1, x.dim());
   Shape shape = x.shape();
@@ -78,7 +81,8 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
                 [a, b](const BackwardContext& c) { return Grads{transpose(c.grad, a, b)}; });
 }
 
-Tensor transpose(const Tensor& x) {
+Tensor transpose(const Tensor& x, Here where) {
+  const CallSite site(where);
   if (x.dim() < 2)
     throw ShapeError("transpose: needs at least 2 dimensions to swap the last two, got shape " +
                      to_string(x.shape()));
@@ -86,7 +90,8 @@ Tensor transpose(const Tensor& x) {
 }
 
 const OpInfo to_op{"to", "x in another dtype", {"∂x = G in x's dtype"}};
-Tensor to(const Tensor& x, DType dtype) {
+Tensor to(const Tensor& x, DType dtype, Here where) {
+  const CallSite site(where);
   if (x.dtype() == dtype) return x;
   Tensor out = empty(x.shape(), dtype);
   kernels::dispatch(x.dtype(), [&]<class From>(From) {
@@ -101,7 +106,8 @@ Tensor to(const Tensor& x, DType dtype) {
 }
 
 const OpInfo flip_op{"flip", "x reversed along one axis", {"∂x = G reversed along it"}};
-Tensor flip(const Tensor& x, std::int64_t axis) {
+Tensor flip(const Tensor& x, std::int64_t axis, Here where) {
+  const CallSite site(where);
   const std::int64_t a = kernels::normalize_axis("flip", axis, x.dim());
   const std::int64_t n = x.size(a);
   std::int64_t outer = 1, inner = 1;
@@ -118,7 +124,8 @@ Tensor flip(const Tensor& x, std::int64_t axis) {
   return record(flip_op, out, {x}, [a](const BackwardContext& c) { return Grads{flip(c.grad, a)}; });
 }
 
-Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis) {
+Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis, Here where) {
+  const CallSite site(where);
   const std::int64_t first = kernels::normalize_axis("flatten", start_axis, x.dim());
   const std::int64_t last = kernels::normalize_axis("flatten", end_axis, x.dim());
   if (first > last)

@@ -30,7 +30,7 @@ Tensor positive(const Shape& shape, Generator& gen) {
 
 struct BinaryOp {
   const char* name;
-  Tensor (*f)(const Tensor&, const Tensor&);
+  Tensor (*f)(const Tensor&, const Tensor&, Here);  // Here: the caller's place (see Operand)
 };
 const std::vector<BinaryOp> binary_ops = {{"add", gradlab::add},
                                           {"sub", gradlab::sub},
@@ -132,9 +132,9 @@ BOOST_AUTO_TEST_CASE(float32_in_float32_out) {
 BOOST_AUTO_TEST_CASE(unary_gradients_match_the_textbook_derivatives) {
   const std::vector<double> xs = {-1.5, -0.3, 0.4, 2.0};
   const Shape shape = {4};
-  auto gradient_of_sum = [&](Tensor (*f)(const Tensor&), const std::vector<double>& at) {
+  auto gradient_of_sum = [&](Tensor (*f)(const Tensor&, Here), const std::vector<double>& at) {
     Tensor x = from_vector(at, shape).set_requires_grad();
-    sum(f(x)).backward();
+    sum(f(x, Here::current())).backward();
     return x.grad();
   };
   std::vector<double> dsigmoid, dtanh, dexp, drelu, dabs;
@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(gradcheck_binary_ops_same_shape_and_broadcast) {
         const Tensor b =
             (std::string(op.name) == "div" ? away_from_zero(sb, gen) : randn(sb, gen)).name("b");
         check_first_and_second_derivatives(
-            [f = op.f](const std::vector<Tensor>& in) { return f(in[0], in[1]); }, {a, b});
+            [f = op.f](const std::vector<Tensor>& in) { return f(in[0], in[1], Here::current()); }, {a, b});
       }
     }
   }
@@ -259,8 +259,8 @@ BOOST_AUTO_TEST_CASE(gradcheck_unary_ops) {
     Function f;
     Tensor x;
   };
-  const auto unary = [](Tensor (*op)(const Tensor&)) {
-    return [op](const std::vector<Tensor>& in) { return op(in[0]); };
+  const auto unary = [](Tensor (*op)(const Tensor&, Here)) {
+    return [op](const std::vector<Tensor>& in) { return op(in[0], Here::current()); };
   };
   const auto power = [](double p) {
     return [p](const std::vector<Tensor>& in) { return pow(in[0], p); };

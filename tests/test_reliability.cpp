@@ -117,3 +117,84 @@ BOOST_AUTO_TEST_CASE(two_threads_train_at_once_as_one_would) {
   BOOST_TEST(b == alone_b, tt::per_element());
   BOOST_TEST(a.back() != b.back());  // the two runs really differ
 }
+
+// ---- Note [Anomaly mode] ----
+
+// The line of this file a message points at: "test_reliability.cpp:<line>".
+std::string at_line(int line) { return "test_reliability.cpp:" + std::to_string(line); }
+
+BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_op_that_made_the_first_nan_in_forward) {
+  Tensor x = tensor({1.0, 0.0, 2.0}).set_requires_grad().name("x");
+  const Tensor y = x * 2.0;  // finite
+  detect_anomaly on;
+  const int line = __LINE__ + 1;
+  BOOST_CHECK_EXCEPTION(log(y), AnomalyError, [&](const AnomalyError& e) {
+    const std::string m = e.what();
+    return m.find("log produced -inf at element 1 of its output [3] from inputs [3]") !=
+               std::string::npos &&
+           m.find(at_line(line)) != std::string::npos;
+  });
+  // Operators too: the place is the operator's, in this file.
+  const int line2 = __LINE__ + 1;
+  BOOST_CHECK_EXCEPTION(1.0 / (y - y), AnomalyError, [&](const AnomalyError& e) {
+    const std::string m = e.what();
+    return m.find("div produced +inf") != std::string::npos &&
+           m.find(at_line(line2)) != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(anomaly_mode_names_the_op_whose_backward_made_the_first_nan) {
+  Tensor x = tensor({0.0, 4.0}).set_requires_grad().name("x");
+  detect_anomaly on;
+  const int line = __LINE__ + 1;
+  const Tensor y = sum(pow(x, 0.5));  // √0 = 0 is fine; its derivative 1/(2√0) is not
+  BOOST_CHECK_EXCEPTION(y.backward(), AnomalyError, [&](const AnomalyError& e) {
+    const std::string m = e.what();
+    // xᵖ⁻¹ inside pow's backward formula is where the infinity appears.
+    return m.find("pow produced +inf at element 0 of its output [2] from inputs [2] in the "
+                  "backward of pow, whose forward was called at") != std::string::npos &&
+           m.find(at_line(line)) != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(anomaly_mode_blames_an_input_that_came_in_with_a_nan) {
+  const Tensor x = tensor({1.0, std::nan("")}).name("data");
+  detect_anomaly on;
+  BOOST_CHECK_EXCEPTION(sigmoid(x), AnomalyError,
+                        testing::says("input 0 ('data') of sigmoid already holds NaN"));
+}
+
+// A backward formula that returns an infinity without computing it through an op.
+BOOST_AUTO_TEST_CASE(anomaly_mode_checks_what_a_backward_returns) {
+  static const OpInfo blow_up{"blow_up", "x", {"∂x = ∞"}};
+  Tensor x = tensor({1.0}).set_requires_grad();
+  detect_anomaly on;
+  const Tensor y = record(blow_up, x.detach().clone(), {x}, [](const BackwardContext&) {
+    no_grad plain;
+    return Grads{full({1}, INFINITY)};
+  });
+  BOOST_CHECK_EXCEPTION(y.backward(), AnomalyError,
+                        testing::says("the backward of blow_up returned +inf at element 0 of the "
+                                      "gradient of its input 0 [1]"));
+}
+
+BOOST_AUTO_TEST_CASE(without_anomaly_mode_a_nan_passes_silently) {
+  Tensor x = tensor({0.0}).set_requires_grad();
+  const Tensor y = sum(pow(x, 0.5));
+  BOOST_CHECK_NO_THROW(y.backward());
+  BOOST_TEST(std::isinf(x.grad().item()));
+}
+
+// Everything an op records on the way (kron through reshape and ∘) and everything its
+// backward records carries the user's line, not the library's.
+BOOST_AUTO_TEST_CASE(nodes_remember_the_users_line) {
+  Tensor a = tensor({{1.0, 2.0}}).set_requires_grad(), b = tensor({{3.0}, {4.0}});
+  const int line = __LINE__ + 1;
+  const Tensor k = kron(a, b);
+  for (const Tensor& t : topological_order({k}))
+    if (t.node()) BOOST_TEST(t.node()->where.line() == static_cast<unsigned>(line));
+  const Tensor g = grad({sum(k * k)}, {a}, {.create_graph = true})[0];
+  BOOST_TEST_REQUIRE(g.node() != nullptr);
+  BOOST_TEST(g.node()->from_backward);
+  BOOST_TEST(std::string(g.node()->where.file_name()).find("test_reliability.cpp") != std::string::npos);
+}
