@@ -3,12 +3,13 @@
 #   ./run.sh         install what is missing, build (Release), run the main job
 #   ./run.sh test    the same set-up, then the whole test suite through ctest
 #   ./run.sh sanitize  the same set-up, then the suite built with AddressSanitizer,
-#                    UndefinedBehaviorSanitizer and LeakSanitizer (in build-sanitize/)
+#                    UndefinedBehaviorSanitizer and LeakSanitizer (in build-sanitize/), and
+#                    the threads test under ThreadSanitizer (in build-tsan/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-  sed -n '2,6s/^# \{0,1\}//p' "$0"
+  sed -n '2,7s/^# \{0,1\}//p' "$0"
 }
 
 job=${1:-main}
@@ -45,6 +46,13 @@ if [ "$job" = sanitize ]; then
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
+  # ThreadSanitizer cannot share a build with AddressSanitizer: the threads test alone, in
+  # its own build. OpenBLAS's own threads are not instrumented, so it runs single-threaded.
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS=-fsanitize=thread \
+    -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
+  cmake --build build-tsan -j"$jobs" --target test_reliability
+  OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" \
+    ./build-tsan/tests/test_reliability --run_test=two_threads_train_at_once_as_one_would
   exit
 fi
 
