@@ -33,15 +33,6 @@ std::string format(double v) {
   return s.str();
 }
 
-std::vector<std::int64_t> unravel(std::int64_t flat, const Shape& shape) {
-  std::vector<std::int64_t> index(shape.size());
-  for (std::size_t k = shape.size(); k-- > 0;) {
-    index[k] = flat % shape[k];
-    flat /= shape[k];
-  }
-  return index;
-}
-
 std::string element(const std::string& name, const std::vector<std::int64_t>& index) {
   return name + to_string(index);
 }
@@ -253,7 +244,7 @@ class Checker {
       if (std::abs(t[i]) > 1e-12) c.max_rel_error = std::max(c.max_rel_error, diff / std::abs(t[i]));
       if (diff > worst) {
         worst = diff;
-        c.worst_index = unravel(static_cast<std::int64_t>(i), c.truth.shape());
+        c.worst_index = unravel_index(static_cast<std::int64_t>(i), c.truth.shape());
         c.claimed_at_worst = a[i];
         c.true_at_worst = t[i];
       }
@@ -277,7 +268,7 @@ class Checker {
       const double slack = o_.atol + 1e3 * o_.eps + o_.rtol * std::max(std::abs(left), std::abs(right));
       const bool between = a[j] >= std::min(left, right) - slack && a[j] <= std::max(left, right) + slack;
       if (std::abs(left - right) <= slack || !between) return false;
-      kinks.push_back(element(c.name, unravel(static_cast<std::int64_t>(j), c.truth.shape())) +
+      kinks.push_back(element(c.name, unravel_index(static_cast<std::int64_t>(j), c.truth.shape())) +
                       ": left derivative " + format(left) + ", right derivative " + format(right) +
                       ", your claim " + format(a[j]));
     }

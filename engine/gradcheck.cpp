@@ -19,15 +19,6 @@ std::string input_name(const Tensor& x, std::size_t i) {
   return x.name().empty() ? "input " + std::to_string(i) : x.name();
 }
 
-std::vector<std::int64_t> unravel(std::int64_t flat, const Shape& shape) {
-  std::vector<std::int64_t> index(shape.size());
-  for (std::size_t k = shape.size(); k-- > 0;) {
-    index[k] = flat % shape[k];
-    flat /= shape[k];
-  }
-  return index;
-}
-
 // Σ y ∘ r as a plain number (no graph), for the finite differences.
 double project(const Tensor& y, const Tensor& r) {
   const std::vector<double> vy = y.values(), vr = r.values();
@@ -162,7 +153,7 @@ GradcheckResult check(const char* what, const Function& f, const std::vector<Ten
         const OneSided side = one_sided(f, s, p, j, up, down, a[j], o);
         if (side.kink && side.between) {
           result.kinks.push_back(
-              {input_name(s.xs[i], i), unravel(j, s.xs[i].shape()), side.left, side.right});
+              {input_name(s.xs[i], i), unravel_index(j, s.xs[i].shape()), side.left, side.right});
           continue;
         }
         if (side.kink) {
@@ -175,7 +166,7 @@ GradcheckResult check(const char* what, const Function& f, const std::vector<Ten
       if (badness > worst) {
         worst = badness;
         result.input = input_name(s.xs[i], i);
-        result.index = unravel(j, s.xs[i].shape());
+        result.index = unravel_index(j, s.xs[i].shape());
         result.analytical = a[j];
         result.numerical = numerical;
         worst_note = note;

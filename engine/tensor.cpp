@@ -34,6 +34,15 @@ std::int64_t numel(const Shape& shape) {
   return n;
 }
 
+std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape) {
+  std::vector<std::int64_t> index(shape.size());
+  for (std::size_t k = shape.size(); k-- > 0;) {
+    index[k] = flat % shape[k];
+    flat /= shape[k];
+  }
+  return index;
+}
+
 namespace {
 
 // Rejects shapes no buffer could hold, before numel() could overflow.

@@ -31,25 +31,6 @@ namespace {
 
 // ---- files ----
 
-// A fresh directory under the system's temporary one, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string name = (fs::temp_directory_path() / "gradlab-test-checkpoint-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(name.data()) != nullptr);
-    path = name;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
 
 std::string read(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -166,7 +147,7 @@ struct FileSizeLimit {
 // ---- 1. round trips ----
 
 BOOST_AUTO_TEST_CASE(a_cnn_loaded_from_a_checkpoint_computes_what_the_saved_one_did) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "cnn.ckpt";
   const SmallCnn trained(1);
   save_checkpoint(path, trained.parameters());
@@ -205,7 +186,7 @@ BOOST_AUTO_TEST_CASE(every_shape_and_dtype_comes_back_bit_for_bit) {
       named(rand({2, 3, 4}, DType::float32), "layer 2/conv"),
       named(empty({3, 0, 2}), "also empty"),
   };
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "all.ckpt";
   save_checkpoint(path, saved);
 
@@ -235,7 +216,7 @@ BOOST_AUTO_TEST_CASE(every_shape_and_dtype_comes_back_bit_for_bit) {
 }
 
 BOOST_AUTO_TEST_CASE(no_parameters_at_all_is_a_checkpoint_too) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   save_checkpoint(dir.path / "none.ckpt", {});
   BOOST_TEST(read(dir.path / "none.ckpt").size() == 20u);  // header and checksum
   BOOST_TEST(read_checkpoint(dir.path / "none.ckpt").empty());
@@ -244,7 +225,7 @@ BOOST_AUTO_TEST_CASE(no_parameters_at_all_is_a_checkpoint_too) {
 
 // The example in checkpoint.hpp, byte for byte; its checksum is Python's zlib.crc32.
 BOOST_AUTO_TEST_CASE(the_format_byte_by_byte) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   save_checkpoint(dir.path / "w.ckpt", {named(from_vector({1.0, -2.0}, {2}, DType::float32), "w")});
   const unsigned char want[] = {
       0x47, 0x52, 0x41, 0x44, 0x4C, 0x41, 0x42, 0x00,  // "GRADLAB\0"
@@ -264,7 +245,7 @@ BOOST_AUTO_TEST_CASE(the_format_byte_by_byte) {
 // ---- 2. saving: what can go wrong ----
 
 BOOST_AUTO_TEST_CASE(save_needs_a_unique_name_for_each_defined_parameter) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   const Tensor W = named(ones({2, 2}), "W");
   BOOST_CHECK_EXCEPTION(
@@ -278,7 +259,7 @@ BOOST_AUTO_TEST_CASE(save_needs_a_unique_name_for_each_defined_parameter) {
 }
 
 BOOST_AUTO_TEST_CASE(saving_over_a_checkpoint_replaces_it_whole_and_keeps_its_mode) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   save_checkpoint(path, three_parameters(0));
   // A new file gets what open() gives any new file: 0666 less the umask.
@@ -301,7 +282,7 @@ BOOST_AUTO_TEST_CASE(saving_over_a_checkpoint_replaces_it_whole_and_keeps_its_mo
 // previous checkpoint is untouched. The half-written temporary stays, as after any crash,
 // under a hidden name nobody will load by mistake.
 BOOST_AUTO_TEST_CASE(a_crash_while_saving_leaves_the_previous_checkpoint_intact) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "cnn.ckpt";
   const SmallCnn first(1), second(2);
   save_checkpoint(path, first.parameters());
@@ -339,7 +320,7 @@ BOOST_AUTO_TEST_CASE(a_crash_while_saving_leaves_the_previous_checkpoint_intact)
 // The same, but the program survives: write() fails with EFBIG as on a full disk. The
 // error says so, and this time the temporary is cleaned up.
 BOOST_AUTO_TEST_CASE(a_failed_write_is_an_io_error_and_leaves_no_temporary) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "cnn.ckpt";
   const SmallCnn first(1), second(2);
   save_checkpoint(path, first.parameters());
@@ -362,7 +343,7 @@ BOOST_AUTO_TEST_CASE(a_failed_write_is_an_io_error_and_leaves_no_temporary) {
 
 // A directory in the way: everything is written, then the rename fails. Nothing changes.
 BOOST_AUTO_TEST_CASE(saving_onto_a_directory_fails_at_the_rename_and_leaves_no_temporary) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   fs::create_directory(path);
   write(path / "inside", "untouched");
@@ -380,7 +361,7 @@ BOOST_AUTO_TEST_CASE(saving_onto_a_directory_fails_at_the_rename_and_leaves_no_t
 // ---- 3. loading: files that are not right ----
 
 BOOST_AUTO_TEST_CASE(loading_a_missing_file_is_an_io_error) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "never saved.ckpt";
   BOOST_CHECK_EXCEPTION(
       load_checkpoint(path, three_parameters(0)), IOError,
@@ -391,7 +372,7 @@ BOOST_AUTO_TEST_CASE(loading_a_missing_file_is_an_io_error) {
 }
 
 BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_checkpoint_says_so) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "notes.txt";
   write(path, "These are not the weights you are looking for.");
   BOOST_CHECK_EXCEPTION(
@@ -402,7 +383,7 @@ BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_checkpoint_says_so) {
 }
 
 BOOST_AUTO_TEST_CASE(a_later_format_version_is_refused_by_number) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   save_checkpoint(path, three_parameters(0));
   std::string file = read(path);
@@ -415,7 +396,7 @@ BOOST_AUTO_TEST_CASE(a_later_format_version_is_refused_by_number) {
 // Cut the file after every possible number of bytes: each cut is reported as truncation,
 // saying where, and no target changes.
 BOOST_AUTO_TEST_CASE(a_file_truncated_at_any_length_is_refused_saying_where) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   save_checkpoint(path, three_parameters(0));
   const std::string file = read(path);
@@ -457,7 +438,7 @@ BOOST_AUTO_TEST_CASE(a_file_truncated_at_any_length_is_refused_saying_where) {
 // Flip each bit of the file in turn: the checksum (or, in a size field, the structure)
 // catches every one, and no target changes.
 BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   save_checkpoint(path, three_parameters(0));
   const std::string file = read(path);
@@ -486,7 +467,7 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
 
 // Sizes that cannot be: each is refused before anything is allocated for it.
 BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_without_allocating) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   save_checkpoint(path, {named(from_vector({1.0, 2.0}, {2}), "v")});
   // Name length at byte 16, name at 20, dtype at 21, rank at 22, shape at 26, numbers at
@@ -533,7 +514,7 @@ BOOST_AUTO_TEST_CASE(absurd_sizes_are_refused_without_allocating) {
 
 // Two parameters of one name with a correct checksum: not something save_checkpoint writes.
 BOOST_AUTO_TEST_CASE(a_forged_file_with_a_name_twice_is_refused) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   save_checkpoint(path, {named(scalar(1.0), "a"), named(scalar(2.0), "b")});
   std::string file = read(path);
@@ -547,7 +528,7 @@ BOOST_AUTO_TEST_CASE(a_forged_file_with_a_name_twice_is_refused) {
 // ---- 4. loading: a file that does not fit the model ----
 
 BOOST_AUTO_TEST_CASE(a_shape_or_dtype_mismatch_names_the_parameter_and_changes_nothing) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "cnn.ckpt";
   save_checkpoint(path, SmallCnn(1).parameters());
 
@@ -570,7 +551,7 @@ BOOST_AUTO_TEST_CASE(a_shape_or_dtype_mismatch_names_the_parameter_and_changes_n
 }
 
 BOOST_AUTO_TEST_CASE(missing_and_extra_parameters_are_named) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "cnn.ckpt";
   save_checkpoint(path, SmallCnn(1).parameters());
   SmallCnn model(2);
@@ -590,7 +571,7 @@ BOOST_AUTO_TEST_CASE(missing_and_extra_parameters_are_named) {
 }
 
 BOOST_AUTO_TEST_CASE(load_checks_its_arguments_like_save) {
-  TempDir dir;
+  TempDir dir("gradlab-test-checkpoint");
   const fs::path path = dir.path / "model.ckpt";
   const Tensor a = named(ones({2}), "a");
   save_checkpoint(path, {a});

@@ -173,25 +173,6 @@ std::string cell(double v) {
 
 // ---- files ----
 
-// A fresh directory under the system's temporary one, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string name = (fs::temp_directory_path() / "gradlab-test-dot-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(name.data()) != nullptr);
-    path = name;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
 
 std::string read(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -609,7 +590,7 @@ BOOST_AUTO_TEST_CASE(a_gradient_without_its_graph_is_named_after_its_tensor) {
 BOOST_AUTO_TEST_CASE(render_svg_draws_every_node_of_the_dot_text) {
   const SeedNetwork net;
   const std::string dot = to_dot({net.C}, {.show_values = true});
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   render(dot, dir.path / "network.svg");
   BOOST_TEST(dir.files() == std::vector<std::string>{"network.svg"});
 
@@ -632,7 +613,7 @@ BOOST_AUTO_TEST_CASE(render_svg_draws_every_node_of_the_dot_text) {
 BOOST_AUTO_TEST_CASE(render_png_and_pdf) {
   const SeedNetwork net;
   const std::string dot = to_dot({net.C});
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   render(dot, dir.path / "network.png");
   const std::string png = read(dir.path / "network.png");
   BOOST_TEST(png.size() > 8u);
@@ -648,7 +629,7 @@ BOOST_AUTO_TEST_CASE(render_png_and_pdf) {
 }
 
 BOOST_AUTO_TEST_CASE(render_rejects_an_unknown_extension) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   BOOST_CHECK_EXCEPTION(render("digraph { a -> b }", dir.path / "graph.xyz"), ValueError,
                         says(".svg, .png or .pdf"));
   BOOST_CHECK_THROW(render("digraph { a -> b }", dir.path / "graph"), ValueError);
@@ -656,7 +637,7 @@ BOOST_AUTO_TEST_CASE(render_rejects_an_unknown_extension) {
 }
 
 BOOST_AUTO_TEST_CASE(render_into_a_missing_directory_is_an_io_error) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   const fs::path path = dir.path / "no such directory" / "graph.svg";
   BOOST_CHECK_EXCEPTION(render("digraph { a -> b }", path), IOError, says(path.string()));
   BOOST_TEST(!fs::exists(dir.path / "no such directory"));
@@ -664,7 +645,7 @@ BOOST_AUTO_TEST_CASE(render_into_a_missing_directory_is_an_io_error) {
 }
 
 BOOST_AUTO_TEST_CASE(render_over_a_directory_is_an_io_error_and_leaves_no_temporary) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   fs::create_directory(dir.path / "taken.svg");
   BOOST_CHECK_THROW(render("digraph { a -> b }", dir.path / "taken.svg"), IOError);
   BOOST_TEST(dir.files() == std::vector<std::string>{"taken.svg"});
@@ -672,7 +653,7 @@ BOOST_AUTO_TEST_CASE(render_over_a_directory_is_an_io_error_and_leaves_no_tempor
 }
 
 BOOST_AUTO_TEST_CASE(render_of_invalid_dot_is_a_value_error_naming_graphviz) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   write(dir.path / "graph.svg", "the old drawing");
   BOOST_CHECK_EXCEPTION(render("digraph { a -> ", dir.path / "graph.svg"), ValueError,
                         says("Graphviz"));
@@ -687,7 +668,7 @@ BOOST_AUTO_TEST_CASE(render_of_invalid_dot_is_a_value_error_naming_graphviz) {
 }
 
 BOOST_AUTO_TEST_CASE(render_replaces_an_existing_file_and_leaves_no_temporaries) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   const fs::path path = dir.path / "graph.svg";
   write(path, "the old drawing");
   render("digraph { first -> second }", path);
@@ -701,7 +682,7 @@ BOOST_AUTO_TEST_CASE(render_replaces_an_existing_file_and_leaves_no_temporaries)
 }
 
 BOOST_AUTO_TEST_CASE(render_takes_the_longest_file_name_the_system_allows) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   const fs::path path = dir.path / (std::string(251, 'a') + ".svg");  // 255 characters
   render("digraph { a -> b }", path);
   BOOST_TEST(contains(read(path), "<svg"));
@@ -709,7 +690,7 @@ BOOST_AUTO_TEST_CASE(render_takes_the_longest_file_name_the_system_allows) {
 }
 
 BOOST_AUTO_TEST_CASE(render_keeps_the_mode_of_the_file_it_replaces) {
-  TempDir dir;
+  TempDir dir("gradlab-test-dot");
   const fs::path path = dir.path / "graph.svg";
   write(path, "the old drawing");
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);

@@ -1,9 +1,13 @@
 // Helpers shared by the test programs.
 #pragma once
 
+#include <stdlib.h>  // mkdtemp
+
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <exception>
+#include <filesystem>
 #include <gradlab/gradlab.hpp>
 #include <string>
 #include <vector>
@@ -39,5 +43,30 @@ inline void check_first_and_second_derivatives(const Function& f,
   const GradcheckResult rr = gradgradcheck(f, inputs);
   BOOST_TEST(rr.ok, rr.message);
 }
+
+// A fresh directory under the system's temporary one, removed with everything in it.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix = "gradlab-test") {
+    std::string name = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    BOOST_TEST_REQUIRE(mkdtemp(name.data()) != nullptr);
+    path = name;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // The names of the files in it, sorted.
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(path))
+      names.push_back(entry.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
 
 }  // namespace gradlab::testing
