@@ -3,7 +3,10 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
+
+#include "ops/conv_direct.hpp"
 
 namespace gradlab::kernels {
 
@@ -197,8 +200,13 @@ struct GroupSizes {
 
 }  // namespace
 
+// Each fast kernel first offers float32 convolutions to the direct kernels of
+// ops/conv_direct.hpp; direct::suits(g) states which ones they take (stride 1, dilation 1, a
+// short reduction Cg·kH·kW) and why. Everything else goes through im2col + GEMM.
 template <class T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
+  if constexpr (std::is_same_v<T, float>)
+    if (direct::suits(g)) return direct::conv2d_forward(x, w, y, g);
   const GroupSizes s(g);
   T* cols = scratch<T>(0, s.k * s.columns);
   T* rows = scratch<T>(1, s.og * s.columns);
@@ -211,6 +219,8 @@ void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
 
 template <class T>
 void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
+  if constexpr (std::is_same_v<T, float>)
+    if (direct::suits(g)) return direct::conv2d_input_grad(gy, w, gx, g);
   const GroupSizes s(g);
   T* cols = scratch<T>(0, s.k * s.columns);
   T* rows = scratch<T>(1, s.og * s.columns);
@@ -224,6 +234,8 @@ void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
 
 template <class T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeometry& g) {
+  if constexpr (std::is_same_v<T, float>)
+    if (direct::suits(g)) return direct::conv2d_weight_grad(x, gy, gw, g);
   const GroupSizes s(g);
   T* cols = scratch<T>(0, s.k * s.columns);
   T* rows = scratch<T>(1, s.og * s.columns);

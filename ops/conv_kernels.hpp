@@ -1,6 +1,8 @@
 // The numbers behind conv2d: a reference kernel that slides the kernel over the image
 // exactly as the tutorials describe it, and a fast kernel (im2col + one BLAS GEMM) used by
-// default and tested against the reference. The differentiable ops are in ops/conv.hpp.
+// default and tested against the reference. For float32 with stride 1 and dilation 1 the
+// fast kernel hands over to direct loops without im2col (ops/conv_direct.hpp says when).
+// The differentiable ops are in ops/conv.hpp.
 #pragma once
 
 #include <cstdint>

@@ -496,9 +496,10 @@ void compare_kernels(const kernels::ConvGeometry& g, Generator& gen, DType dtype
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_kernels) {
-  // The im2col + GEMM kernels must give the numbers of the sliding-window loops. A few
-  // awkward geometries written out, then random ones: odd sizes, strides 1–3, dilation 1–2,
-  // padding 0–2 (more than the kernel reaches, sometimes: whole rows of padding), groups 1–3.
+  // The fast kernels (im2col + GEMM, and the direct ones) must give the numbers of the
+  // sliding-window loops. A few awkward geometries written out, then random ones: odd sizes,
+  // strides 1–3, dilation 1–2, padding 0–2 (more than the kernel reaches, sometimes: whole
+  // rows of padding), groups 1–3.
   // (oH and oW are left 0 here and worked out by complete().)
   //                                 N  C  H  W  O kH kW oH oW sH sW pH pW dH dW groups
   std::vector<kernels::ConvGeometry> geometries = {
@@ -509,6 +510,13 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_kernels) {
       {1, 2, 1, 1, 2, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1},
       {1, 1, 3, 3, 1, 3, 3, 0, 0, 1, 1, 2, 2, 1, 1, 1},  // corners read 5 of 9 taps in padding
       {2, 2, 2, 6, 2, 1, 1, 0, 0, 3, 3, 2, 2, 1, 1, 2},  // 1×1 kernel reading mostly padding
+      // float32, stride 1, dilation 1: the direct kernels (ops/conv_direct.hpp), on several
+      // threads when the batch has several images.
+      {3, 3, 9, 33, 5, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},   // rows wider than a SIMD register
+      {2, 4, 7, 16, 6, 3, 2, 0, 0, 1, 1, 0, 2, 1, 1, 2},   // groups, width exactly 16
+      {4, 3, 32, 32, 16, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // the benchmark's layer, 4 images
+      {2, 2, 5, 20, 3, 2, 3, 0, 0, 1, 1, 3, 3, 1, 1, 1},   // padding beyond the kernel's reach
+      {2, 130, 4, 4, 2, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // 1170 taps: back to im2col + GEMM
   };
   Generator numbers(72);
   const auto compare_both = [&numbers](const kernels::ConvGeometry& g) {
