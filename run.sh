@@ -5,16 +5,28 @@
 #   ./run.sh sanitize  the same set-up, then the suite built with AddressSanitizer,
 #                    UndefinedBehaviorSanitizer and LeakSanitizer (in build-sanitize/), and
 #                    the threads test under ThreadSanitizer (in build-tsan/)
+#   ./run.sh fuzz    also installs clang and libFuzzer, builds the command line's fuzzers
+#                    with clang (in build-fuzz/) and replays fuzz/corpus/ through them once
+#   ./run.sh fuzz --long N  the same build, then N executions of each fuzzer (both at once),
+#                    starting from a scratch copy of fuzz/corpus/ in build-fuzz/corpus/
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-  sed -n '2,7s/^# \{0,1\}//p' "$0"
+  sed -n '2,11s/^# \{0,1\}//p' "$0"
 }
 
 job=${1:-main}
 case "$job" in
   main | test | sanitize) ;;
+  fuzz)
+    long=0
+    if [ "${2:-}" = --long ]; then
+      long=${3:-}
+      [[ "$long" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: fuzz --long needs a number of executions" >&2; exit 2; }
+    elif [ -n "${2:-}" ]; then
+      echo "run.sh: unknown option '$2' for fuzz (try ./run.sh --help)" >&2; exit 2
+    fi ;;
   -h | --help) usage; exit 0 ;;
   *) echo "run.sh: unknown job '$job' (try ./run.sh --help)" >&2; exit 2 ;;
 esac
@@ -24,6 +36,8 @@ esac
 # writes JSON with nlohmann-json.
 packages=(g++ cmake make pkg-config libboost-test-dev libgraphviz-dev libopenblas-dev
   fonts-dejavu-core nlohmann-json3-dev)
+# The fuzzers need clang (Debian 12's is clang 14) and its libFuzzer runtime.
+[ "$job" = fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,6 +68,39 @@ if [ "$job" = sanitize ]; then
   OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" \
     ./build-tsan/tests/test_reliability --run_test=two_threads_train_at_once_as_one_would
   exit
+fi
+
+if [ "$job" = fuzz ]; then
+  # fuzz/ is a CMake project of its own: libFuzzer needs clang, the rest of gradlab is g++'s.
+  cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=clang++
+  cmake --build build-fuzz -j"$jobs"
+  export OPENBLAS_NUM_THREADS=1  # the inputs are small; threads only slow each execution down
+  # Inputs are capped so that each execution stays small; one taking over 10 s is a hang.
+  expr_flags=(-dict=fuzz/expr.dict -max_len=512 -timeout=10)
+  json_flags=(-dict=fuzz/json.dict -max_len=1024 -timeout=10)
+  if [ "$long" -eq 0 ]; then  # the replay: every file of the corpus once, no mutation
+    ./build-fuzz/expr_fuzzer "${expr_flags[@]}" -runs=0 fuzz/corpus/expr
+    ./build-fuzz/json_fuzzer "${json_flags[@]}" -runs=0 fuzz/corpus/json
+    exit
+  fi
+  # The long run grows a scratch copy of the corpus, never the committed one; a finding is
+  # written to build-fuzz/crash-… (or timeout-…, oom-…) and fails the run.
+  rm -rf build-fuzz/corpus
+  cp -r fuzz/corpus build-fuzz/corpus
+  status=0
+  for fuzzer in expr json; do
+    flags="${fuzzer}_flags[@]"
+    ./build-fuzz/${fuzzer}_fuzzer "${!flags}" -runs="$long" -print_final_stats=1 \
+      -artifact_prefix=build-fuzz/ build-fuzz/corpus/$fuzzer >build-fuzz/$fuzzer.log 2>&1 &
+  done
+  for fuzzer in expr json; do
+    wait -n || status=1
+  done
+  for fuzzer in expr json; do
+    echo "== $fuzzer (build-fuzz/$fuzzer.log)"
+    grep -E '^stat::|Done [0-9]+ runs|ERROR|SUMMARY' build-fuzz/$fuzzer.log || true
+  done
+  exit "$status"
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <iomanip>
 #include <optional>
 #include <sstream>
 
@@ -136,7 +137,8 @@ std::vector<Token> tokenize(const std::string& s) {
     } else {
       std::size_t length = 1;
       while (start + length < s.size() && is_continuation_byte(s[start + length])) ++length;
-      throw ExprError("unexpected character '" + s.substr(start, length) + "'", start, true);
+      throw ExprError("unexpected character '" + printable(s.substr(start, length)) + "'", start,
+                      true);
     }
   }
   tokens.push_back({Token::Kind::end, "", 0, s.size(), s.size()});
@@ -150,7 +152,7 @@ std::string describe(const Token& t) {
     case Token::Kind::name:
       return "the name '" + t.text + "'";
     case Token::Kind::string:
-      return "the string \"" + t.text + "\"";
+      return "the string \"" + printable(t.text) + "\"";
     case Token::Kind::symbol:
       return "'" + t.text + "'";
     case Token::Kind::end:
@@ -401,6 +403,32 @@ std::string snippet(const std::string& source, const Expr& e) {
   return text;
 }
 
+// Products and sliding windows cost more than their output's size, which the limit on
+// tensor sizes does not bound: conv2d of a 3000×3000 image with a 1500×1500 kernel is 5·10¹²
+// multiply-adds (and its im2col buffer holds as many numbers), a [3000, 3000] @ [3000, 3000]
+// 2.7·10¹⁰. Each is refused above this estimate (an upper bound: stride and dilation only
+// lower the true cost), far above what a learner checks: 16 channels of 28×28 with 16 3×3
+// kernels is 1.8·10⁶.
+constexpr double max_work = 1e7;
+
+std::string too_much_work(double work) {
+  std::ostringstream message;
+  message << std::setprecision(2) << "about " << work << " multiply-adds, more than the "
+          << max_work << " allowed here (smaller tensors or kernels)";
+  return message.str();
+}
+
+// [… m, k] @ [… k, n]: m·k·n for each matrix of the larger batch.
+double matmul_work(const Tensor& a, const Tensor& b) {
+  const auto rows = [](const Tensor& t) {
+    return t.shape().size() < 2 ? 1.0 : static_cast<double>(t.shape()[t.shape().size() - 2]);
+  };
+  const auto columns = [](const Tensor& t) {
+    return t.shape().empty() ? 1.0 : static_cast<double>(t.shape().back());
+  };
+  return std::max(static_cast<double>(a.numel()) * columns(b), static_cast<double>(b.numel()) * rows(a));
+}
+
 class Evaluator;
 
 // A call's arguments, bound to the function's parameters by position or keyword, and read
@@ -534,7 +562,7 @@ class Evaluator {
       return std::visit(
           [&](const auto& a, const auto& b) -> Value {
             switch (op) {
-              case '@': return matmul(as_tensor(a, env_.dtype), as_tensor(b, env_.dtype));
+              case '@': return product(as_tensor(a, env_.dtype), as_tensor(b, env_.dtype), e);
               case '+': return a + b;
               case '-': return a - b;
               case '*': return a * b;
@@ -543,6 +571,12 @@ class Evaluator {
           },
           left, right);
     });
+  }
+
+  Value product(const Tensor& a, const Tensor& b, const Expr& e) {
+    if (const double work = matmul_work(a, b); work > max_work)
+      throw ExprError(too_much_work(work), e.offset, false, snippet(source_, e));
+    return matmul(a, b);
   }
 
   Value call(const Expr& e) {
@@ -687,7 +721,7 @@ std::string Arguments::word(const char* parameter, const std::vector<std::string
       std::find(allowed.begin(), allowed.end(), e.text) == allowed.end())
     fail(e, std::string(parameter) + " must be one of " + choices +
                 (e.kind == Expr::Kind::name || e.kind == Expr::Kind::string
-                     ? ", got '" + e.text + "'"
+                     ? ", got '" + printable(e.text) + "'"
                      : ""));
   return e.text;
 }
@@ -718,6 +752,45 @@ Conv2dOptions conv_options(Arguments& a) {
 
 Pool2dOptions pool_options(Arguments& a) {
   return Pool2dOptions{.stride = a.pair("stride", 0), .padding = a.pair("padding", 0)};
+}
+
+// (H + 2·padding) · (W + 2·padding) of the last two axes: the positions a window can take.
+double padded_area(const Tensor& x, Pair padding) {
+  const Shape& s = x.shape();
+  if (s.size() < 2) return static_cast<double>(x.numel());
+  return (static_cast<double>(s[s.size() - 2]) + 2 * std::abs(static_cast<double>(padding.h))) *
+         (static_cast<double>(s[s.size() - 1]) + 2 * std::abs(static_cast<double>(padding.w)));
+}
+
+// The size of axis `axis` of a 4-D tensor, 1 for a 2-D one (conv2d takes both).
+double axis_or_one(const Tensor& x, std::size_t axis) {
+  return x.shape().size() == 4 ? static_cast<double>(x.shape()[axis]) : 1;
+}
+
+void limit_work(Arguments& a, const char* parameter, double work) {
+  if (work > max_work) a.fail(a.expr(parameter), too_much_work(work));
+}
+
+// conv2d and convolve2d: N · (H + 2p)(W + 2p) · O·C·kH·kW.
+Value convolution(Arguments& a, bool flipped) {
+  const Tensor input = a.tensor("input"), weight = a.tensor("weight");
+  const Conv2dOptions options = conv_options(a);
+  limit_work(a, "input",
+             axis_or_one(input, 0) * padded_area(input, options.padding) * weight.numel());
+  const Tensor bias = a.optional_tensor("bias");
+  return flipped ? convolve2d(input, weight, bias, options) : conv2d(input, weight, bias, options);
+}
+
+// max_pool2d and avg_pool2d: N·C · (H + 2p)(W + 2p) · kH·kW.
+Value pooling(Arguments& a, bool max) {
+  const Tensor x = a.tensor("x");
+  const Pair kernel = a.pair("kernel", 1);
+  const Pool2dOptions options = pool_options(a);
+  const double images = padded_area(x, 0) > 0 ? x.numel() / padded_area(x, 0) : 0;
+  limit_work(a, "x",
+             images * padded_area(x, options.padding) * std::abs(static_cast<double>(kernel.h)) *
+                 std::abs(static_cast<double>(kernel.w)));
+  return max ? max_pool2d(x, kernel, options) : avg_pool2d(x, kernel, options);
 }
 
 // grad(of, wrt): ∂(of)/∂(wrt), recorded with create_graph so that it can be differentiated
@@ -753,7 +826,11 @@ const std::vector<Builtin>& builtins() {
       {"hadamard", {"a", "b"}, {}, "a ∘ b, the same as a * b",
        [](Arguments& a) -> Value { return hadamard(a.tensor("a"), a.tensor("b")); }},
       {"matmul", {"a", "b"}, {}, "the matrix product, the same as a @ b",
-       [](Arguments& a) -> Value { return matmul(a.tensor("a"), a.tensor("b")); }},
+       [](Arguments& a) -> Value {
+         const Tensor left = a.tensor("a"), right = a.tensor("b");
+         limit_work(a, "a", matmul_work(left, right));
+         return matmul(left, right);
+       }},
       {"outer", {"u", "v"}, {}, "[m] and [n] → [m, n], uᵢ·vⱼ",
        [](Arguments& a) -> Value { return outer(a.tensor("u"), a.tensor("v")); }},
       {"kron", {"a", "b"}, {}, "the Kronecker product a ⊗ b",
@@ -806,22 +883,19 @@ const std::vector<Builtin>& builtins() {
       {"conv2d", {"input", "weight"},
        {"bias", "stride", "padding", "dilation", "groups", "padding_mode"},
        "cross-correlation, [N, C, H, W] with [O, C, kH, kW] (or 2-D with 2-D)",
-       [](Arguments& a) -> Value {
-         return conv2d(a.tensor("input"), a.tensor("weight"), a.optional_tensor("bias"),
-                       conv_options(a));
-       }},
+       [](Arguments& a) { return convolution(a, false); }},
       {"convolve2d", {"input", "weight"},
        {"bias", "stride", "padding", "dilation", "groups", "padding_mode"},
        "true convolution: conv2d with the kernel flipped",
-       [](Arguments& a) -> Value {
-         return convolve2d(a.tensor("input"), a.tensor("weight"), a.optional_tensor("bias"),
-                           conv_options(a));
-       }},
+       [](Arguments& a) { return convolution(a, true); }},
       {"conv_transpose2d", {"input", "weight"},
        {"bias", "stride", "padding", "output_padding", "dilation", "groups"},
        "the transposed convolution (conv2d's input gradient)",
        [](Arguments& a) -> Value {
-         return conv_transpose2d(a.tensor("input"), a.tensor("weight"), a.optional_tensor("bias"),
+         // N·H·W · C·(O/groups)·kH·kW: each input element spread through the whole kernel.
+         const Tensor input = a.tensor("input"), weight = a.tensor("weight");
+         limit_work(a, "input", axis_or_one(input, 0) * padded_area(input, 0) * weight.numel());
+         return conv_transpose2d(input, weight, a.optional_tensor("bias"),
                                  {.stride = a.pair("stride", 1),
                                   .padding = a.pair("padding", 0),
                                   .output_padding = a.pair("output_padding", 0),
@@ -831,8 +905,14 @@ const std::vector<Builtin>& builtins() {
       {"conv2d_weight_grad", {"input", "grad_output", "kernel"},
        {"stride", "padding", "dilation", "groups"}, "conv2d's weight gradient",
        [](Arguments& a) -> Value {
-         return conv2d_weight_grad(a.tensor("input"), a.tensor("grad_output"),
-                                   a.pair("kernel", 1), conv_options(a));
+         // N·O·oh·ow · C·kH·kW: each element of grad_output against a window of the input.
+         const Tensor input = a.tensor("input"), grad_output = a.tensor("grad_output");
+         const Pair kernel = a.pair("kernel", 1);
+         limit_work(a, "input",
+                    static_cast<double>(grad_output.numel()) * axis_or_one(input, 1) *
+                        std::abs(static_cast<double>(kernel.h)) *
+                        std::abs(static_cast<double>(kernel.w)));
+         return conv2d_weight_grad(input, grad_output, kernel, conv_options(a));
        }},
       {"pad", {"x", "amount"}, {"mode"}, "pad(x, 1, reflect); amount: n or [top, bottom, left, right]",
        [](Arguments& a) -> Value {
@@ -843,13 +923,9 @@ const std::vector<Builtin>& builtins() {
          return unpad(a.tensor("g"), a.padding("amount"), a.pad_mode("mode"));
        }},
       {"max_pool2d", {"x", "kernel"}, {"stride", "padding"}, "the largest value of each window",
-       [](Arguments& a) -> Value {
-         return max_pool2d(a.tensor("x"), a.pair("kernel", 1), pool_options(a));
-       }},
+       [](Arguments& a) { return pooling(a, true); }},
       {"avg_pool2d", {"x", "kernel"}, {"stride", "padding"}, "the mean of each window",
-       [](Arguments& a) -> Value {
-         return avg_pool2d(a.tensor("x"), a.pair("kernel", 1), pool_options(a));
-       }},
+       [](Arguments& a) { return pooling(a, false); }},
       {"grad", {"of", "wrt"}, {}, "∂of/∂wrt (of: one number), itself differentiable", gradient},
   };
   return table;
@@ -863,8 +939,14 @@ std::string explain(const ExprError& error, const std::string& source) {
     const std::string in = error.snippet.empty() ? "" : "in '" + error.snippet + "', ";
     return std::string(error.what()) + " (" + in + where(source, p) + ")";
   }
-  // The line with the mistake, and a caret under it (tabs copied so that it lines up).
-  const std::string line = source.substr(p.line_begin, p.line_end - p.line_begin);
+  // The line with the mistake, and a caret under it (tabs copied so that it lines up). Any
+  // other control character (a NUL, a carriage return) is shown as one '�', so that the line
+  // prints whole and the caret still counts one column for it.
+  std::string line;
+  for (std::size_t i = p.line_begin; i < p.line_end; ++i) {
+    const auto byte = static_cast<unsigned char>(source[i]);
+    line += (byte < 0x20 && byte != '\t') || byte == 0x7f ? "\uFFFD" : std::string(1, source[i]);
+  }
   std::string caret;
   for (std::size_t i = p.line_begin; i < std::min(error.offset, p.line_end); ++i)
     if (!is_continuation_byte(source[i])) caret += source[i] == '\t' ? '\t' : ' ';
@@ -919,6 +1001,26 @@ std::string describe_functions() {
     out << b.meaning << '\n';
   }
   return out.str();
+}
+
+std::string printable(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (byte < 0x20 || byte == 0x7f) {
+      const char digits[] = "0123456789abcdef";
+      out += {'\\', 'x', digits[byte >> 4], digits[byte & 15]};
+    } else {
+      out += c;  // UTF-8 (ŷ, δ) as it is
+    }
+  }
+  return out;
 }
 
 bool is_name(const std::string& text) {

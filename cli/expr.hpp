@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -62,6 +63,12 @@ struct Expr {
 // the stack. No formula a learner writes comes near it.
 constexpr std::size_t max_height = 1000;
 
+// The most elements any tensor of an evaluation may have (80 MB in float64): far above any
+// formula a learner checks, far below what pad(W, 30000) or kron(kron(a, a), kron(a, a))
+// would allocate. The command line sets it with gradlab::set_max_elements before evaluating;
+// a larger tensor is an op's error at its column.
+constexpr std::int64_t max_tensor_elements = 10'000'000;
+
 struct Step {
   std::string name;
   Expr value;
@@ -96,6 +103,10 @@ Tensor as_tensor(const Value& value, DType dtype);
 
 // "  sigmoid(x)            σ(x) = 1 / (1 + e^(−x))" — one line per function, for --help.
 std::string describe_functions();
+
+// `text` as it may appear inside a message: a newline, a tab or another control character
+// is written as \n, \t or \x1b, so that a message quoting the user stays on one line.
+std::string printable(const std::string& text);
 
 // Whether `text` can be used as a name in an expression.
 bool is_name(const std::string& text);

@@ -1,6 +1,7 @@
 #include "engine/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <iomanip>
@@ -45,7 +46,10 @@ std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape) {
 
 namespace {
 
-// Rejects shapes no buffer could hold, before numel() could overflow.
+std::atomic<std::int64_t> element_limit{std::numeric_limits<std::int64_t>::max()};
+
+// Rejects shapes no buffer could hold, before numel() could overflow, and shapes over the
+// limit a program set.
 void check_shape(const Shape& shape, DType dtype) {
   std::int64_t n = 1;
   for (std::int64_t d : shape) {
@@ -55,9 +59,16 @@ void check_shape(const Shape& shape, DType dtype) {
       throw ShapeError("tensor: shape " + to_string(shape) + " has too many elements");
     n *= d;
   }
+  if (n > element_limit)
+    throw ShapeError("tensor: shape " + to_string(shape) + " has " + std::to_string(n) +
+                     " elements, more than the " + std::to_string(element_limit.load()) +
+                     " allowed here");
 }
 
 }  // namespace
+
+void set_max_elements(std::int64_t limit) { element_limit = limit; }
+std::int64_t max_elements() { return element_limit; }
 
 namespace {
 

@@ -35,6 +35,11 @@ std::string to_string(const Shape& shape);  // "[1, 3]"
 std::int64_t numel(const Shape& shape);
 // The index of the element at row-major position `flat`: {1, 2} for 5 in a [2, 3] tensor.
 std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape);
+// The most elements a new tensor may have: a larger one is a ShapeError naming its shape,
+// not a failed allocation of gigabytes. No limit unless a program sets one; the command
+// line does, as its sizes come from whoever wrote the document: pad(W, 30000).
+void set_max_elements(std::int64_t limit);
+std::int64_t max_elements();
 
 struct Node;
 struct TensorImpl;

@@ -1,0 +1,29 @@
+// What the `gradlab` program does, as a function: the arguments and the document in, the
+// exit status and the text for stdout and stderr out. cli/main.cpp is a thin shell around
+// it; the fuzzers (fuzz/) call it directly, thousands of times a second, without a process.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace gradlab::cli {
+
+// The exit status (0 done, 1 a wrong claim under `check --strict`, 2 bad input or usage)
+// and what the program prints.
+struct Outcome {
+  int status = 0;
+  std::string out;  // the JSON, the DOT text or the help
+  std::string err;  // empty, or one line "gradlab <subcommand>: …" (a syntax error adds the
+                    // expression and a caret)
+};
+
+// Reads the document from stdin; given the subcommand, for a hint while it waits. Called
+// only when the document does not come from --input FILE.
+using ReadStdin = std::function<std::string(const std::string& subcommand)>;
+
+// `gradlab args…` (args without the program's name). Every error, of any kind, ends in
+// `Outcome::err`; nothing is thrown.
+Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin);
+
+}  // namespace gradlab::cli
