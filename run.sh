@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a Debian 12 machine for gradlab, build it, and run the main job or the test suite.
-#   ./run.sh         install what is missing, build (Release), run the main job
+#   ./run.sh         install what is missing, build (Release), run the main job: the
+#                    tutorials in order, writing their diagrams into docs/diagrams/
 #   ./run.sh test    the same set-up, then the whole test suite through ctest
 #   ./run.sh sanitize  the same set-up, then the suite built with AddressSanitizer,
 #                    UndefinedBehaviorSanitizer and LeakSanitizer (in build-sanitize/), and
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-  sed -n '2,11s/^# \{0,1\}//p' "$0"
+  sed -n '2,12s/^# \{0,1\}//p' "$0"
 }
 
 job=${1:-main}
@@ -33,9 +34,10 @@ esac
 
 # Debian packages the build needs; apt-get runs only when one is absent. pkg-config finds
 # Graphviz's libraries; the diagrams are drawn in DejaVu Sans; the command line reads and
-# writes JSON with nlohmann-json.
+# writes JSON with nlohmann-json; the digits tutorial reads the 8×8 digits that
+# python3-sklearn ships, gzipped (zlib).
 packages=(g++ cmake make pkg-config libboost-test-dev libgraphviz-dev libopenblas-dev
-  fonts-dejavu-core nlohmann-json3-dev)
+  fonts-dejavu-core nlohmann-json3-dev zlib1g-dev python3-sklearn)
 # The fuzzers need clang (Debian 12's is clang 14) and its libFuzzer runtime.
 [ "$job" = fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
@@ -107,8 +109,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 
 if [ "$job" = main ]; then
-  ./build/seed_network_demo
-  cmake --build build --target docs
+  cmake --build build --target docs  # runs the tutorials, then writes docs/ops.md
 else
   ctest --test-dir build --output-on-failure -j"$jobs"
 fi

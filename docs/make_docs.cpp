@@ -1,108 +1,19 @@
-// Writes what docs/ shows of the code, from the code itself:
-//   - diagrams/*.dot and *.svg: the seed network's forward and gradient graphs and the
-//     5×5 convolution's, drawn by to_dot() and rendered by render();
-//   - ops.md: the op reference, from the OpInfo each op declares beside its backward.
+// Writes docs/ops.md, the op reference, from the OpInfo each op declares beside its
+// backward. (The diagrams in docs/diagrams/ are drawn by the tutorials that embed them.)
 //
-//   gradlab-docs [--out DIR]   write them (the build's `docs` target runs this)
-//   gradlab-docs --check       fail, naming the files, if the committed ones are stale
-//
-// --check compares the DOT text and ops.md, which depend only on gradlab; the SVG files are
-// renderings of that DOT text (their bytes depend on Graphviz's version and fonts).
+//   gradlab-docs [--out DIR]   write DIR/ops.md (the build's `docs` target runs this)
+//   gradlab-docs --check       fail if the committed docs/ops.md is out of date
 #include <filesystem>
-#include <fstream>
 #include <gradlab/gradlab.hpp>
 #include <iostream>
 #include <sstream>
 #include <string>
-#include <tuple>
 #include <vector>
 
 using namespace gradlab;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Diagram {
-  std::string name;  // file name without extension
-  std::string dot;
-};
-
-// x[1×3]·W[3×4] → σ → h · V[4×2] → σ → ŷ,  C = ½‖ŷ − t‖², with the seed demo's weights.
-struct SeedNetwork {
-  Tensor x, t, W, V, h, y, C;
-  SeedNetwork() {
-    Generator gen(42);
-    x = tensor({{0.5, -1.0, 2.0}}).name("x");
-    t = tensor({{1.0, 0.0}}).name("t");
-    W = randn({3, 4}, gen).set_requires_grad().name("W");
-    V = randn({4, 2}, gen).set_requires_grad().name("V");
-    {
-      cluster layer("hidden layer");
-      h = sigmoid(matmul(x, W)).name("h");
-    }
-    {
-      cluster layer("output layer");
-      y = sigmoid(matmul(h, V)).name("ŷ");
-    }
-    C = (0.5 * sum(pow(y - t, 2))).name("C");
-  }
-};
-
-std::vector<Diagram> diagrams() {
-  std::vector<Diagram> out;
-  {
-    SeedNetwork n;
-    out.push_back({"seed_forward", to_dot({n.C}, {.show_values = true,
-                                                   .title = "The 3-4-2 network: forward pass"})});
-    out.push_back({"seed_formulas",
-                   to_dot({n.C}, {.formulas = true,
-                                  .title = "What each op sends back: G is the gradient "
-                                           "arriving at its output"})});
-    std::vector<Tensor> g;
-    {
-      cluster pass("backward pass");
-      g = grad({n.C}, {n.W, n.V}, {.create_graph = true});
-    }
-    out.push_back({"seed_gradient",
-                   to_dot({n.C}, {.gradients = {{g[0], n.W}, {g[1], n.V}},
-                                  .title = "The backward pass as a graph: ∂C/∂V and ∂C/∂W"})});
-  }
-  {
-    // The image needs a gradient too for the backward pass to be a graph: the kernel's
-    // gradient depends on the image, not on the kernel.
-    const auto example = [](bool image_requires_grad) {
-      Tensor image = tensor({{1, 1, 1, 0, 0},
-                             {0, 1, 1, 1, 0},
-                             {0, 0, 1, 1, 1},
-                             {0, 0, 1, 1, 0},
-                             {0, 1, 1, 0, 0}})
-                         .name("image");
-      image.set_requires_grad(image_requires_grad);
-      Tensor kernel = tensor({{1, 0, 1}, {0, 1, 0}, {1, 0, 1}}).set_requires_grad().name("kernel");
-      return std::tuple{image, kernel, conv2d(image, kernel).name("feature map")};
-    };
-    {
-      const auto [image, kernel, y] = example(false);
-      out.push_back({"conv5x5_forward",
-                     to_dot({y}, {.left_to_right = true,
-                                  .show_values = true,
-                                  .value_limit = 25,
-                                  .title = "A 3×3 kernel slid over a 5×5 image"})});
-    }
-    const auto [image, kernel, y] = example(true);
-    std::vector<Tensor> g;
-    {
-      cluster pass("backward pass");
-      g = grad({sum(y)}, {image, kernel}, {.create_graph = true});
-    }
-    out.push_back({"conv5x5_gradient",
-                   to_dot({y}, {.show_values = true,
-                                .value_limit = 25,
-                                .gradients = {{g[0], image}, {g[1], kernel}},
-                                .title = "The gradients of Σ feature map: image and kernel"})});
-  }
-  return out;
-}
 
 std::string op_reference() {
   std::ostringstream md;
@@ -133,19 +44,6 @@ std::string op_reference() {
   return md.str();
 }
 
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out.flush()) throw IOError("gradlab-docs: cannot write '" + path.string() + "'");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,8 +53,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::cout << "usage: gradlab-docs [--out DIR] [--check]\n"
-                   "Writes the diagrams (DOT and SVG) and ops.md of docs/ from the code;\n"
-                   "--check only compares the committed DOT files and ops.md with it.\n";
+                   "Writes DIR/ops.md (default: the source tree's docs/), the op reference,\n"
+                   "from the code; --check only compares the committed one with it.\n";
       return 0;
     }
     if (a == "--check") {
@@ -168,33 +66,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const fs::path path = dir / "ops.md";
   try {
-    std::vector<std::pair<fs::path, std::string>> files;
-    for (const Diagram& d : diagrams()) files.emplace_back(dir / "diagrams" / (d.name + ".dot"), d.dot);
-    files.emplace_back(dir / "ops.md", op_reference());
-
+    const std::string text = op_reference();
     if (check) {
-      int stale = 0;
-      for (const auto& [path, text] : files)
-        if (!fs::exists(path) || read(path) != text) {
-          std::cerr << "gradlab-docs: " << path.string() << " is out of date\n";
-          ++stale;
-        }
-      if (stale)
-        std::cerr << "gradlab-docs: regenerate with `cmake --build build --target docs` and "
-                     "commit docs/\n";
-      return stale ? 1 : 0;
+      if (fs::exists(path) && read_file(path, "gradlab-docs") == text) return 0;
+      std::cerr << "gradlab-docs: " << path.string() << " is out of date: regenerate with "
+                   "`cmake --build build --target docs` and commit docs/\n";
+      return 1;
     }
-    fs::create_directories(dir / "diagrams");
-    for (const auto& [path, text] : files) {
-      write(path, text);
-      std::cout << "wrote " << path.string() << "\n";
-      if (path.extension() == ".dot") {
-        fs::path svg = path;
-        render(text, svg.replace_extension(".svg"));
-        std::cout << "wrote " << svg.string() << "\n";
-      }
-    }
+    fs::create_directories(dir);
+    write_file_atomically(path, text, "gradlab-docs");
+    std::cout << "wrote " << path.string() << "\n";
   } catch (const Error& e) {
     std::cerr << e.what() << "\n";
     return 1;

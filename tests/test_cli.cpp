@@ -154,7 +154,7 @@ void check_close(const json& got, const json& want, double tol, const std::strin
 double sigma(double v) { return 1 / (1 + std::exp(-v)); }
 
 // The seed network of the tutorials, 3 → 4 → 2 with sigmoids, with the weights of
-// tutorials/seed_network_demo.cpp:  h = σ(x·W), ŷ = σ(h·V), C = ½‖ŷ − t‖².
+// tutorials/03_backprop.cpp:  h = σ(x·W), ŷ = σ(h·V), C = ½‖ŷ − t‖².
 // Everything below the document is the hand derivation, in plain loops:
 //   δ_out = (ŷ − t) ∘ ŷ ∘ (1 − ŷ)         ∂C/∂V = hᵀ δ_out
 //   δ_hid = (δ_out Vᵀ) ∘ h ∘ (1 − h)      ∂C/∂W = xᵀ δ_hid

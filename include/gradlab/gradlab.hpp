@@ -41,6 +41,7 @@
 #include "engine/checkpoint.hpp"
 #include "engine/dot.hpp"
 #include "engine/errors.hpp"
+#include "engine/files.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/graph.hpp"
 #include "engine/tensor.hpp"

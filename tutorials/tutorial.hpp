@@ -1,0 +1,43 @@
+// What every tutorial program shares: its command line, its claims and its diagrams.
+//
+//   NN_name [--diagrams DIR] [--check-diagrams DIR] [--quick] [--help]
+//
+// A tutorial prints what its text shows and states each thing the text claims with
+// claim(); a claim that does not hold prints FAILED and makes the program exit with 1, so
+// a tutorial that stops being true fails the test suite. Its diagrams go through
+// diagram(): written to DIR as DOT and SVG with --diagrams (the build's `docs` target), or
+// compared with the committed DOT under --check-diagrams (the test suite).
+#pragma once
+
+#include <gradlab/gradlab.hpp>
+#include <string>
+
+namespace tutorial {
+
+class Tutorial {
+ public:
+  // Reads the command line; --help prints `title`, `about` and the options, then exits.
+  Tutorial(int argc, char** argv, const std::string& title, const std::string& about);
+
+  // Long work (training) is shortened under --quick, which the test suite passes.
+  bool quick() const { return quick_; }
+
+  void section(const std::string& heading) const;  // "── 2. The hidden layer ──"
+
+  // Prints "✓ what" when it holds and "FAILED: what" when it does not.
+  void claim(bool holds, const std::string& what);
+
+  // A diagram the text embeds, docs/diagrams/<name>.svg. A diagram whose numbers come from
+  // training (`checked = false`) is written but not compared: the quick run trains less.
+  void diagram(const std::string& name, const std::string& dot, bool checked = true);
+
+  int finish() const;  // the exit code: 0 when every claim held and every diagram is current
+
+ private:
+  std::string program_;
+  std::string write_dir_, check_dir_;
+  bool quick_ = false;
+  int failures_ = 0;
+};
+
+}  // namespace tutorial
