@@ -253,7 +253,14 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
   FlagScope recording(in_backward, pass.create_graph);
   for (std::size_t i = 0; i < roots.size(); ++i)
     accumulate(pending[roots[i].impl()].grad, root_grads[i]);
-  const auto own = [&pass](const Tensor& g) { return pass.create_graph ? g : g.clone(); };
+  // What grad() and the results keep must not share numbers with another tensor (the same
+  // gradient handed by an add to both its inputs, the caller's seed): such a gradient is
+  // copied. One that nothing else holds is kept as it is — copying it would cost as much as
+  // the op that made it. With create_graph the gradient is part of a graph and kept as is.
+  const auto own = [&pass](const Tensor& g) {
+    const bool alone = g.shared_impl().use_count() == 1 && g.impl()->storage.use_count() == 1;
+    return pass.create_graph || alone ? g : g.clone();
+  };
 
   for (TensorImpl* t : order) {
     Pending& here = pending[t];

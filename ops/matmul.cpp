@@ -56,8 +56,10 @@ const OpInfo matmul_op{"matmul", "A · B", {"∂A = G · Bᵀ", "∂B = Aᵀ · 
 Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where);
   const Product p = check_matmul(a, b);
-  Tensor out = zeros(p.out, a.dtype());
-  if (p.m * p.n * p.k > 0) {
+  // GEMM overwrites its output (β = 0); only an empty inner dimension leaves the zeros.
+  const bool any_products = p.m * p.n * p.k > 0;
+  Tensor out = any_products ? empty(p.out, a.dtype()) : zeros(p.out, a.dtype());
+  if (any_products) {
     kernels::dispatch(a.dtype(), [&]<class T>(T) {
       for (std::int64_t i = 0; i < p.batch; ++i)
         gemm(a.data<T>() + i * p.m * p.k, b.data<T>() + i * p.k * p.n,

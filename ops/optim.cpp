@@ -51,8 +51,10 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
   }
 }
 
+// Undefined rather than zeros (as PyTorch's set_to_none): the next backward then stores its
+// gradient as it is, instead of allocating zeros, adding to them and paging in both.
 void Optimizer::zero_grad() {
-  for (Tensor& p : params_) p.zero_grad();
+  for (Tensor& p : params_) p.reset_grad();
 }
 
 SGD::SGD(std::vector<Tensor> params, double lr, double momentum)

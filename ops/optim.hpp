@@ -14,7 +14,7 @@ class Optimizer {
   explicit Optimizer(std::vector<Tensor> params);
   virtual ~Optimizer() = default;
   virtual void step() = 0;  // parameters without a gradient are left alone
-  void zero_grad();
+  void zero_grad();  // clears every parameter's grad() (undefined, as before any backward)
   const std::vector<Tensor>& params() const { return params_; }
 
  protected:
