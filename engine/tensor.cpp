@@ -1,5 +1,6 @@
 #include "engine/tensor.hpp"
 
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -13,6 +14,7 @@
 
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
+#include "engine/memory.hpp"
 
 namespace gradlab {
 
@@ -72,13 +74,9 @@ std::int64_t max_elements() { return element_limit; }
 
 namespace {
 
-constexpr std::align_val_t storage_alignment{64};
-
 std::shared_ptr<void> allocate(const Shape& shape, DType dtype) {
   check_shape(shape, dtype);
-  const std::size_t bytes = std::max<std::size_t>(1, numel(shape) * size_of(dtype));
-  return {::operator new(bytes, storage_alignment),
-          [](void* p) { ::operator delete(p, storage_alignment); }};
+  return allocate_storage(numel(shape) * size_of(dtype));
 }
 
 }  // namespace

@@ -149,3 +149,32 @@ BOOST_AUTO_TEST_CASE(shapes_too_large_for_memory_are_rejected) {
                         says("tensor: shape [4294967296, 4294967296] has too many elements"));
   BOOST_CHECK_THROW(zeros({INT64_MAX, 2}), ShapeError);
 }
+
+// A large block freed by its tensor is handed to the next tensor of its size class, already
+// paged in; small ones and a cache turned off go back to the system.
+BOOST_AUTO_TEST_CASE(large_blocks_are_reused) {
+  const std::size_t limit = cache_limit();
+  if (limit == 0) return;  // AddressSanitizer build: nothing is cached, by design
+  set_cache_limit(0);      // start from an empty cache
+  set_cache_limit(limit);
+  const void* first = nullptr;
+  {
+    Tensor a = zeros({256, 256});  // 512 KiB
+    first = a.data<double>();
+  }
+  BOOST_TEST(cached_bytes() >= 512u * 1024);
+  Tensor b = ones({250, 260});  // 507 KiB: the same size class
+  BOOST_TEST(static_cast<const void*>(b.data<double>()) == first);
+  BOOST_TEST(cached_bytes() == 0u);
+  BOOST_TEST(b.at({249, 259}) == 1.0);  // filled, not left as the old numbers
+  {
+    Tensor small = zeros({10});
+  }
+  BOOST_TEST(cached_bytes() == 0u);  // small blocks are not cached
+  set_cache_limit(0);
+  {
+    Tensor c = zeros({256, 256});
+  }
+  BOOST_TEST(cached_bytes() == 0u);
+  set_cache_limit(limit);
+}
