@@ -1,12 +1,13 @@
 #include "ops/pool.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
+#include "engine/memory.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/shape.hpp"
 
@@ -58,7 +59,16 @@ Tensor on_batch(const Tensor& input, F&& f) {
   return reshape(y, {y.size(2), y.size(3)});
 }
 
-using Positions = std::shared_ptr<const std::vector<std::int64_t>>;
+// Where each output element came from: indices into the input. Kept in memory from the
+// tensor allocator, so that a training loop reuses the same pages at every step.
+struct Positions {
+  std::shared_ptr<void> memory;
+  std::int64_t count = 0;
+
+  explicit Positions(std::int64_t n) : memory(allocate_storage(n * sizeof(std::int64_t))), count(n) {}
+  std::int64_t* data() const { return static_cast<std::int64_t*>(memory.get()); }
+  std::int64_t operator[](std::int64_t k) const { return data()[k]; }
+};
 
 // Two linear ops that move values by a fixed list of positions, each the other's gradient:
 //   gather(x)[k] = x[positions[k]]            (max pooling, once the maxima are found)
@@ -74,7 +84,7 @@ Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape) {
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
-    for (std::size_t k = 0; k < positions->size(); ++k) o[k] = in[(*positions)[k]];
+    for (std::int64_t k = 0; k < positions.count; ++k) o[k] = in[positions[k]];
   });
   return record(gather_op, out, {x}, [positions](const BackwardContext& c) {
     return Grads{scatter(c.grad, positions, c.inputs[0].shape())};
@@ -86,7 +96,7 @@ Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) 
   kernels::dispatch(g.dtype(), [&]<class T>(T) {
     const T* in = g.data<T>();
     T* o = out.data<T>();
-    for (std::size_t k = 0; k < positions->size(); ++k) o[(*positions)[k]] += in[k];
+    for (std::int64_t k = 0; k < positions.count; ++k) o[positions[k]] += in[k];
   });
   return record(scatter_op, out, {g}, [positions](const BackwardContext& c) {
     return Grads{gather(c.grad, positions, c.inputs[0].shape())};
@@ -100,30 +110,38 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
   const CallSite site(where);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, options);
-    auto positions = std::make_shared<std::vector<std::int64_t>>();
-    positions->reserve(g.planes * g.out_h * g.out_w);
+    const Positions positions(g.planes * g.out_h * g.out_w);
+    std::int64_t* winner = positions.data();
     kernels::dispatch(x.dtype(), [&]<class T>(T) {
-      const T* in = x.data<T>();
-      for (std::int64_t plane = 0; plane < g.planes; ++plane)
-        for (std::int64_t i = 0; i < g.out_h; ++i)
+      for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+        const std::int64_t plane_start = plane * g.height * g.width;
+        const T* in = x.data<T>() + plane_start;
+        for (std::int64_t i = 0; i < g.out_h; ++i) {
+          // The window's rows and columns that fall inside the image (padding is never
+          // the maximum: it is not there).
+          const std::int64_t top = i * g.stride.h - g.padding.h;
+          const std::int64_t row_lo = std::max<std::int64_t>(top, 0);
+          const std::int64_t row_hi = std::min(top + g.kernel.h, g.height);
           for (std::int64_t j = 0; j < g.out_w; ++j) {
-            std::int64_t best = -1;
-            for (std::int64_t a = 0; a < g.kernel.h; ++a) {
-              const std::int64_t row = i * g.stride.h - g.padding.h + a;
-              if (row < 0 || row >= g.height) continue;
-              for (std::int64_t b = 0; b < g.kernel.w; ++b) {
-                const std::int64_t col = j * g.stride.w - g.padding.w + b;
-                if (col < 0 || col >= g.width) continue;
-                const std::int64_t at = (plane * g.height + row) * g.width + col;
-                // The first maximum wins a tie; a NaN wins outright, so that it is not
-                // silently dropped from the output.
-                const bool better = best < 0 || (!std::isnan(in[best]) &&
-                                                 (in[at] > in[best] || std::isnan(in[at])));
-                if (better) best = at;
+            const std::int64_t left = j * g.stride.w - g.padding.w;
+            const std::int64_t col_lo = std::max<std::int64_t>(left, 0);
+            const std::int64_t col_hi = std::min(left + g.kernel.w, g.width);
+            std::int64_t best = row_lo * g.width + col_lo;
+            T best_value = in[best];
+            for (std::int64_t row = row_lo; row < row_hi; ++row)
+              for (std::int64_t col = col_lo; col < col_hi; ++col) {
+                const T v = in[row * g.width + col];
+                // The first maximum wins a tie; a NaN wins outright (v != v), so that it is
+                // not silently dropped from the output, and then nothing displaces it.
+                if (v > best_value || (v != v && best_value == best_value)) {
+                  best_value = v;
+                  best = row * g.width + col;
+                }
               }
-            }
-            positions->push_back(best);
+            *winner++ = plane_start + best;
           }
+        }
+      }
     });
     return gather(x, positions, {x.size(0), x.size(1), g.out_h, g.out_w});
   });
