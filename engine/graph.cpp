@@ -295,17 +295,20 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
       } restore{outer};
       return node.backward(BackwardContext{g, self, node.inputs, node.saved});
     }();
+    // A backward formula that breaks its contract is a bug in that op — perhaps one a
+    // learner is writing (tutorial 8): say which op and what it returned.
     if (grads.size() != node.inputs.size())
-      throw Error("internal error: backward of '" + std::string(node.op->name) + "' returned " +
-                  std::to_string(grads.size()) + " gradients for " +
-                  std::to_string(node.inputs.size()) + " inputs");
+      throw GraphError("backward of '" + std::string(node.op->name) + "' returned " +
+                       std::to_string(grads.size()) + " gradients for its " +
+                       std::to_string(node.inputs.size()) + " inputs: it must return one per input");
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       const Tensor& in = node.inputs[i];
       if (!in.requires_grad() || !grads[i].defined() || !pending[in.impl()].wanted) continue;
       if (grads[i].shape() != in.shape())
-        throw Error("internal error: backward of '" + std::string(node.op->name) +
-                    "' returned a gradient of shape " + to_string(grads[i].shape()) +
-                    " for an input of shape " + to_string(in.shape()));
+        throw ShapeError("backward of '" + std::string(node.op->name) +
+                         "' returned a gradient of shape " + to_string(grads[i].shape()) +
+                         " for its input " + std::to_string(i) + " of shape " +
+                         to_string(in.shape()) + ": a gradient has its input's shape");
       if (anomaly_mode)
         if (const auto bad = first_non_finite(grads[i]))
           throw AnomalyError("anomaly: the backward of " + std::string(node.op->name) +

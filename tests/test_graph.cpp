@@ -236,3 +236,22 @@ BOOST_AUTO_TEST_CASE(backward_on_an_undefined_tensor_says_so) {
   BOOST_CHECK_EXCEPTION(Tensor().backward(), GraphError,
                         says("backward: the output is an undefined tensor"));
 }
+
+// An op's backward that breaks its contract — one gradient per input, each of its input's
+// shape — is named with what it returned, as a learner writing an op needs to read it.
+BOOST_AUTO_TEST_CASE(a_backward_that_breaks_its_contract_is_named) {
+  static const OpInfo two_grads{"two_grads", "x", {"∂x = G"}};
+  static const OpInfo wrong_shape{"wrong_shape", "x", {"∂x = G"}};
+  const Tensor x = tensor({1.0, 2.0, 3.0}).set_requires_grad();
+  const Tensor a = record(two_grads, x.clone(), {x}, [](const BackwardContext& c) {
+    return Grads{c.grad, c.grad};
+  });
+  BOOST_CHECK_EXCEPTION(sum(a).backward(), GraphError,
+                        says("backward of 'two_grads' returned 2 gradients for its 1 inputs"));
+  const Tensor b = record(wrong_shape, x.clone(), {x}, [](const BackwardContext& c) {
+    return Grads{sum(c.grad)};
+  });
+  BOOST_CHECK_EXCEPTION(sum(b).backward(), ShapeError,
+                        says("backward of 'wrong_shape' returned a gradient of shape [] for its "
+                             "input 0 of shape [3]"));
+}
