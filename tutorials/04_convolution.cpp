@@ -19,31 +19,18 @@ namespace {
 
 using Index = std::int64_t;
 
-Tensor classic_image() {
-  Tensor image = tensor({
-      {1, 1, 1, 0, 0},
-      {0, 1, 1, 1, 0},
-      {0, 0, 1, 1, 1},
-      {0, 0, 1, 1, 0},
-      {0, 1, 1, 0, 0},
-  });
-  return image.name("image");
-}
-
-Tensor classic_kernel() { return tensor({{1, 0, 1}, {0, 1, 0}, {1, 0, 1}}).name("kernel"); }
-
-// Same shape and the very same numbers. Every value here is a small integer, which float64
-// holds exactly, so "equal" can mean equal.
-bool same(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && max_abs_diff(a, b) == 0.0;
-}
-
-void show(const std::string& label, const Tensor& t) { std::cout << label << '\n' << t << '\n'; }
+using tutorial::classic_image;
+using tutorial::classic_kernel;
+using tutorial::same;
+using tutorial::show;
 
 // "[1, 0, 1]": the numbers of a small integer tensor, for the text of a claim.
 std::string list(const Tensor& t) {
   std::string text = "[";
-  for (const double v : t.values()) text += (text.size() > 1 ? ", " : "") + std::to_string(int(v));
+  for (const double v : t.values()) {
+    if (text.size() > 1) text += ", ";
+    text += std::to_string(int(v));
+  }
   return text + "]";
 }
 

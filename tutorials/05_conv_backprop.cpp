@@ -21,26 +21,10 @@ namespace {
 
 using Index = std::int64_t;
 
-Tensor classic_image() {
-  Tensor image = tensor({
-      {1, 1, 1, 0, 0},
-      {0, 1, 1, 1, 0},
-      {0, 0, 1, 1, 1},
-      {0, 0, 1, 1, 0},
-      {0, 1, 1, 0, 0},
-  });
-  return image.name("image");
-}
-
-Tensor classic_kernel() { return tensor({{1, 0, 1}, {0, 1, 0}, {1, 0, 1}}).name("kernel"); }
-
-// Same shape and the very same numbers: every value here is a small integer, which float64
-// holds exactly, so "equal" can mean equal.
-bool same(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && max_abs_diff(a, b) == 0.0;
-}
-
-void show(const std::string& label, const Tensor& t) { std::cout << label << '\n' << t << '\n'; }
+using tutorial::classic_image;
+using tutorial::classic_kernel;
+using tutorial::same;
+using tutorial::show;
 
 // The numbers 0, 1, 2, … in a rows × cols matrix, so that every element can be told apart.
 Tensor counting(Index rows, Index cols) {

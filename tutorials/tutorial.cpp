@@ -76,4 +76,25 @@ int Tutorial::finish() const {
   return failures_ ? 1 : 0;
 }
 
+gradlab::Tensor classic_image() {
+  return gradlab::tensor({{1, 1, 1, 0, 0},
+                          {0, 1, 1, 1, 0},
+                          {0, 0, 1, 1, 1},
+                          {0, 0, 1, 1, 0},
+                          {0, 1, 1, 0, 0}})
+      .name("image");
+}
+
+gradlab::Tensor classic_kernel() {
+  return gradlab::tensor({{1, 0, 1}, {0, 1, 0}, {1, 0, 1}}).name("kernel");
+}
+
+bool same(const gradlab::Tensor& a, const gradlab::Tensor& b) {
+  return a.shape() == b.shape() && gradlab::max_abs_diff(a, b) == 0.0;
+}
+
+void show(const std::string& label, const gradlab::Tensor& t) {
+  std::cout << label << '\n' << t << '\n';
+}
+
 }  // namespace tutorial

@@ -40,4 +40,15 @@ class Tutorial {
   int failures_ = 0;
 };
 
+// The example of tutorials 4 and 5: the 5×5 image and the 3×3 kernel whose
+// cross-correlation is [[4, 3, 4], [2, 4, 3], [2, 3, 4]].
+gradlab::Tensor classic_image();
+gradlab::Tensor classic_kernel();
+
+// Same shape and exactly the same numbers (small integers are exact in float64, so "equal"
+// can mean equal).
+bool same(const gradlab::Tensor& a, const gradlab::Tensor& b);
+
+void show(const std::string& label, const gradlab::Tensor& t);  // the label, then the tensor
+
 }  // namespace tutorial
