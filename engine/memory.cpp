@@ -15,7 +15,16 @@ namespace {
 constexpr std::align_val_t alignment{64};
 constexpr std::size_t large = std::size_t(64) << 10;  // blocks this big or bigger are cached
 
+// GCC says it builds with AddressSanitizer by __SANITIZE_ADDRESS__, clang by __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
+#define GRADLAB_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GRADLAB_ADDRESS_SANITIZER 1
+#endif
+#endif
+
+#if defined(GRADLAB_ADDRESS_SANITIZER)
 constexpr std::size_t default_limit = 0;  // let AddressSanitizer see every free
 #else
 constexpr std::size_t default_limit = std::size_t(512) << 20;
