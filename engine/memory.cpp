@@ -96,7 +96,10 @@ Cache& cache() {
 
 std::shared_ptr<void> allocate_storage(std::size_t bytes) {
   bytes = std::max<std::size_t>(bytes, 1);
-  if (bytes < large || cache().limit == 0)
+  // Small blocks as malloc aligns them (16 bytes): asking it for 64 makes it carve and
+  // consolidate chunks, which costs more than a small op's arithmetic.
+  if (bytes < large) return {::operator new(bytes), [](void* p) { ::operator delete(p); }};
+  if (cache().limit == 0)
     return {::operator new(bytes, alignment), [](void* p) { ::operator delete(p, alignment); }};
   const std::size_t size = size_class(bytes);
   return {cache().take(size), [size](void* p) { cache().give_back(p, size); }};

@@ -16,8 +16,8 @@
 
 namespace gradlab {
 
-// At least `bytes` bytes (≥ 1), 64-byte aligned, uninitialised; freed or cached when the last
-// shared_ptr to it goes.
+// At least `bytes` bytes (≥ 1), uninitialised, aligned to 64 bytes if large and to 16 if
+// small; freed or cached when the last shared_ptr to it goes.
 std::shared_ptr<void> allocate_storage(std::size_t bytes);
 
 // How many bytes freed blocks may hold in all (default 512 MiB); setting it lower releases
