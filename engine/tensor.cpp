@@ -31,9 +31,14 @@ std::string to_string(const Shape& shape) {
   return s + "]";
 }
 
+// A shape that is only asked for (reshape(W, {3e14, 3e12})) can have more elements than an
+// int64 holds: such a product comes back as the largest int64, which no tensor has, so that
+// it compares unequal and fails the element limit instead of overflowing.
 std::int64_t numel(const Shape& shape) {
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   std::int64_t n = 1;
-  for (std::int64_t d : shape) n *= d;
+  for (std::int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<std::int64_t>::max();
   return n;
 }
 

@@ -32,7 +32,7 @@ using Here = std::source_location;
 
 using Shape = std::vector<std::int64_t>;
 std::string to_string(const Shape& shape);  // "[1, 3]"
-std::int64_t numel(const Shape& shape);
+std::int64_t numel(const Shape& shape);  // past the int64 range: the largest int64
 // The index of the element at row-major position `flat`: {1, 2} for 5 in a [2, 3] tensor.
 std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape);
 // The most elements a new tensor may have: a larger one is a ShapeError naming its shape,

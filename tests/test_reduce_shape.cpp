@@ -336,6 +336,12 @@ BOOST_AUTO_TEST_CASE(reshape_must_keep_the_element_count) {
   // 6 elements cannot fill rows of 4: the message must show the shape that was asked for.
   BOOST_CHECK_EXCEPTION(reshape(x, {-1, 4}), ShapeError,
                         says("reshape: cannot view [2, 3] (6 elements) as [-1, 4]"));
+  // More elements than an int64 counts (found by the fuzzer): an error, not an overflow.
+  BOOST_CHECK_EXCEPTION(reshape(x, {2, 600000000000000, 3000000000000}), ShapeError,
+                        says("as [2, 600000000000000, 3000000000000]"));
+  BOOST_CHECK_EXCEPTION(reshape(x, {-1, 3000000000000, 3000000000000}), ShapeError,
+                        says("as [-1, 3000000000000, 3000000000000]"));
+  BOOST_TEST(numel({3000000000000, 3000000000000, 0}) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(expand_and_sum_to_need_broadcastable_shapes) {
