@@ -255,7 +255,8 @@ int main(int argc, char** argv) {
     std::cerr << "gradlab-bench: --threads must be ≥ 1\n";
     return 2;
   }
-  openblas_set_num_threads(threads);
+  set_num_threads(threads);        // gradlab's own pool (it keeps OpenBLAS to one thread)
+  openblas_set_num_threads(threads);  // for --sgemm, OpenBLAS threading by itself
   const auto want = [&](const std::string& name) { return name.find(only) != std::string::npos; };
 
   if (sgemm) {

@@ -1,6 +1,63 @@
 #include "engine/kernels.hpp"
 
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "engine/parallel.hpp"
+
 namespace gradlab::kernels {
+
+namespace {
+
+CBLAS_TRANSPOSE flag(bool transposed) { return transposed ? CblasTrans : CblasNoTrans; }
+
+void blas_gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b,
+               int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+void blas_gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b,
+               int ldb, double beta, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Below about a million multiply-adds a product is over before a second thread has woken.
+constexpr double parallel_flops = 1 << 21;
+
+template <class T>
+void split_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+                const T* b, T beta, T* c) {
+  blas_single_threaded();
+  const std::int64_t lda = ta ? m : k, ldb = tb ? k : n;
+  // Each block is C's rows [r, r + rows) (op(A)'s rows) or columns [j, j + cols) (op(B)'s
+  // columns): a product of its own, one BLAS call.
+  const auto rows = [&](std::int64_t r, std::int64_t count) {
+    blas_gemm(ta, tb, count, n, k, ta ? a + r : a + r * lda, lda, b, ldb, beta, c + r * n, n);
+  };
+  const auto cols = [&](std::int64_t j, std::int64_t count) {
+    blas_gemm(ta, tb, m, count, k, a, lda, tb ? b + j * ldb : b + j, ldb, beta, c + j, n);
+  };
+  const bool by_rows = m >= n;
+  const std::int64_t extent = by_rows ? m : n;
+  const std::int64_t blocks =
+      2.0 * m * n * k < parallel_flops ? 1 : std::min<std::int64_t>(num_threads(), extent / 16);
+  if (blocks <= 1) return rows(0, m);
+  parallel_for(blocks, [&](std::int64_t block) {
+    const std::int64_t first = extent * block / blocks, last = extent * (block + 1) / blocks;
+    by_rows ? rows(first, last - first) : cols(first, last - first);
+  });
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const float* a, const float* b, float beta, float* c) {
+  split_gemm(trans_a, trans_b, m, n, k, a, b, beta, c);
+}
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const double* a, const double* b, double beta, double* c) {
+  split_gemm(trans_a, trans_b, m, n, k, a, b, beta, c);
+}
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())

@@ -125,6 +125,14 @@ Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) 
   return out;
 }
 
+// C [m×n] = op(A) · op(B) + β·C, row-major, op(X) = Xᵀ when its flag is set: BLAS's GEMM
+// (the transposes are read through its flags, never made), split into blocks of rows or
+// columns over parallel_for's threads when the product is large enough to pay for them.
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const float* a, const float* b, float beta, float* c);
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const double* a, const double* b, double beta, double* c);
+
 // Normalises an axis that may be negative; throws ValueError naming the op.
 std::int64_t normalize_axis(const char* op, std::int64_t axis, std::int64_t rank);
 

@@ -12,8 +12,8 @@
 //  2. Register blocks. The innermost body updates a block of accumulators, e.g. 4 output
 //     channels × 4 output rows × W pixels, from 4 runs of pixels and 4 kernel weights. The
 //     block stays in SIMD registers for all Cg·kH·kW taps and is stored once.
-//  3. Threads. Images are independent, so the images of the batch are handed out to as
-//     many threads as OpenBLAS is set to use (openblas_set_num_threads). The weight
+//  3. Threads. Images are independent, so the images of the batch are handed out to
+//     gradlab's threads (engine/parallel.hpp, set_num_threads). The weight
 //     gradient, a sum over the batch, is summed per chunk of images and the chunks' sums
 //     are added in a fixed order.
 //
@@ -22,15 +22,11 @@
 // picked at run time. Only the register width and the block sizes differ between the three.
 #include "ops/conv_direct.hpp"
 
-#include <cblas.h>  // openblas_get_num_threads
-
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <vector>
+
+#include "engine/parallel.hpp"
 
 namespace gradlab::kernels::direct {
 
@@ -223,81 +219,6 @@ const Kernels& kernels_for_this_cpu() {
   return has_avx512 ? avx512 : has_avx2 ? avx2 : sse2;
 }
 
-// ---- threads ---------------------------------------------------------------------------
-//
-// for_each_task(tasks, body) calls body(0), …, body(tasks − 1), each once, on the calling
-// thread and on helper threads (as many threads in all as OpenBLAS is set to use). The
-// tasks are handed out one at a time from a shared counter, so a thread that starts late
-// (its core busy with another program, or with OpenBLAS's threads, which spin for a while
-// after a BLAS call) simply takes fewer of them; the caller never waits for a helper that
-// has not started. The helpers are started on first use and then sleep until the next call,
-// because starting a thread costs about as much as a small convolution. (They do not spin
-// while they wait: on a busy 2-core machine that made the benchmark slower, not faster.)
-// One call at a time: a second caller (another thread of the program) does all its tasks
-// itself.
-class Helpers {
- public:
-  void for_each_task(I tasks, int threads, const std::function<void(I)>& body) {
-    std::unique_lock<std::mutex> mine(in_use_, std::try_to_lock);
-    if (threads <= 1 || tasks <= 1 || !mine.owns_lock()) {
-      for (I t = 0; t < tasks; ++t) body(t);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      while (static_cast<int>(threads_.size()) < threads - 1)
-        threads_.emplace_back(&Helpers::serve, this);
-      body_ = &body;
-      tasks_ = tasks;
-      next_ = 0;
-      open_ = true;
-      ++round_;
-    }
-    wake_.notify_all();
-    work();
-    // No task is left to start. Close the round, and wait for the helpers that joined it.
-    std::unique_lock<std::mutex> lock(m_);
-    open_ = false;
-    done_.wait(lock, [&] { return joined_ == 0; });
-  }
-
- private:
-  void work() {
-    for (I t = next_++; t < tasks_; t = next_++) (*body_)(t);
-  }
-  void serve() {
-    long seen = 0;
-    std::unique_lock<std::mutex> lock(m_);
-    for (;;) {
-      wake_.wait(lock, [&] { return round_ != seen; });
-      seen = round_;
-      if (!open_) continue;  // woke too late: the caller has done every task
-      ++joined_;
-      lock.unlock();
-      work();
-      lock.lock();
-      if (--joined_ == 0) done_.notify_all();
-    }
-  }
-
-  std::mutex in_use_, m_;
-  std::condition_variable wake_, done_;
-  std::vector<std::thread> threads_;
-  const std::function<void(I)>* body_ = nullptr;
-  I tasks_ = 0;
-  std::atomic<I> next_ = 0;
-  bool open_ = false;
-  int joined_ = 0;
-  long round_ = 0;
-};
-
-void for_each_task(I tasks, const std::function<void(I)>& body) {
-  static Helpers& helpers = *new Helpers;  // never destroyed: the helpers sleep until exit
-  const int threads = static_cast<int>(
-      std::min<I>(openblas_get_num_threads(), std::thread::hardware_concurrency()));
-  helpers.for_each_task(tasks, threads, body);
-}
-
 // Scratch memory, kept per thread between calls (the helpers are long-lived too); two slots.
 float* scratch(int slot, I count) {
   thread_local std::vector<float> buffers[2];
@@ -334,7 +255,7 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvGeometry
     std::copy_n(w + group * og * taps, og * taps, weights.data() + group * og_padded * taps);
   const PaddedImage pad(g, round_up(g.out_h, kernel.rows) - g.out_h, kernel.lanes);
   const std::vector<I> offsets = tap_offsets(cg, g.kernel_h, g.kernel_w, pad.rows, pad.cols);
-  for_each_task(g.batch, [&](I n) {  // one task per image
+  parallel_for(g.batch, [&](I n) {  // one task per image
     float* in = scratch(0, cg * pad.rows * pad.cols);
     for (I group = 0; group < g.groups; ++group) {
       pad_planes(x + (n * g.in_channels + group * cg) * g.height * g.width, cg, g.height,
@@ -366,7 +287,7 @@ void conv2d_input_grad(const float* gy, const float* w, float* gx, const ConvGeo
   const I rows = round_up(g.height, kernel.rows) + kh - 1;
   const I cols = round_up(g.width, kernel.lanes) + kw - 1;
   const std::vector<I> offsets = tap_offsets(og, kh, kw, rows, cols);
-  for_each_task(g.batch, [&](I n) {  // one task per image
+  parallel_for(g.batch, [&](I n) {  // one task per image
     float* in = scratch(0, og * rows * cols);
     for (I group = 0; group < g.groups; ++group) {
       pad_planes(gy + (n * g.out_channels + group * og) * g.out_h * g.out_w, og, g.out_h,
@@ -391,7 +312,7 @@ void conv2d_weight_grad(const float* x, const float* gy, float* gw, const ConvGe
   // does not depend on which thread took which chunk.
   const I chunks = std::min<I>(g.batch, 16);
   std::vector<float> partial(static_cast<std::size_t>(chunks * size), 0.0f);
-  for_each_task(chunks, [&](I chunk) {
+  parallel_for(chunks, [&](I chunk) {
     float* in = scratch(0, cg * pad.rows * pad.cols);
     for (I n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n)
       for (I group = 0; group < g.groups; ++group) {

@@ -1,11 +1,11 @@
 #include "ops/conv_kernels.hpp"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
+#include "engine/kernels.hpp"
 #include "ops/conv_direct.hpp"
 
 namespace gradlab::kernels {
@@ -88,19 +88,6 @@ void reference::conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeo
 //   ∂w = ∂y · colsᵀ,   ∂cols = wᵀ · ∂y   (then col2im adds each column back onto its patch).
 // BLAS reads the transposes through its flags; nothing is transposed in memory.
 namespace {
-
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-          const float* a, const float* b, float beta, float* c) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, trans_a ? m : k, b,
-              trans_b ? k : n, beta, c, n);
-}
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-          const double* a, const double* b, double beta, double* c) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, trans_a ? m : k, b,
-              trans_b ? k : n, beta, c, n);
-}
 
 // Walks the columns of one group a row of output pixels at a time. For kernel tap (c, a, b)
 // and output row i of image n, the output pixels j whose tap lands inside the image form

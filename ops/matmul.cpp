@@ -1,6 +1,5 @@
 #include "ops/matmul.hpp"
 
-#include <cblas.h>
 
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
@@ -40,15 +39,6 @@ Product check_matmul(const Tensor& a, const Tensor& b) {
   return {sa[0], m, k, n, false, {sa[0], m, n}};
 }
 
-void gemm(const float* a, const float* b, float* c, const Product& p) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0f, a, p.k, b, p.n, 0.0f,
-              c, p.n);
-}
-void gemm(const double* a, const double* b, double* c, const Product& p) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k, 1.0, a, p.k, b, p.n, 0.0, c,
-              p.n);
-}
-
 }  // namespace
 
 // For a batch sharing B, ∂B adds up Aᵀ·G over the batch: one tall product.
@@ -62,8 +52,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
   if (any_products) {
     kernels::dispatch(a.dtype(), [&]<class T>(T) {
       for (std::int64_t i = 0; i < p.batch; ++i)
-        gemm(a.data<T>() + i * p.m * p.k, b.data<T>() + i * p.k * p.n,
-             out.data<T>() + i * p.m * p.n, p);
+        kernels::gemm(false, false, p.m, p.n, p.k, a.data<T>() + i * p.m * p.k,
+                      b.data<T>() + i * p.k * p.n, T(0), out.data<T>() + i * p.m * p.n);
     });
   }
   return record(matmul_op, out, {a, b}, [](const BackwardContext& c) {

@@ -26,6 +26,7 @@
 //   engine/checkpoint.hpp save_checkpoint(), load_checkpoint(): parameters to a file and back
 //   engine/files.hpp      write_file_atomically(): a file replaced whole or not at all
 //   engine/memory.hpp     allocate_storage(): tensor memory, large blocks cached for reuse
+//   engine/parallel.hpp   set_num_threads(), parallel_for(): the one pool of threads
 //   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu, abs
 //   ops/matmul.hpp        matmul, outer, kron
 //   ops/conv.hpp          conv2d, convolve2d, conv_transpose2d, conv2d_weight_grad
@@ -44,6 +45,7 @@
 #include "engine/errors.hpp"
 #include "engine/files.hpp"
 #include "engine/memory.hpp"
+#include "engine/parallel.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/graph.hpp"
 #include "engine/tensor.hpp"
