@@ -23,6 +23,7 @@ using tutorial::classic_image;
 using tutorial::classic_kernel;
 using tutorial::same;
 using tutorial::show;
+using tutorial::source_of;
 
 // "[1, 0, 1]": the numbers of a small integer tensor, for the text of a claim.
 std::string list(const Tensor& t) {
@@ -80,26 +81,6 @@ Tensor convolve_by_hand(const Tensor& image, const Tensor& kernel) {
   return y;
 }
 
-// Which pixel of a side of n pixels a padded position p (−1 is just before the edge, n just
-// after it) copies, or −1 when it is a zero:
-//   reflect   −1 → 1, n → n − 2      (mirror about the edge pixel, which is not repeated)
-//   replicate −1 → 0, n → n − 1      (repeat the edge pixel)
-//   circular  −1 → n − 1, n → 0      (wrap around to the other side)
-Index source_of(Index p, Index n, PadMode mode) {
-  if (p >= 0 && p < n) return p;
-  switch (mode) {
-    case PadMode::zeros:
-      return -1;
-    case PadMode::reflect:
-      return p < 0 ? -p : 2 * (n - 1) - p;
-    case PadMode::replicate:
-      return p < 0 ? 0 : n - 1;
-    case PadMode::circular:
-      return (p + n) % n;
-  }
-  return -1;
-}
-
 // pad(image, amount, mode) by looking up, for every pixel of the bigger image, its source.
 Tensor pad_by_hand(const Tensor& image, Index amount, PadMode mode) {
   const Index rows = image.size(0), cols = image.size(1);
@@ -136,7 +117,8 @@ int main(int argc, char** argv) {
       {1, 0, tensor({{0, 0, 1}, {0, 0, 0}, {0, 0, 1}}), 2},
   };
   for (const Position& p : positions) {
-    const std::string where = "(" + std::to_string(p.row) + ", " + std::to_string(p.col) + ")";
+    std::string where = "(";
+    where += std::to_string(p.row) + ", " + std::to_string(p.col) + ")";
     const Tensor patch = window(image, p.row, p.col, 3, 3);
     const Tensor product = kernel * patch;  // `*` is the Hadamard product
     show("patch under the kernel at " + where + ":", patch);

@@ -25,6 +25,7 @@ using tutorial::classic_image;
 using tutorial::classic_kernel;
 using tutorial::same;
 using tutorial::show;
+using tutorial::source_of;
 
 // The numbers 0, 1, 2, … in a rows × cols matrix, so that every element can be told apart.
 Tensor counting(Index rows, Index cols) {
@@ -60,23 +61,6 @@ Tensor image_gradient_by_hand(const Tensor& upstream, const Tensor& kernel) {
           gradient.set({i + a, j + b},
                        gradient.at({i + a, j + b}) + upstream.at({i, j}) * kernel.at({a, b}));
   return gradient;
-}
-
-// Which pixel of a side of n pixels the padded position p (−1 just before the edge, n just
-// after it) is a copy of, or −1 for a zero: the rules of tutorial 4.
-Index source_of(Index p, Index n, PadMode mode) {
-  if (p >= 0 && p < n) return p;
-  switch (mode) {
-    case PadMode::zeros:
-      return -1;
-    case PadMode::reflect:
-      return p < 0 ? -p : 2 * (n - 1) - p;
-    case PadMode::replicate:
-      return p < 0 ? 0 : n - 1;
-    case PadMode::circular:
-      return (p + n) % n;
-  }
-  return -1;
 }
 
 // The gradient of pad: each padded pixel's gradient goes back to the pixel it was copied

@@ -97,4 +97,20 @@ void show(const std::string& label, const gradlab::Tensor& t) {
   std::cout << label << '\n' << t << '\n';
 }
 
+std::int64_t source_of(std::int64_t p, std::int64_t n, gradlab::PadMode mode) {
+  using gradlab::PadMode;
+  if (p >= 0 && p < n) return p;
+  switch (mode) {
+    case PadMode::zeros:
+      return -1;
+    case PadMode::reflect:
+      return p < 0 ? -p : 2 * (n - 1) - p;
+    case PadMode::replicate:
+      return p < 0 ? 0 : n - 1;
+    case PadMode::circular:
+      return (p + n) % n;
+  }
+  return -1;
+}
+
 }  // namespace tutorial

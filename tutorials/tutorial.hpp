@@ -51,4 +51,11 @@ bool same(const gradlab::Tensor& a, const gradlab::Tensor& b);
 
 void show(const std::string& label, const gradlab::Tensor& t);  // the label, then the tensor
 
+// Which pixel of a side of n pixels a padded position p (−1 is just before the edge, n just
+// after it) copies, or −1 when it is a zero:
+//   reflect   −1 → 1, n → n − 2      (mirror about the edge pixel, which is not repeated)
+//   replicate −1 → 0, n → n − 1      (repeat the edge pixel)
+//   circular  −1 → n − 1, n → 0      (wrap around to the other side)
+std::int64_t source_of(std::int64_t p, std::int64_t n, gradlab::PadMode mode);
+
 }  // namespace tutorial
