@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/kernels.hpp"  // gemm, with its transpose flags
 #include "testing.hpp"
 
 using namespace gradlab;
@@ -89,6 +90,32 @@ BOOST_AUTO_TEST_CASE(blas_agrees_with_the_textbook_triple_loop) {
       }
     }
   }
+}
+
+// Products large enough to be split over two threads (engine/kernels.cpp), by rows when C is
+// taller than wide and by columns otherwise, with every combination of transpose flags.
+BOOST_AUTO_TEST_CASE(gemm_split_over_threads_agrees_with_the_triple_loop) {
+  const int threads = num_threads();
+  set_num_threads(2);
+  Generator gen(11);
+  const std::vector<std::vector<std::int64_t>> sizes = {{130, 100, 90}, {20, 500, 120}};  // m n k
+  for (const auto& mnk : sizes) {
+    const std::int64_t m = mnk[0], n = mnk[1], k = mnk[2];
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true}) {
+        BOOST_TEST_CONTEXT(m << "×" << n << "×" << k << " trans_a " << ta << " trans_b " << tb) {
+          const Tensor a = randn(ta ? Shape{k, m} : Shape{m, k}, gen);
+          const Tensor b = randn(tb ? Shape{n, k} : Shape{k, n}, gen);
+          Tensor c = zeros({m, n});
+          kernels::gemm(ta, tb, m, n, k, a.data<double>(), b.data<double>(), 0.0,
+                        c.data<double>());
+          const Tensor want =
+              reference::matmul(ta ? transpose(a) : a, tb ? transpose(b) : b);
+          BOOST_TEST(max_abs_diff(c, want) <= k * 1e-14);
+        }
+      }
+  }
+  set_num_threads(threads);
 }
 
 // ------------------------------------------------------------------- gradients by hand
