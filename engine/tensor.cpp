@@ -1,6 +1,5 @@
 #include "engine/tensor.hpp"
 
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
