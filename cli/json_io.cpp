@@ -84,7 +84,7 @@ Json tensor_to_json(const Tensor& t) {
   return build(build, 0);
 }
 
-Json shape_to_json(const Shape& shape) {
+Json shape_to_json(std::span<const std::int64_t> shape) {
   Json out = Json::array();
   for (std::int64_t n : shape) out.push_back(n);
   return out;

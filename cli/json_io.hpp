@@ -26,7 +26,7 @@ Tensor tensor_from_json(const Json& value, DType dtype, const std::string& where
 // Nested arrays in row-major order; a 0-dimensional tensor is a bare number. Numbers that
 // are not finite become null, as JSON has no NaN or infinity.
 Json tensor_to_json(const Tensor& t);
-Json shape_to_json(const Shape& shape);
+Json shape_to_json(std::span<const std::int64_t> shape);
 
 // JSON for people: objects one key per line, arrays of numbers on one line, a matrix one
 // row per line.

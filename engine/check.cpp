@@ -94,12 +94,12 @@ std::vector<Factor> factors_of(const std::vector<Tensor>& graph) {
     Grads local;
     try {
       const Tensor ones = ones_like(t);
-      local = n->backward(BackwardContext{ones, t, n->inputs, n->saved});
+      local = n->backward(BackwardContext{ones, t, n->inputs(), n->saved()});
     } catch (const Error&) {
       continue;
     }
-    for (std::size_t i = 0; i < n->inputs.size() && i < local.size(); ++i) {
-      if (!local[i].defined() || n->inputs[i].shape() != t.shape() || constant(local[i])) continue;
+    for (std::size_t i = 0; i < n->inputs().size() && i < local.size(); ++i) {
+      if (!local[i].defined() || n->inputs()[i].shape() != t.shape() || constant(local[i])) continue;
       const std::string what =
           "the local derivative of the " + std::string(n->op->name) + " node" +
           (t.name().empty() ? "" : " " + t.name()) + " (" +

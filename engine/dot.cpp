@@ -146,7 +146,7 @@ class Diagram {
     std::unordered_map<TensorImpl*, std::set<std::string>> users;
     for (const Item& item : items_)
       if (const Node* n = node_of(item.t))
-        for (const Tensor& in : n->inputs) users[in.impl()].insert(item.cluster);
+        for (const Tensor& in : n->inputs()) users[in.impl()].insert(item.cluster);
     for (Item& item : items_) {
       if (node_of(item.t)) continue;
       const auto& u = users[item.t];
@@ -161,7 +161,7 @@ class Diagram {
     for (Item& item : items_) {  // inputs come first, so their marks are ready
       item.on_path = targets.contains(item.t);
       if (const Node* n = node_of(item.t))
-        for (const Tensor& in : n->inputs) item.on_path = item.on_path || at(in.impl()).on_path;
+        for (const Tensor& in : n->inputs()) item.on_path = item.on_path || at(in.impl()).on_path;
     }
   }
 
@@ -185,14 +185,14 @@ class Diagram {
 
   // A tensor's own name; else, for a gradient in options.gradients, "∂/∂W".
   std::string name_of(const Item& item) const {
-    if (!item.t->name.empty()) return item.t->name;
+    if (item.t->name) return *item.t->name;
     for (const auto& [gradient, of] : options_.gradients)
       if (gradient.impl() == item.t) return of.name().empty() ? "gradient" : "∂/∂" + of.name();
     return {};
   }
 
   std::string label(const Item& item) const {
-    const Tensor t(item.t->shared_from_this());
+    const Tensor t = Tensor::share(item.t);
     const Node* n = node_of(item.t);
     const std::string name = name_of(item);
     std::string title, detail = dims(t.shape()) + " · " + to_string(t.dtype());
@@ -281,8 +281,8 @@ class Diagram {
     for (const Item& item : items_) {
       const Node* n = node_of(item.t);
       if (!n) continue;
-      for (std::size_t i = 0; i < n->inputs.size(); ++i) {
-        const Item& from = at(n->inputs[i].impl());
+      for (std::size_t i = 0; i < n->inputs().size(); ++i) {
+        const Item& from = at(n->inputs()[i].impl());
         if (from.box == item.box) continue;  // inside one collapsed cluster
         const bool on_path = from.on_path && item.on_path;
         if (from.box[0] == 'c' || item.box[0] == 'c') {

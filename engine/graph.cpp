@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -18,7 +20,7 @@ namespace {
 
 thread_local bool grad_mode = true;
 thread_local bool in_backward = false;  // a backward pass with create_graph is recording
-thread_local std::shared_ptr<const std::string> current_cluster;
+thread_local const std::string* current_cluster = nullptr;  // interned: see cluster
 thread_local bool anomaly_mode = false;
 thread_local std::optional<std::source_location> current_site;  // the outermost CallSite
 thread_local const OpInfo* backward_of = nullptr;  // whose backward formula is running
@@ -35,7 +37,7 @@ std::optional<std::int64_t> first_non_finite(const Tensor& t) {
   return found;
 }
 
-std::string shapes_of(const std::vector<Tensor>& inputs) {
+std::string shapes_of(std::span<const Tensor> inputs) {
   std::string s;
   for (const Tensor& t : inputs)
     s += (s.empty() ? "" : ", ") + (t.defined() ? to_string(t.shape()) : std::string("none"));
@@ -48,7 +50,7 @@ std::string value_at(const Tensor& t, std::int64_t i) {
 }
 
 // Forward: the op's output must be finite when its inputs are.
-void check_forward(const OpInfo& op, const Tensor& output, const std::vector<Tensor>& inputs) {
+void check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs) {
   const auto bad = first_non_finite(output);
   if (!bad) return;
   for (std::size_t i = 0; i < inputs.size(); ++i)
@@ -118,8 +120,8 @@ std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
     while (!stack.empty()) {
       auto& [t, next] = stack.back();
       const Node* n = t->node();
-      if (n && next < n->inputs.size()) {
-        const Tensor& in = n->inputs[next++];
+      if (n && next < n->inputs().size()) {
+        const Tensor& in = n->inputs()[next++];
         if (entered.insert(in.impl()).second) stack.emplace_back(&in, 0);
         continue;
       }
@@ -152,24 +154,42 @@ std::string to_string(const std::source_location& where) {
 enable_grad::enable_grad() : previous_(grad_mode) { grad_mode = true; }
 enable_grad::~enable_grad() { grad_mode = previous_; }
 
-cluster::cluster(std::string label)
-    : previous_(std::exchange(current_cluster,
-                              std::make_shared<const std::string>(std::move(label)))) {}
-cluster::~cluster() { current_cluster = std::move(previous_); }
+// Labels are interned: a node keeps a pointer to its label, never a copy of it.
+cluster::cluster(std::string label) : previous_(current_cluster) {
+  static std::mutex mutex;
+  static auto* labels = new std::set<std::string>;  // never destroyed: nodes point into it
+  std::lock_guard lock(mutex);
+  current_cluster = &*labels->insert(std::move(label)).first;
+}
+cluster::~cluster() { current_cluster = previous_; }
 
-Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
-              std::vector<Tensor> saved) {
+Node::Node(const OpInfo& op, TensorList inputs, TensorList saved, BackwardFn backward)
+    : op(&op), backward(std::move(backward)), tensors_(std::move(inputs)) {
+  input_count_ = static_cast<std::uint8_t>(tensors_.size());
+  for (Tensor& t : saved) tensors_.push_back(std::move(t));
+}
+
+void Node::give_up_tensors(TensorList& into) {
+  for (Tensor& t : tensors_) into.push_back(std::move(t));
+  tensors_.clear();
+  slot_ = PassSlot{};
+  backward.reset();
+}
+
+Tensor record(const OpInfo& op, Tensor output, TensorList inputs, BackwardFn backward,
+              TensorList saved) {
   if (anomaly_mode) check_forward(op, output, inputs);
   if (!grad_mode) return output;
-  bool any = false;
-  for (const Tensor& t : inputs) any = any || t.requires_grad();
-  if (!any) return output;
+  if (std::none_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); }))
+    return output;
+  if (inputs.size() > UINT8_MAX)
+    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
-  impl->node = std::make_unique<Node>(Node{&op, std::move(inputs), std::move(saved),
-                                           std::move(backward), false, in_backward,
-                                           current_cluster, current_site.value_or(
-                                                                std::source_location{})});
+  impl->node.reset(new Node(op, std::move(inputs), std::move(saved), std::move(backward)));
+  impl->node->from_backward = in_backward;
+  impl->node->cluster = current_cluster;
+  if (current_site) impl->node->where = *current_site;
   return output;
 }
 
@@ -178,23 +198,82 @@ namespace {
 // Note [Backward scheduling]
 // Reverse mode must visit a tensor only after every consumer of it has sent its gradient
 // back, so that the gradient is complete (a value used twice gets the sum of both). So:
-//   1. walk the graph from the outputs (an explicit stack, never recursion) and count, for
-//      each tensor that requires grad, how many consumers it has in this graph;
-//   2. order the tensors so that each one comes after all of its consumers (Kahn's
-//      algorithm: take a tensor whose count is zero, count its inputs down);
-//   3. for grad(), mark the tensors from which a requested input can be reached: only
-//      their backward runs, and only their part of the graph is released;
-//   4. seed the outputs and walk the order, running each backward and adding what it
-//      returns into its inputs' gradients.
-// Gradients are added out of place, since one gradient tensor may be handed to several
-// inputs; what the caller gets back is a copy of its own.
-struct Pending {
-  Tensor grad;
-  std::int64_t consumers = 0;
-  bool wanted = true;  // step 3: a requested input can be reached from here
+//   1. walk the graph from the outputs (a worklist, never recursion) and count, for each
+//      tensor that requires grad, how many consumers it has in this graph;
+//   2. seed the outputs, then repeatedly take a tensor all of whose consumers are done
+//      (its count is zero: Kahn's algorithm), run its backward, add what it returns into
+//      its inputs' gradients and count each input's consumers down;
+//   3. for grad(), first find the order of step 2 without running anything, and mark the
+//      tensors from which a requested input can be reached: only their backward runs,
+//      and only their part of the graph is released.
+// The count and the gradient summed so far live in the node itself (a leaf's, in a small
+// table of the pass), so a pass allocates nothing per node: the bookkeeping of a
+// million-node chain costs no memory beyond the chain's. The other side of that: one
+// graph is walked by one backward pass at a time (a second pass that reaches a node
+// while another is still running through it throws GraphError). Separate graphs that
+// share only leaves, such as parameters, may run their passes at once in several threads.
+//
+// Gradients are added out of place when the sum so far is shared with anything else (one
+// gradient tensor may be handed to several inputs), in place when nobody else holds it.
+// What the caller gets back is a copy of its own.
+
+using Slot = PassSlot;
+
+// The slots of the tensors without a node (leaves), by address: open addressing in a
+// power-of-two table, at most half full.
+class LeafSlots {
+ public:
+  LeafSlots() : entries_(16) {}
+  Slot& find(const TensorImpl* t, bool& fresh) {
+    if (2 * (used_ + 1) > entries_.size()) grow();
+    Entry& e = probe(entries_, t);
+    fresh = e.key == nullptr;
+    if (fresh) {
+      e.key = t;
+      ++used_;
+    }
+    return e.slot;
+  }
+
+ private:
+  struct Entry {
+    const TensorImpl* key = nullptr;
+    Slot slot;
+  };
+  static Entry& probe(SmallVector<Entry, 16>& table, const TensorImpl* t) {
+    const std::size_t mask = table.size() - 1;
+    std::size_t i = (reinterpret_cast<std::uintptr_t>(t) >> 4) * 0x9E3779B97F4A7C15ull >> 32;
+    while (table[i & mask].key && table[i & mask].key != t) ++i;
+    return table[i & mask];
+  }
+  void grow() {
+    SmallVector<Entry, 16> bigger(2 * entries_.size());
+    for (Entry& e : entries_)
+      if (e.key) probe(bigger, e.key) = std::move(e);
+    entries_ = std::move(bigger);
+  }
+  SmallVector<Entry, 16> entries_;
+  std::size_t used_ = 0;
 };
 
-void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? slot + g : g; }
+// Adds g into the sum `into`: in place when nobody else holds the sum or its numbers and
+// the pass is not recorded, otherwise as a new tensor.
+void accumulate(Tensor& into, const Tensor& g, bool recorded) {
+  if (!into.defined()) {
+    into = g;
+    return;
+  }
+  const bool alone = into.use_count() == 1 && into.impl()->storage.use_count() == 1;
+  if (recorded || !alone || into.shape() != g.shape() || into.dtype() != g.dtype()) {
+    into = into + g;
+    return;
+  }
+  kernels::dispatch(into.dtype(), [&]<class T>(T) {
+    T* sum = into.data<T>();
+    const T* add = g.data<T>();
+    for (std::int64_t i = 0, n = into.numel(); i < n; ++i) sum[i] += add[i];
+  });
+}
 
 struct Pass {
   bool retain_graph = false;
@@ -204,88 +283,128 @@ struct Pass {
   std::vector<Tensor>* results = nullptr;
 };
 
-void run_backward(const char* caller, const std::vector<Tensor>& roots,
-                  const std::vector<Tensor>& root_grads, const Pass& pass) {
+}  // namespace
+
+struct BackwardPass {
+  BackwardPass(const char* caller, const Pass& options) : caller(caller), options(options) {
+    static std::atomic<std::uint32_t> passes{0};
+    do id = ++passes;
+    while (id == 0);  // 0 marks a node no pass has reached yet
+  }
+
+  // The slot of t in this pass, made if `fresh` comes back true.
+  Slot& slot(TensorImpl* t, bool& fresh) {
+    if (!t->node) return leaves.find(t, fresh);
+    Node& n = *t->node;
+    fresh = n.pass_ != id;
+    if (fresh) {
+      n.pass_ = id;
+      n.slot_ = Slot{};
+    }
+    return n.slot_;
+  }
+  // The slot of a tensor step 1 reached.
+  Slot& reached(TensorImpl* t) {
+    bool fresh = false;
+    Slot& s = slot(t, fresh);
+    if (fresh)
+      throw GraphError(std::string(caller) + ": another backward pass ran through the graph of '" +
+                       t->node->op->name +
+                       "' while this one was running; run one pass at a time through a graph");
+    return s;
+  }
+
   // 1. Count consumers.
-  std::unordered_map<TensorImpl*, Pending> pending;
-  std::vector<TensorImpl*> stack, ready;
-  for (const Tensor& r : roots)
-    if (pending.try_emplace(r.impl()).second) stack.push_back(r.impl());
-  ready = stack;
-  while (!stack.empty()) {
-    TensorImpl* t = stack.back();
-    stack.pop_back();
-    if (!t->node) continue;
-    for (const Tensor& in : t->node->inputs) {
-      if (!in.requires_grad()) continue;
-      auto [it, fresh] = pending.try_emplace(in.impl());
-      ++it->second.consumers;
-      if (fresh) stack.push_back(in.impl());
+  void count(const std::vector<Tensor>& roots) {
+    SmallVector<TensorImpl*, 16> work;
+    for (const Tensor& r : roots) {
+      bool fresh = false;
+      slot(r.impl(), fresh);
+      if (fresh) work.push_back(r.impl());
+    }
+    while (!work.empty()) {
+      const TensorImpl* t = work.back();
+      work.pop_back();
+      if (!t->node) continue;
+      for (const Tensor& in : t->node->inputs()) {
+        if (!in.requires_grad()) continue;
+        bool fresh = false;
+        ++slot(in.impl(), fresh).consumers;
+        if (fresh) work.push_back(in.impl());
+      }
     }
   }
 
-  // 2. Order: consumers before the tensors they consume.
-  std::erase_if(ready, [&](TensorImpl* r) { return pending[r].consumers > 0; });
-  std::vector<TensorImpl*> order;
-  order.reserve(pending.size());
-  while (!ready.empty()) {
-    TensorImpl* t = ready.back();
-    ready.pop_back();
-    order.push_back(t);
-    if (!t->node) continue;
-    for (const Tensor& in : t->node->inputs)
-      if (in.requires_grad() && --pending[in.impl()].consumers == 0) ready.push_back(in.impl());
+  // Calls visit(t) on every tensor in turn, each after all of its consumers: Kahn's
+  // algorithm over the counts of step 1, which it uses up.
+  template <class Visit>
+  void in_order(const std::vector<Tensor>& roots, Visit&& visit) {
+    SmallVector<TensorImpl*, 16> ready;
+    for (const Tensor& r : roots)
+      if (reached(r.impl()).consumers == 0 &&
+          std::find(ready.begin(), ready.end(), r.impl()) == ready.end())
+        ready.push_back(r.impl());
+    while (!ready.empty()) {
+      TensorImpl* t = ready.back();
+      ready.pop_back();
+      visit(t);
+      if (!t->node) continue;
+      for (const Tensor& in : t->node->inputs())
+        if (in.requires_grad() && --reached(in.impl()).consumers == 0) ready.push_back(in.impl());
+    }
   }
 
-  // 3. Only what leads to a requested input (inputs come later in the order).
-  if (pass.targets) {
+  // 3. Which tensors lead to a requested input, from the last of `order` (a tensor comes
+  // after its consumers there) to the first.
+  void mark_wanted(const std::vector<TensorImpl*>& order) {
     for (auto t = order.rbegin(); t != order.rend(); ++t) {
-      Pending& p = pending[*t];
-      p.wanted = pass.targets->contains(*t);
+      bool wanted = options.targets->contains(*t);
       if ((*t)->node)
-        for (const Tensor& in : (*t)->node->inputs)
-          p.wanted = p.wanted || (in.requires_grad() && pending[in.impl()].wanted);
+        for (const Tensor& in : (*t)->node->inputs())
+          wanted = wanted || (in.requires_grad() && reached(in.impl()).wanted);
+      reached(*t).wanted = wanted;
     }
   }
 
-  // 4. Walk.
-  FlagScope mode(grad_mode, pass.create_graph);
-  FlagScope recording(in_backward, pass.create_graph);
-  for (std::size_t i = 0; i < roots.size(); ++i)
-    accumulate(pending[roots[i].impl()].grad, root_grads[i]);
-  // What grad() and the results keep must not share numbers with another tensor (the same
+  // What grad() and .grad() keep must not share numbers with another tensor (the same
   // gradient handed by an add to both its inputs, the caller's seed): such a gradient is
   // copied. One that nothing else holds is kept as it is — copying it would cost as much as
   // the op that made it. With create_graph the gradient is part of a graph and kept as is.
-  const auto own = [&pass](const Tensor& g) {
-    const bool alone = g.shared_impl().use_count() == 1 && g.impl()->storage.use_count() == 1;
-    return pass.create_graph || alone ? g : g.clone();
-  };
+  Tensor own(const Tensor& g) const {
+    const bool alone = g.use_count() == 1 && g.impl()->storage.use_count() == 1;
+    return options.create_graph || alone ? g : g.clone();
+  }
 
-  for (TensorImpl* t : order) {
-    Pending& here = pending[t];
-    if (!here.wanted) continue;
-    const Tensor g = std::move(here.grad);
-    if (!g.defined()) continue;  // nothing flowed here (every consumer's gradient was empty)
+  // 2. One tensor's turn: hand its gradient on through its node's backward.
+  void visit(TensorImpl* t) {
+    Slot& here = reached(t);
+    if (!here.wanted) return;
+    const Tensor g = std::move(here.gradient);
+    if (!g.defined()) return;  // nothing flowed here (every consumer's gradient was empty)
 
-    if (pass.targets) {
-      if (auto it = pass.targets->find(t); it != pass.targets->end())
-        (*pass.results)[it->second] = own(g);
+    if (options.targets) {
+      if (auto it = options.targets->find(t); it != options.targets->end())
+        (*options.results)[it->second] = own(g);
     }
-    if (pass.into_leaves && (!t->node || t->retains_grad))
-      t->grad = t->grad.defined() ? t->grad + g : own(g);
-    if (!t->node) continue;
+    if (options.into_leaves && (!t->node || t->retains_grad)) {
+      if (t->grad.defined())
+        accumulate(t->grad, g, options.create_graph);
+      else
+        t->grad = own(g);
+    }
+    if (!t->node) return;
 
     Node& node = *t->node;
-    const bool needed = std::any_of(node.inputs.begin(), node.inputs.end(), [&](const Tensor& in) {
-      return in.requires_grad() && pending[in.impl()].wanted;
+    const std::span<const Tensor> inputs = node.inputs();
+    const bool needed = std::any_of(inputs.begin(), inputs.end(), [&](const Tensor& in) {
+      return in.requires_grad() && reached(in.impl()).wanted;
     });
-    if (!needed) continue;  // a requested intermediate value: no need to go further down
+    if (!needed) return;  // a requested intermediate value: no need to go further down
     if (node.released)
       throw GraphError(std::string(caller) + ": the graph through '" + node.op->name +
                        "' was freed by an earlier backward; pass retain_graph = true to that "
                        "earlier call to go through it again");
-    const Tensor self(t->shared_from_this());
+    const Tensor self = Tensor::share(t);
     const CallSite site(node.where);  // what the backward records comes from that line too
     const Grads grads = [&] {
       const OpInfo* outer = std::exchange(backward_of, node.op);
@@ -293,17 +412,19 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
         const OpInfo* outer;
         ~Restore() { backward_of = outer; }
       } restore{outer};
-      return node.backward(BackwardContext{g, self, node.inputs, node.saved});
+      return node.backward(BackwardContext{g, self, inputs, node.saved()});
     }();
     // A backward formula that breaks its contract is a bug in that op — perhaps one a
     // learner is writing (tutorial 8): say which op and what it returned.
-    if (grads.size() != node.inputs.size())
+    if (grads.size() != inputs.size())
       throw GraphError("backward of '" + std::string(node.op->name) + "' returned " +
                        std::to_string(grads.size()) + " gradients for its " +
-                       std::to_string(node.inputs.size()) + " inputs: it must return one per input");
-    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-      const Tensor& in = node.inputs[i];
-      if (!in.requires_grad() || !grads[i].defined() || !pending[in.impl()].wanted) continue;
+                       std::to_string(inputs.size()) + " inputs: it must return one per input");
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor& in = inputs[i];
+      if (!in.requires_grad() || !grads[i].defined()) continue;
+      Slot& there = reached(in.impl());
+      if (!there.wanted) continue;
       if (grads[i].shape() != in.shape())
         throw ShapeError("backward of '" + std::string(node.op->name) +
                          "' returned a gradient of shape " + to_string(grads[i].shape()) +
@@ -315,16 +436,44 @@ void run_backward(const char* caller, const std::vector<Tensor>& roots,
                              " returned " + value_at(grads[i], *bad) + " at element " +
                              std::to_string(*bad) + " of the gradient of its input " +
                              std::to_string(i) + " " + to_string(in.shape()) + " (inputs " +
-                             shapes_of(node.inputs) + "); that " + node.op->name +
+                             shapes_of(inputs) + "); that " + node.op->name +
                              " was called at " + to_string(node.where));
-      accumulate(pending[in.impl()].grad, grads[i]);
+      accumulate(there.gradient, grads[i], options.create_graph);
     }
-    if (!pass.retain_graph) {
+    if (!options.retain_graph) {
       node.released = true;
-      node.backward = nullptr;
-      node.saved.clear();
+      node.backward.reset();
+      node.tensors_.resize(node.input_count_);  // the saved values
     }
   }
+
+  void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
+    count(roots);
+    FlagScope mode(grad_mode, options.create_graph);
+    FlagScope recording(in_backward, options.create_graph);
+    for (std::size_t i = 0; i < roots.size(); ++i)
+      accumulate(reached(roots[i].impl()).gradient, seeds[i], options.create_graph);
+    if (!options.targets) {
+      in_order(roots, [&](TensorImpl* t) { visit(t); });
+      return;
+    }
+    std::vector<TensorImpl*> order;
+    in_order(roots, [&](TensorImpl* t) { order.push_back(t); });
+    mark_wanted(order);
+    for (TensorImpl* t : order) visit(t);
+  }
+
+  const char* caller;
+  const Pass& options;
+  std::uint32_t id;
+  LeafSlots leaves;
+};
+
+namespace {
+
+void run_backward(const char* caller, const std::vector<Tensor>& roots,
+                  const std::vector<Tensor>& root_grads, const Pass& pass) {
+  BackwardPass(caller, pass).run(roots, root_grads);
 }
 
 // The gradient that starts reverse mode at `output`.

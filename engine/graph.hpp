@@ -7,10 +7,12 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <source_location>
+#include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -21,14 +23,64 @@ namespace gradlab {
 struct BackwardContext {
   const Tensor& grad;                 // ∂L/∂output: the gradient flowing in from above
   const Tensor& output;               // the op's own result
-  const std::vector<Tensor>& inputs;  // the op's inputs, in order
-  const std::vector<Tensor>& saved;   // extra values the forward chose to keep
+  std::span<const Tensor> inputs;     // the op's inputs, in order
+  std::span<const Tensor> saved;      // extra values the forward chose to keep
   bool needs(std::size_t i) const { return inputs[i].requires_grad(); }
 };
 
 // One gradient per input, in order; leave an entry undefined when needs(i) is false.
-using Grads = std::vector<Tensor>;
-using BackwardFn = std::function<Grads(const BackwardContext&)>;
+using Grads = SmallVector<Tensor, 3>;
+
+// A backward formula, as record() keeps it: anything callable as Grads(const
+// BackwardContext&), usually a lambda written beside the forward. It is one pointer, to keep
+// nodes small: a lambda that captures nothing is shared as one static instance of itself,
+// one that captures values is copied to the heap.
+class BackwardFn {
+ public:
+  BackwardFn() = default;
+  template <class F>
+  BackwardFn(F f) : fn_(hold(std::move(f))) {}  // NOLINT: implicit, like std::function
+  BackwardFn(BackwardFn&& other) noexcept : fn_(std::exchange(other.fn_, nullptr)) {}
+  BackwardFn& operator=(BackwardFn&& other) noexcept {
+    std::swap(fn_, other.fn_);
+    return *this;
+  }
+  ~BackwardFn() { reset(); }
+
+  Grads operator()(const BackwardContext& c) const { return fn_->call(c); }
+  explicit operator bool() const { return fn_ != nullptr; }
+  void reset() {
+    if (fn_) std::exchange(fn_, nullptr)->release();
+  }
+
+ private:
+  struct Callable {
+    virtual Grads call(const BackwardContext& c) const = 0;
+    virtual void release() const = 0;
+  };
+  template <class F>
+  struct Shared final : Callable {
+    Grads call(const BackwardContext& c) const override { return F{}(c); }
+    void release() const override {}
+  };
+  template <class F>
+  struct Owned final : Callable {
+    explicit Owned(F f) : f(std::move(f)) {}
+    Grads call(const BackwardContext& c) const override { return f(c); }
+    void release() const override { delete this; }
+    F f;
+  };
+  template <class F>
+  static const Callable* hold(F f) {
+    if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F>) {
+      static const Shared<F> shared;
+      return &shared;
+    } else {
+      return new Owned<F>(std::move(f));
+    }
+  }
+  const Callable* fn_ = nullptr;
+};
 
 // What an op declares once, beside its backward: its name, what it computes, and for each
 // input the gradient it sends back, written with G for the gradient that arrives at its
@@ -58,24 +110,51 @@ struct LiveNodeCount {
 };
 std::int64_t live_nodes();
 
-struct Node {
+// What a backward pass keeps for each tensor it goes through (engine/graph.cpp).
+struct PassSlot {
+  Tensor gradient;              // the sum of what the tensor's consumers sent so far
+  std::uint32_t consumers = 0;  // its consumers that have not sent theirs yet
+  bool wanted = true;           // for grad(): a requested input can be reached from here
+};
+
+struct Node : PooledObject {
+  Node(const OpInfo& op, TensorList inputs, TensorList saved, BackwardFn backward);
+
+  std::span<const Tensor> inputs() const { return {tensors_.data(), input_count_}; }
+  std::span<const Tensor> saved() const {
+    return {tensors_.data() + input_count_, tensors_.size() - input_count_};
+  }
+  // Moves the inputs and saved values out and drops the backward: what TensorImpl::destroy
+  // needs to free a graph without recursion.
+  void give_up_tensors(TensorList& into);
+
   const OpInfo* op;
-  std::vector<Tensor> inputs;
-  std::vector<Tensor> saved;
   BackwardFn backward;
-  bool released = false;  // backward ran without retain_graph: saved values are gone
+  const std::string* cluster = nullptr;  // the label of the enclosing `cluster` scope, if any
+  std::source_location where = {};       // the user's call that recorded it (see CallSite)
+
+ private:
+  friend struct BackwardPass;  // engine/graph.cpp: the bookkeeping below is its own
+  TensorList tensors_;         // the inputs, then the saved values
+  // The backward pass running through this node keeps here its count of consumers still
+  // to come and the sum of the gradients sent so far (see Note [Backward scheduling]);
+  // `pass_` says which pass they belong to, so that nothing needs resetting between passes.
+  PassSlot slot_;
+  std::uint32_t pass_ = 0;
+  std::uint8_t input_count_ = 0;
+
+ public:
+  bool released = false;       // backward ran without retain_graph: saved values are gone
   bool from_backward = false;  // recorded by a backward pass with create_graph
-  std::shared_ptr<const std::string> cluster;  // the label of the enclosing `cluster` scope
-  std::source_location where = {};  // the user's call that recorded it (see CallSite)
-  LiveNodeCount counted = {};
+  [[no_unique_address]] LiveNodeCount counted = {};
 };
 
 // Attaches a Node to `output` when grad mode is on and some input requires grad; returns
 // output either way. Backward formulas are written with gradlab's own ops, so with
 // create_graph the backward pass is recorded too. They must not capture Tensors (pass them
 // as `saved`): the graph frees itself through inputs and saved only.
-Tensor record(const OpInfo& op, Tensor output, std::vector<Tensor> inputs, BackwardFn backward,
-              std::vector<Tensor> saved = {});
+Tensor record(const OpInfo& op, Tensor output, TensorList inputs, BackwardFn backward,
+              TensorList saved = {});
 
 // Every tensor the roots were computed from, each after the inputs of the op that made it
 // (the roots last). Walks with an explicit stack, so a deep chain is fine.
@@ -144,7 +223,8 @@ class enable_grad {
 
 // Scope guard: the ops recorded inside are drawn together in one labelled box by to_dot
 // (engine/dot.hpp), e.g. `cluster c("hidden layer");`. An inner scope replaces the label
-// of an outer one until it ends.
+// of an outer one until it ends. Labels are kept for the life of the program (nodes point
+// to them), so use a fixed set of them, not a fresh one per step.
 class cluster {
  public:
   explicit cluster(std::string label);
@@ -153,7 +233,7 @@ class cluster {
   cluster& operator=(const cluster&) = delete;
 
  private:
-  std::shared_ptr<const std::string> previous_;
+  const std::string* previous_;
 };
 
 struct GradOptions {

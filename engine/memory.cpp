@@ -1,6 +1,7 @@
 #include "engine/memory.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <map>
@@ -94,15 +95,159 @@ Cache& cache() {
 
 }  // namespace
 
-std::shared_ptr<void> allocate_storage(std::size_t bytes) {
-  bytes = std::max<std::size_t>(bytes, 1);
-  // Small blocks as malloc aligns them (16 bytes): asking it for 64 makes it carve and
-  // consolidate chunks, which costs more than a small op's arithmetic.
-  if (bytes < large) return {::operator new(bytes), [](void* p) { ::operator delete(p); }};
-  if (cache().limit == 0)
-    return {::operator new(bytes, alignment), [](void* p) { ::operator delete(p, alignment); }};
-  const std::size_t size = size_class(bytes);
-  return {cache().take(size), [size](void* p) { cache().give_back(p, size); }};
+
+// ---- small blocks ----
+//
+// Each thread keeps a free list per size class (multiples of 16 bytes): a freed block
+// holds the pointer to the next one. An empty list is refilled from the depot, the blocks
+// all threads handed back, or else by cutting a new 64 KiB slab into blocks of its class;
+// a list grown past `keep` blocks hands `batch` of them to the depot. So a thread that
+// frees what another allocated (a tensor passed between threads) returns the blocks
+// to circulation, and a thread that ends gives all of its blocks to the depot.
+
+namespace {
+
+constexpr std::size_t granule = 16;
+constexpr std::size_t classes = small_block_limit / granule;
+constexpr std::size_t slab_bytes = std::size_t(64) << 10;
+constexpr std::uint32_t batch = 256, keep = 4 * batch;
+
+std::size_t class_of(std::size_t bytes) { return (bytes + granule - 1) / granule - 1; }
+std::size_t block_bytes(std::size_t c) { return (c + 1) * granule; }
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct FreeList {
+  FreeBlock* head = nullptr;
+  std::uint32_t count = 0;
+
+  void push(void* p) {
+    head = ::new (p) FreeBlock{head};
+    ++count;
+  }
+  void* pop() {
+    FreeBlock* b = head;
+    head = b->next;
+    --count;
+    return b;
+  }
+  // Moves up to n blocks from the front of this list to the front of `to`.
+  void move_to(FreeList& to, std::uint32_t n) {
+    while (n-- > 0 && head) to.push(pop());
+  }
+};
+
+struct Depot {
+  std::mutex mutex;
+  std::array<FreeList, classes> lists;
+  std::vector<void*> slabs;  // every slab ever cut; blocks are reused, slabs never freed
+};
+Depot& depot() {
+  static Depot* d = new Depot;  // never destroyed: blocks may be freed after main() ends
+  return *d;
+}
+
+// A thread's lists. Plain data, so that a thread_local of it costs no guard on each access;
+// the Farewell below hands them to the depot when the thread ends.
+struct ThreadLists {
+  std::array<FreeList, classes> lists;
+  bool ended = false;  // after the Farewell ran: frees go straight to the depot
+};
+thread_local ThreadLists mine;
+
+struct Farewell {
+  ~Farewell() {
+    std::lock_guard lock(depot().mutex);
+    for (std::size_t c = 0; c < classes; ++c) mine.lists[c].move_to(depot().lists[c], UINT32_MAX);
+    mine.ended = true;
+  }
+};
+// Touched whenever a thread's list runs empty or is first used, so that every thread that
+// holds blocks has one.
+thread_local Farewell farewell;
+
+void refill(std::size_t c) {
+  (void)&farewell;
+  FreeList& list = mine.lists[c];
+  std::lock_guard lock(depot().mutex);
+  depot().lists[c].move_to(list, batch);
+  if (list.head) return;
+  std::byte* slab = static_cast<std::byte*>(::operator new(slab_bytes));
+  depot().slabs.push_back(slab);
+  const std::size_t size = block_bytes(c);
+  for (std::size_t offset = slab_bytes / size * size; offset >= size; offset -= size)
+    list.push(slab + offset - size);  // the slab's first block ends up on top
+}
+
+}  // namespace
+
+void* allocate_small(std::size_t bytes) {
+#if defined(GRADLAB_ADDRESS_SANITIZER)
+  return ::operator new(bytes);
+#else
+  const std::size_t c = class_of(bytes);
+  if (!mine.lists[c].head) refill(c);
+  return mine.lists[c].pop();
+#endif
+}
+
+void free_small(void* block, std::size_t bytes) {
+#if defined(GRADLAB_ADDRESS_SANITIZER)
+  (void)bytes;
+  ::operator delete(block);
+#else
+  const std::size_t c = class_of(bytes);
+  if (mine.ended) {
+    std::lock_guard lock(depot().mutex);
+    depot().lists[c].push(block);
+    return;
+  }
+  FreeList& list = mine.lists[c];
+  if (list.count == 0) (void)&farewell;
+  list.push(block);
+  if (list.count > keep) {
+    std::lock_guard lock(depot().mutex);
+    list.move_to(depot().lists[c], batch);
+  }
+#endif
+}
+
+// ---- storage ----
+
+Ref<Storage> Storage::allocate(std::size_t bytes) {
+  const std::size_t small = sizeof(Storage) + bytes;
+  if (small <= small_block_limit) {
+    Storage* s = ::new (allocate_small(small)) Storage;
+    s->small_ = static_cast<std::uint32_t>(small);
+    return Ref<Storage>::adopt(s);
+  }
+  Storage* s = ::new (allocate_small(sizeof(Storage) + sizeof(Outside))) Storage;
+  Outside& o = s->outside();
+  if (bytes < large) {
+    o = {::operator new(bytes), 0};  // as malloc aligns it: asking for 64 costs more here
+  } else {  // with the cache off, an exact size that give_back then frees
+    o.size_class = cache().limit == 0 ? bytes : size_class(bytes);
+    o.data = cache().take(o.size_class);
+  }
+  return Ref<Storage>::adopt(s);
+}
+
+void Storage::destroy(Storage* s) {
+  if (s->small_) {
+    const std::size_t bytes = s->small_;
+    s->~Storage();
+    free_small(s, bytes);
+    return;
+  }
+  const Outside o = s->outside();
+  s->~Storage();
+  free_small(s, sizeof(Storage) + sizeof(Outside));
+  if (o.size_class)
+    cache().give_back(o.data, o.size_class);
+  else
+    ::operator delete(o.data);
 }
 
 void set_cache_limit(std::size_t bytes) {

@@ -21,7 +21,7 @@ const char* to_string(DType dtype) { return dtype == DType::float32 ? "float32" 
 std::size_t size_of(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
 std::ostream& operator<<(std::ostream& out, DType dtype) { return out << to_string(dtype); }
 
-std::string to_string(const Shape& shape) {
+std::string to_string(std::span<const std::int64_t> shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (i) s += ", ";
@@ -58,13 +58,14 @@ std::atomic<std::int64_t> element_limit{std::numeric_limits<std::int64_t>::max()
 // limit a program set.
 void check_shape(const Shape& shape, DType dtype) {
   std::int64_t n = 1;
+  bool overflow = false;
   for (std::int64_t d : shape) {
     if (d < 0) throw ShapeError("tensor: negative dimension in shape " + to_string(shape));
-    if (d > 0 && n > std::numeric_limits<std::int64_t>::max() /
-                         static_cast<std::int64_t>(size_of(dtype)) / d)
-      throw ShapeError("tensor: shape " + to_string(shape) + " has too many elements");
-    n *= d;
+    overflow = __builtin_mul_overflow(n, d, &n) || overflow;
   }
+  if (overflow || n > std::numeric_limits<std::int64_t>::max() /
+                          static_cast<std::int64_t>(size_of(dtype)))
+    throw ShapeError("tensor: shape " + to_string(shape) + " has too many elements");
   if (n > element_limit)
     throw ShapeError("tensor: shape " + to_string(shape) + " has " + std::to_string(n) +
                      " elements, more than the " + std::to_string(element_limit.load()) +
@@ -76,64 +77,56 @@ void check_shape(const Shape& shape, DType dtype) {
 void set_max_elements(std::int64_t limit) { element_limit = limit; }
 std::int64_t max_elements() { return element_limit; }
 
-namespace {
-
-std::shared_ptr<void> allocate(const Shape& shape, DType dtype) {
+TensorImpl::TensorImpl(Shape s, DType d) : dtype(d), shape(std::move(s)) {
   check_shape(shape, dtype);
-  return allocate_storage(numel(shape) * size_of(dtype));
+  storage = Storage::allocate(gradlab::numel(shape) * size_of(dtype));
 }
 
-}  // namespace
+TensorImpl::TensorImpl(Shape s, DType d, Ref<Storage> st)
+    : dtype(d), shape(std::move(s)), storage(std::move(st)) {}
 
-TensorImpl::TensorImpl(Shape s, DType d) : shape(std::move(s)), dtype(d) {
-  storage = allocate(shape, dtype);
-}
-
-TensorImpl::TensorImpl(Shape s, DType d, std::shared_ptr<void> st)
-    : shape(std::move(s)), dtype(d), storage(std::move(st)) {}
+TensorImpl::~TensorImpl() = default;
 
 // Note [Iterative teardown]
 // A tensor owns its Node, the Node owns its inputs, and they own theirs: a chain of a
-// million ops is a million nested shared pointers. Letting the destructors recurse would
+// million ops is a million nested references. Letting the destructors recurse would
 // overflow the stack. Instead, the dying tensor moves its node's inputs and saved values
 // onto a local stack; each one we hold the last reference to gives up its own node's
 // tensors the same way before it dies, so no destructor ever has a graph behind it.
-TensorImpl::~TensorImpl() {
-  if (!node) return;
-  std::vector<Tensor> pending;
-  auto take = [&pending](Node& n) {
-    for (Tensor& t : n.inputs) pending.push_back(std::move(t));
-    for (Tensor& t : n.saved) pending.push_back(std::move(t));
-    n.inputs.clear();
-    n.saved.clear();
-    n.backward = nullptr;
+void TensorImpl::destroy(TensorImpl* dying) {
+  if (!dying->node) {
+    delete dying;
+    return;
+  }
+  TensorList pending;
+  auto take = [&pending](TensorImpl& t) {
+    if (t.node) t.node->give_up_tensors(pending);
+    if (t.grad.defined()) pending.push_back(std::move(t.grad));
   };
-  take(*node);
+  take(*dying);
+  delete dying;
   while (!pending.empty()) {
     Tensor t = std::move(pending.back());
     pending.pop_back();
-    if (t.shared_impl().use_count() == 1) {
-      TensorImpl* impl = t.impl();
-      if (impl->node) take(*impl->node);
-      if (impl->grad.defined()) pending.push_back(std::move(impl->grad));
-    }
+    if (t.use_count() == 1) take(*t.impl());
   }
+}
+
+Tensor share_numbers(const Tensor& x, Shape shape) {
+  const TensorImpl& from = *x.impl();
+  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(std::move(shape), from.dtype, from.storage)));
 }
 
 // ---- Tensor ----
 
-const TensorImpl& Tensor::checked() const {
-  if (!impl_)
-    throw GraphError(
-        "tensor: use of an undefined tensor (a Tensor() with no value, such as grad() before "
-        "backward)");
-  return *impl_;
+void Tensor::throw_undefined() {
+  throw GraphError(
+      "tensor: use of an undefined tensor (a Tensor() with no value, such as grad() before "
+      "backward)");
 }
 
-const Shape& Tensor::shape() const { return checked().shape; }
 std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(shape().size()); }
 std::int64_t Tensor::numel() const { return gradlab::numel(shape()); }
-DType Tensor::dtype() const { return checked().dtype; }
 
 std::int64_t Tensor::size(std::int64_t axis) const {
   return shape()[kernels::normalize_axis("size", axis, dim())];
@@ -183,7 +176,6 @@ std::vector<double> Tensor::values() const {
   return out;
 }
 
-bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 
 Tensor& Tensor::set_requires_grad(bool on) {
   if (checked().node)
@@ -194,10 +186,17 @@ Tensor& Tensor::set_requires_grad(bool on) {
   return *this;
 }
 
-const std::string& Tensor::name() const { return checked().name; }
+const std::string& Tensor::name() const {
+  static const std::string none;
+  const TensorImpl& t = checked();
+  return t.name ? *t.name : none;
+}
 Tensor& Tensor::name(std::string n) {
   checked();
-  impl_->name = std::move(n);
+  if (n.empty())
+    impl_->name.reset();
+  else
+    impl_->name = std::make_unique<std::string>(std::move(n));
   return *this;
 }
 
@@ -221,21 +220,18 @@ Tensor& Tensor::retain_grad() {
   return *this;
 }
 
-Tensor Tensor::detach() const {
-  const TensorImpl& self = checked();
-  return Tensor(std::make_shared<TensorImpl>(self.shape, self.dtype, self.storage));
-}
+Tensor Tensor::detach() const { return share_numbers(*this, checked().shape); }
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype());
-  std::memcpy(out.impl()->storage.get(), impl_->storage.get(), numel() * size_of(dtype()));
+  std::memcpy(out.impl()->storage->data(), impl_->storage->data(), numel() * size_of(dtype()));
   return out;
 }
 
 // ---- making tensors ----
 
 Tensor empty(const Shape& shape, DType dtype) {
-  return Tensor(std::make_shared<TensorImpl>(shape, dtype));
+  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype)));
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {

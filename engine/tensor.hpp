@@ -1,8 +1,8 @@
 // Tensor: an N-dimensional, row-major array of float32 or float64 that can take part in a
 // computation graph.
 //
-// A Tensor is a cheap handle (a shared pointer) to a TensorImpl. Copying a Tensor copies the
-// handle, not the numbers. A tensor made by an op on tensors that require grad carries a
+// A Tensor is a cheap handle (a counted reference) to a TensorImpl. Copying a Tensor copies
+// the handle, not the numbers. A tensor made by an op on tensors that require grad carries a
 // Node (engine/graph.hpp): the op's name, its inputs and its backward formula. Leaves are
 // the tensors you make yourself: inputs and parameters.
 #pragma once
@@ -13,14 +13,17 @@
 #include <iosfwd>
 #include <memory>
 #include <source_location>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/memory.hpp"
+#include "engine/small_vector.hpp"
 
 namespace gradlab {
 
-enum class DType { float32, float64 };
+enum class DType : std::uint8_t { float32, float64 };
 const char* to_string(DType dtype);
 std::ostream& operator<<(std::ostream& out, DType dtype);
 std::size_t size_of(DType dtype);
@@ -30,8 +33,9 @@ std::size_t size_of(DType dtype);
 // detect_anomaly's messages (see CallSite in engine/graph.hpp); callers never pass it.
 using Here = std::source_location;
 
-using Shape = std::vector<std::int64_t>;
-std::string to_string(const Shape& shape);  // "[1, 3]"
+// A shape is a short list of sizes: up to four of them are kept inline.
+using Shape = SmallVector<std::int64_t, 4>;
+std::string to_string(std::span<const std::int64_t> shape);  // "[1, 3]" (a shape or an index)
 std::int64_t numel(const Shape& shape);  // past the int64 range: the largest int64
 // The index of the element at row-major position `flat`: {1, 2} for 5 in a [2, 3] tensor.
 std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape);
@@ -52,7 +56,8 @@ struct BackwardOptions {
 class Tensor {
  public:
   Tensor() = default;  // an undefined tensor: no shape, no data (e.g. grad() before backward)
-  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  explicit Tensor(Ref<TensorImpl> impl) : impl_(std::move(impl)) {}
+  static Tensor share(TensorImpl* impl) { return Tensor(Ref<TensorImpl>::share(impl)); }
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
@@ -95,29 +100,50 @@ class Tensor {
   Tensor clone() const;   // a copy of the numbers, cut from the graph
 
   TensorImpl* impl() const { return impl_.get(); }
-  const std::shared_ptr<TensorImpl>& shared_impl() const { return impl_; }
+  // How many Tensor handles share this tensor (1: only this one).
+  std::uint32_t use_count() const { return impl_.use_count(); }
 
  private:
-  const TensorImpl& checked() const;
-  std::shared_ptr<TensorImpl> impl_;
+  const TensorImpl& checked() const {
+    if (!impl_) [[unlikely]]
+      throw_undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void throw_undefined();
+  Ref<TensorImpl> impl_;
 };
 
-struct TensorImpl : std::enable_shared_from_this<TensorImpl> {
-  TensorImpl(Shape shape, DType dtype);                                 // uninitialised numbers
-  TensorImpl(Shape shape, DType dtype, std::shared_ptr<void> storage);  // shares numbers
-  ~TensorImpl();  // frees a deep graph without recursion, see Note [Iterative teardown]
+// A short list of tensors (an op's inputs): two of them are kept inline.
+using TensorList = SmallVector<Tensor, 2>;
+
+struct TensorImpl : PooledObject {
+  TensorImpl(Shape shape, DType dtype);                        // uninitialised numbers
+  TensorImpl(Shape shape, DType dtype, Ref<Storage> storage);  // shares numbers
+  ~TensorImpl();
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
 
-  Shape shape;
+  std::atomic<std::uint32_t> refs{1};  // Tensor handles to this one (see Ref)
   DType dtype;
-  std::shared_ptr<void> storage;  // numel * size_of(dtype) bytes, shared by reshape/detach
   bool requires_grad = false;
   bool retains_grad = false;
-  std::string name;
+  Shape shape;
+  Ref<Storage> storage;  // numel · size_of(dtype) bytes, shared by reshape/detach
+  std::unique_ptr<std::string> name;  // null while it has none
   std::unique_ptr<Node> node;  // null for leaves
   Tensor grad;
+
+  // The last handle went: frees a deep graph without recursion, see Note [Iterative teardown].
+  static void destroy(TensorImpl* t);
 };
+
+// A new leaf tensor of the given shape (with as many elements) over the numbers of x.
+Tensor share_numbers(const Tensor& x, Shape shape);
+
+// The accessors every op calls, inline.
+inline const Shape& Tensor::shape() const { return checked().shape; }
+inline DType Tensor::dtype() const { return checked().dtype; }
+inline bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 
 // ---- making tensors ----
 Tensor empty(const Shape& shape, DType dtype = DType::float64);  // numbers uninitialised
@@ -189,7 +215,7 @@ const T* Tensor::data() const {
   if (checked().dtype != wanted)
     throw DTypeError(std::string("data: tensor is ") + to_string(impl_->dtype) + ", not " +
                      to_string(wanted));
-  return static_cast<const T*>(impl_->storage.get());
+  return static_cast<const T*>(impl_->storage->data());
 }
 
 }  // namespace gradlab

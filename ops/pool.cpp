@@ -62,11 +62,11 @@ Tensor on_batch(const Tensor& input, F&& f) {
 // Where each output element came from: indices into the input. Kept in memory from the
 // tensor allocator, so that a training loop reuses the same pages at every step.
 struct Positions {
-  std::shared_ptr<void> memory;
+  Ref<Storage> memory;
   std::int64_t count = 0;
 
-  explicit Positions(std::int64_t n) : memory(allocate_storage(n * sizeof(std::int64_t))), count(n) {}
-  std::int64_t* data() const { return static_cast<std::int64_t*>(memory.get()); }
+  explicit Positions(std::int64_t n) : memory(Storage::allocate(n * sizeof(std::int64_t))), count(n) {}
+  std::int64_t* data() const { return static_cast<std::int64_t*>(memory->data()); }
   std::int64_t operator[](std::int64_t k) const { return data()[k]; }
 };
 

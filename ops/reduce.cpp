@@ -26,7 +26,7 @@ Tensor scaled_sum(const OpInfo& op, const Tensor& x, const std::vector<bool>& re
     T* p = total.data<T>();
     for (std::int64_t i = 0; i < total.numel(); ++i) p[i] = static_cast<T>(p[i] * scale);
   });
-  Tensor out(std::make_shared<TensorImpl>(result, total.dtype(), total.impl()->storage));
+  Tensor out = share_numbers(total, result);
   return record(op, out, {x}, [kept, scale](const BackwardContext& c) {
     Tensor g = expand(reshape(c.grad, kept), c.inputs[0].shape());
     return Grads{scale == 1 ? g : g * scale};

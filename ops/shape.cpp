@@ -28,7 +28,7 @@ Tensor reshape(const Tensor& x, Shape shape, Here where) {
     throw bad();
   if (shape == x.shape()) return x;
   // The numbers are row-major and contiguous, so the new tensor shares them.
-  Tensor out(std::make_shared<TensorImpl>(shape, x.dtype(), x.impl()->storage));
+  Tensor out = share_numbers(x, shape);
   return record(reshape_op, out, {x}, [](const BackwardContext& c) {
     return Grads{reshape(c.grad, c.inputs[0].shape())};
   });

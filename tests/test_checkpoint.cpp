@@ -51,7 +51,7 @@ bool contains(const std::string& text, const std::string& part) {
 // The bytes of a tensor's numbers: equal bytes are equal bit for bit, NaN payloads and
 // the sign of zero included, which == on the values would not show.
 std::string bits(const Tensor& t) {
-  return {static_cast<const char*>(t.impl()->storage.get()),
+  return {static_cast<const char*>(t.impl()->storage->data()),
           static_cast<std::size_t>(t.numel()) * size_of(t.dtype())};
 }
 std::vector<std::string> bits(const std::vector<Tensor>& ts) {

@@ -382,7 +382,7 @@ BOOST_AUTO_TEST_CASE(formulas_label_edges_with_the_gradient_each_op_declares) {
   BOOST_TEST(sigmoid_text == net.h.node()->op->gradients.at(0));
 
   // matmul(x, W): ∂A along the edge from x, ∂B along the edge from W.
-  const OpInfo& matmul_info = *net.h.node()->inputs.at(0).node()->op;
+  const OpInfo& matmul_info = *net.h.node()->inputs()[0].node()->op;
   Agnode_t* matmul = agtail(into_sigmoid[0]);
   for (Agedge_t* e : edges_into(g.get(), matmul)) {
     const std::string text = plain(label(e));

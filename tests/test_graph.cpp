@@ -21,9 +21,9 @@ BOOST_AUTO_TEST_CASE(ops_record_a_node_with_name_and_inputs) {
   const Tensor y = a * b + c;
   BOOST_TEST(y.requires_grad());
   BOOST_TEST(y.node()->op->name == std::string("add"));
-  BOOST_TEST(y.node()->inputs.size() == 2u);
-  BOOST_TEST(y.node()->inputs[0].node()->op->name == std::string("hadamard"));
-  BOOST_TEST(y.node()->inputs[1].impl() == c.impl());
+  BOOST_TEST(y.node()->inputs().size() == 2u);
+  BOOST_TEST(y.node()->inputs()[0].node()->op->name == std::string("hadamard"));
+  BOOST_TEST(y.node()->inputs()[1].impl() == c.impl());
   // Ops on constants record nothing.
   BOOST_TEST(!(c * c).requires_grad());
   BOOST_TEST((c * c).node() == nullptr);

@@ -103,12 +103,12 @@ Walk walk_backward(const Tensor& root) {
     const Node& node = *out.node();
     const Tensor& G = walk.gradient.at(out.impl());
     std::cout << "step " << ++step << ": visit " << out.name() << " = " << node.op->name << "(";
-    for (std::size_t i = 0; i < node.inputs.size(); ++i)
-      std::cout << (i ? ", " : "") << node.inputs[i].name();
+    for (std::size_t i = 0; i < node.inputs().size(); ++i)
+      std::cout << (i ? ", " : "") << node.inputs()[i].name();
     std::cout << "), which receives G = " << of << out.name() << " = " << G.item() << '\n';
-    const Grads sent = node.backward(BackwardContext{G, out, node.inputs, node.saved});
-    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-      const Tensor& input = node.inputs[i];
+    const Grads sent = node.backward(BackwardContext{G, out, node.inputs(), node.saved()});
+    for (std::size_t i = 0; i < node.inputs().size(); ++i) {
+      const Tensor& input = node.inputs()[i];
       auto [slot, first] = walk.gradient.try_emplace(input.impl(), sent[i]);
       const double before = first ? 0 : slot->second.item();
       if (!first) slot->second = slot->second + sent[i];  // a second share: add it to the first
@@ -139,7 +139,7 @@ std::string step_diagram(std::size_t steps, const std::string& title) {
   const std::vector<Tensor> order = backward_order(g.L);
   std::set<const TensorImpl*> reached = {g.L.impl()};
   for (std::size_t k = 0; k < steps; ++k)
-    for (const Tensor& input : order[k].node()->inputs) reached.insert(input.impl());
+    for (const Tensor& input : order[k].node()->inputs()) reached.insert(input.impl());
   std::vector<Tensor> known;
   for (Tensor x : topological_order({g.L})) {
     if (reached.contains(x.impl()))

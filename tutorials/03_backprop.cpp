@@ -65,7 +65,7 @@ bool has_transposed_product(const std::vector<Tensor>& gradients, const Tensor& 
   for (const Tensor& v : topological_order(gradients)) {
     const Node* n = v.node();
     if (!n || std::string(n->op->name) != "matmul") continue;
-    const Tensor& left = n->inputs[0];
+    const Tensor& left = n->inputs()[0];
     if (left.shape() == of_transposed.shape() && allclose(left, of_transposed)) return true;
   }
   return false;

@@ -25,7 +25,7 @@
 //   engine/check.hpp      check_gradient(): hand-derived gradients checked, mistakes named
 //   engine/checkpoint.hpp save_checkpoint(), load_checkpoint(): parameters to a file and back
 //   engine/files.hpp      write_file_atomically(): a file replaced whole or not at all
-//   engine/memory.hpp     allocate_storage(): tensor memory, large blocks cached for reuse
+//   engine/memory.hpp     Ref, small blocks, Storage: tensor memory, pooled and cached for reuse
 //   engine/parallel.hpp   set_num_threads(), parallel_for(): the one pool of threads
 //   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu, abs
 //   ops/matmul.hpp        matmul, outer, kron
