@@ -16,14 +16,11 @@
 
 namespace gradlab {
 
+thread_local constinit detail::ThreadModes detail::modes;
+
 namespace {
 
-thread_local bool grad_mode = true;
-thread_local bool in_backward = false;  // a backward pass with create_graph is recording
-thread_local const std::string* current_cluster = nullptr;  // interned: see cluster
-thread_local bool anomaly_mode = false;
-thread_local std::optional<std::source_location> current_site;  // the outermost CallSite
-thread_local const OpInfo* backward_of = nullptr;  // whose backward formula is running
+using detail::modes;
 
 // The first element of t that is NaN or infinite, if any.
 std::optional<std::int64_t> first_non_finite(const Tensor& t) {
@@ -60,15 +57,15 @@ void check_forward(const OpInfo& op, const Tensor& output, std::span<const Tenso
                          " of " + op.name + " already holds " +
                          value_at(inputs[i], *first_non_finite(inputs[i])) +
                          ": it came into the graph that way; " + op.name + " was called at " +
-                         (current_site ? to_string(*current_site) : "an unknown place"));
+                         (modes.site_open ? to_string(modes.site) : "an unknown place"));
   const std::string during =
-      backward_of ? " in the backward of " + std::string(backward_of->name) + ", whose forward was"
+      modes.backward_of ? " in the backward of " + std::string(modes.backward_of->name) + ", whose forward was"
                   : ";";
   throw AnomalyError("anomaly: " + std::string(op.name) + " produced " + value_at(output, *bad) +
                      " at element " + std::to_string(*bad) + " of its output " +
                      to_string(output.shape()) + " from inputs " + shapes_of(inputs) + during +
                      " called at " +
-                     (current_site ? to_string(*current_site) : "an unknown place"));
+                     (modes.site_open ? to_string(modes.site) : "an unknown place"));
 }
 
 // Sets a thread's flag for a scope and restores it on the way out, also on an exception.
@@ -132,18 +129,10 @@ std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
   return order;
 }
 
-bool grad_enabled() { return grad_mode; }
-no_grad::no_grad() : previous_(grad_mode) { grad_mode = false; }
-no_grad::~no_grad() { grad_mode = previous_; }
-detect_anomaly::detect_anomaly() : previous_(anomaly_mode) { anomaly_mode = true; }
-detect_anomaly::~detect_anomaly() { anomaly_mode = previous_; }
-
-CallSite::CallSite(const std::source_location& where) : outermost_(!current_site) {
-  if (outermost_) current_site = where;
-}
-CallSite::~CallSite() {
-  if (outermost_) current_site.reset();
-}
+no_grad::no_grad() : previous_(modes.grad) { modes.grad = false; }
+no_grad::~no_grad() { modes.grad = previous_; }
+detect_anomaly::detect_anomaly() : previous_(modes.anomaly) { modes.anomaly = true; }
+detect_anomaly::~detect_anomaly() { modes.anomaly = previous_; }
 
 std::string to_string(const std::source_location& where) {
   if (where.file_name()[0] == '\0') return "an unknown place";
@@ -151,22 +140,27 @@ std::string to_string(const std::source_location& where) {
          where.function_name() + ")";
 }
 
-enable_grad::enable_grad() : previous_(grad_mode) { grad_mode = true; }
-enable_grad::~enable_grad() { grad_mode = previous_; }
+enable_grad::enable_grad() : previous_(modes.grad) { modes.grad = true; }
+enable_grad::~enable_grad() { modes.grad = previous_; }
 
 // Labels are interned: a node keeps a pointer to its label, never a copy of it.
-cluster::cluster(std::string label) : previous_(current_cluster) {
+cluster::cluster(std::string label) : previous_(modes.cluster) {
   static std::mutex mutex;
   static auto* labels = new std::set<std::string>;  // never destroyed: nodes point into it
   std::lock_guard lock(mutex);
-  current_cluster = &*labels->insert(std::move(label)).first;
+  modes.cluster = &*labels->insert(std::move(label)).first;
 }
-cluster::~cluster() { current_cluster = previous_; }
+cluster::~cluster() { modes.cluster = previous_; }
 
-Node::Node(const OpInfo& op, TensorList inputs, TensorList saved, BackwardFn backward)
-    : op(&op), backward(std::move(backward)), tensors_(std::move(inputs)) {
-  input_count_ = static_cast<std::uint8_t>(tensors_.size());
-  for (Tensor& t : saved) tensors_.push_back(std::move(t));
+Node::Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
+           std::initializer_list<TensorRef> saved, BackwardFn backward)
+    : op(&op), backward(std::move(backward)) {
+  if (inputs.size() > UINT8_MAX)
+    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
+  tensors_.reserve(inputs.size() + saved.size());
+  for (const TensorRef& t : inputs) tensors_.push_back(t.tensor);
+  for (const TensorRef& t : saved) tensors_.push_back(t.tensor);
+  input_count_ = static_cast<std::uint8_t>(inputs.size());
 }
 
 void Node::give_up_tensors(TensorList& into) {
@@ -176,21 +170,21 @@ void Node::give_up_tensors(TensorList& into) {
   backward.reset();
 }
 
-Tensor record(const OpInfo& op, Tensor output, TensorList inputs, BackwardFn backward,
-              TensorList saved) {
-  if (anomaly_mode) check_forward(op, output, inputs);
-  if (!grad_mode) return output;
-  if (std::none_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); }))
-    return output;
-  if (inputs.size() > UINT8_MAX)
-    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
+void detail::check_forward(const OpInfo& op, const Tensor& output,
+                           std::initializer_list<TensorRef> inputs) {
+  TensorList list;
+  for (const TensorRef& t : inputs) list.push_back(t.tensor);
+  gradlab::check_forward(op, output, list);
+}
+
+void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
+                    BackwardFn backward, std::initializer_list<TensorRef> saved) {
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
-  impl->node.reset(new Node(op, std::move(inputs), std::move(saved), std::move(backward)));
-  impl->node->from_backward = in_backward;
-  impl->node->cluster = current_cluster;
-  if (current_site) impl->node->where = *current_site;
-  return output;
+  impl->node.reset(new Node(op, inputs, saved, std::move(backward)));
+  impl->node->from_backward = modes.in_backward;
+  impl->node->cluster = modes.cluster;
+  if (modes.site_open) impl->node->where = modes.site;
 }
 
 namespace {
@@ -407,10 +401,10 @@ struct BackwardPass {
     const Tensor self = Tensor::share(t);
     const CallSite site(node.where);  // what the backward records comes from that line too
     const Grads grads = [&] {
-      const OpInfo* outer = std::exchange(backward_of, node.op);
+      const OpInfo* outer = std::exchange(modes.backward_of, node.op);
       struct Restore {
         const OpInfo* outer;
-        ~Restore() { backward_of = outer; }
+        ~Restore() { modes.backward_of = outer; }
       } restore{outer};
       return node.backward(BackwardContext{g, self, inputs, node.saved()});
     }();
@@ -430,7 +424,7 @@ struct BackwardPass {
                          "' returned a gradient of shape " + to_string(grads[i].shape()) +
                          " for its input " + std::to_string(i) + " of shape " +
                          to_string(in.shape()) + ": a gradient has its input's shape");
-      if (anomaly_mode)
+      if (modes.anomaly)
         if (const auto bad = first_non_finite(grads[i]))
           throw AnomalyError("anomaly: the backward of " + std::string(node.op->name) +
                              " returned " + value_at(grads[i], *bad) + " at element " +
@@ -449,8 +443,8 @@ struct BackwardPass {
 
   void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
     count(roots);
-    FlagScope mode(grad_mode, options.create_graph);
-    FlagScope recording(in_backward, options.create_graph);
+    FlagScope mode(modes.grad, options.create_graph);
+    FlagScope recording(modes.in_backward, options.create_graph);
     for (std::size_t i = 0; i < roots.size(); ++i)
       accumulate(reached(roots[i].impl()).gradient, seeds[i], options.create_graph);
     if (!options.targets) {

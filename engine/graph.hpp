@@ -6,7 +6,9 @@
 // what an op is: it only calls the backward each op declared beside its forward.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <source_location>
 #include <span>
@@ -39,6 +41,7 @@ class BackwardFn {
  public:
   BackwardFn() = default;
   template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, BackwardFn>)
   BackwardFn(F f) : fn_(hold(std::move(f))) {}  // NOLINT: implicit, like std::function
   BackwardFn(BackwardFn&& other) noexcept : fn_(std::exchange(other.fn_, nullptr)) {}
   BackwardFn& operator=(BackwardFn&& other) noexcept {
@@ -64,7 +67,7 @@ class BackwardFn {
     void release() const override {}
   };
   template <class F>
-  struct Owned final : Callable {
+  struct Owned final : Callable, PooledObject {
     explicit Owned(F f) : f(std::move(f)) {}
     Grads call(const BackwardContext& c) const override { return f(c); }
     void release() const override { delete this; }
@@ -110,6 +113,13 @@ struct LiveNodeCount {
 };
 std::int64_t live_nodes();
 
+// How record() takes the tensors of `{a, b}`: by reference, so that each is copied once,
+// into the node.
+struct TensorRef {
+  TensorRef(const Tensor& t) : tensor(t) {}  // NOLINT: implicit, for `{a, b}`
+  const Tensor& tensor;
+};
+
 // What a backward pass keeps for each tensor it goes through (engine/graph.cpp).
 struct PassSlot {
   Tensor gradient;              // the sum of what the tensor's consumers sent so far
@@ -118,7 +128,8 @@ struct PassSlot {
 };
 
 struct Node : PooledObject {
-  Node(const OpInfo& op, TensorList inputs, TensorList saved, BackwardFn backward);
+  Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
+       std::initializer_list<TensorRef> saved, BackwardFn backward);
 
   std::span<const Tensor> inputs() const { return {tensors_.data(), input_count_}; }
   std::span<const Tensor> saved() const {
@@ -149,19 +160,48 @@ struct Node : PooledObject {
   [[no_unique_address]] LiveNodeCount counted = {};
 };
 
+namespace detail {
+
+// A thread's modes: set by the scope guards below and by the backward pass, read by every
+// op, so kept where ops can read them inline.
+struct ThreadModes {
+  bool grad = true;                      // grad mode (no_grad turns it off)
+  bool anomaly = false;                  // inside detect_anomaly
+  bool in_backward = false;              // a backward pass with create_graph is recording
+  bool site_open = false;                // an outermost CallSite is open …
+  std::source_location site = {};        // … at this place in the user's program
+  const std::string* cluster = nullptr;  // the label of the innermost `cluster` scope
+  const OpInfo* backward_of = nullptr;   // the op whose backward formula is running
+};
+extern thread_local constinit ThreadModes modes;
+
+void check_forward(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs);
+void attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
+            BackwardFn backward, std::initializer_list<TensorRef> saved);
+
+}  // namespace detail
+
 // Attaches a Node to `output` when grad mode is on and some input requires grad; returns
 // output either way. Backward formulas are written with gradlab's own ops, so with
 // create_graph the backward pass is recorded too. They must not capture Tensors (pass them
 // as `saved`): the graph frees itself through inputs and saved only.
-Tensor record(const OpInfo& op, Tensor output, TensorList inputs, BackwardFn backward,
-              TensorList saved = {});
+template <class F>
+Tensor record(const OpInfo& op, Tensor output, std::initializer_list<TensorRef> inputs,
+              F&& backward, std::initializer_list<TensorRef> saved = {}) {
+  if (detail::modes.anomaly) detail::check_forward(op, output, inputs);
+  if (detail::modes.grad && std::any_of(inputs.begin(), inputs.end(), [](const TensorRef& t) {
+        return t.tensor.requires_grad();
+      }))
+    detail::attach(op, output, inputs, BackwardFn(std::forward<F>(backward)), saved);
+  return output;
+}
 
 // Every tensor the roots were computed from, each after the inputs of the op that made it
 // (the roots last). Walks with an explicit stack, so a deep chain is fine.
 std::vector<Tensor> topological_order(const std::vector<Tensor>& roots);
 
 // Grad mode: on by default, per thread.
-bool grad_enabled();
+inline bool grad_enabled() { return detail::modes.grad; }
 
 // Scope guard: ops inside record nothing (e.g. optimizer updates, evaluation).
 class no_grad {
@@ -198,8 +238,15 @@ class detect_anomaly {
 // user's line, not the library's. A backward pass opens one with its node's line.
 class CallSite {
  public:
-  explicit CallSite(const std::source_location& where);
-  ~CallSite();
+  explicit CallSite(const std::source_location& where) : outermost_(!detail::modes.site_open) {
+    if (outermost_) {
+      detail::modes.site = where;
+      detail::modes.site_open = true;
+    }
+  }
+  ~CallSite() {
+    if (outermost_) detail::modes.site_open = false;
+  }
   CallSite(const CallSite&) = delete;
   CallSite& operator=(const CallSite&) = delete;
 

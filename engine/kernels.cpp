@@ -59,9 +59,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   split_gemm(trans_a, trans_b, m, n, k, a, b, beta, c);
 }
 
-void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype())
-    throw DTypeError(std::string(op) + ": dtypes differ: " + to_string(a.dtype()) + " " +
+void throw_dtypes_differ(const char* op, const Tensor& a, const Tensor& b) {
+  throw DTypeError(std::string(op) + ": dtypes differ: " + to_string(a.dtype()) + " " +
                      to_string(a.shape()) + " and " + to_string(b.dtype()) + " " +
                      to_string(b.shape()) + " (convert one with to())");
 }

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "engine/graph.hpp"
 #include "engine/tensor.hpp"
 
 namespace gradlab::kernels {
@@ -18,7 +20,11 @@ decltype(auto) dispatch(DType dtype, F&& f) {
   return f(double{});
 }
 
-void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+[[noreturn]] void throw_dtypes_differ(const char* op, const Tensor& a, const Tensor& b);
+inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype()) [[unlikely]]
+    throw_dtypes_differ(op, a, b);
+}
 
 // NumPy broadcasting: shapes are aligned at the right; each axis pair must be equal or
 // contain a 1. Throws ShapeError naming the op and both shapes.
@@ -59,7 +65,7 @@ void broadcast_loop(const Shape& shape, const std::vector<std::int64_t>& sa,
 // out = f(x) elementwise; f is called with a T and returns a T.
 template <class F>
 Tensor unary_map(const Tensor& x, F&& f) {
-  Tensor out = empty(x.shape(), x.dtype());
+  Tensor out = empty_like(x);
   dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
@@ -73,17 +79,24 @@ Tensor unary_map(const Tensor& x, F&& f) {
 template <class F>
 Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
   check_same_dtype(op, a, b);
-  const Shape shape =
-      a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
+  if (a.shape() == b.shape()) {
+    Tensor out = empty_like(a);
+    dispatch(a.dtype(), [&]<class T>(T) {
+      const T* pa = a.data<T>();
+      const T* pb = b.data<T>();
+      T* o = out.data<T>();
+      for (std::int64_t i = 0, n = out.numel(); i < n; ++i) o[i] = f(pa[i], pb[i]);
+    });
+    return out;
+  }
+  const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
   Tensor out = empty(shape, a.dtype());
   dispatch(a.dtype(), [&]<class T>(T) {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* o = out.data<T>();
     const std::int64_t n = out.numel();
-    if (a.shape() == b.shape()) {
-      for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
-    } else if (b.numel() == 1 && a.numel() == n) {
+    if (b.numel() == 1 && a.numel() == n) {
       const T s = pb[0];
       for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
     } else if (a.numel() == 1 && b.numel() == n) {
@@ -94,6 +107,34 @@ Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
           shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
           [&](std::int64_t i, std::int64_t ia, std::int64_t ib) { o[i] = f(pa[ia], pb[ib]); });
     }
+  });
+  return out;
+}
+
+// Note [Fused formulas]
+// A backward formula such as σ's, G ∘ s ∘ (1 − s), written with gradlab's ops, makes a
+// tensor for every step: 1 − s, G ∘ s, and their product. That is what lets a recorded
+// backward pass be differentiated again, but when nothing is being recorded (a plain
+// backward()) those tensors are pure cost. So a formula is written once, generically,
+//     fused([](auto g, auto s) { return g * s * (1 - s); }, c.grad, c.output)
+// and evaluated one of two ways: on the tensors, as ops, when grad mode is on and one of
+// them requires grad (the steps are recorded); otherwise on their numbers, one element at
+// a time in a single loop, when they share one shape and dtype. Anything else (broadcast
+// operands, mixed dtypes) takes the first way, which also reports the errors; so does
+// detect_anomaly, so that it can name the very step that made a NaN.
+template <class F, class... Ts>
+Tensor fused(F&& f, const Tensor& first, const Ts&... rest) {
+  const bool recorded = grad_enabled() && (first.requires_grad() || ... || rest.requires_grad());
+  const bool alike = ((rest.shape() == first.shape() && rest.dtype() == first.dtype()) && ...);
+  if (recorded || !alike || detail::modes.anomaly) return f(first, rest...);
+  Tensor out = empty_like(first);
+  dispatch(first.dtype(), [&]<class T>(T) {
+    T* o = out.data<T>();
+    const T* p = first.data<T>();
+    const std::tuple q{rest.template data<T>()...};
+    const std::int64_t n = out.numel();
+    for (std::int64_t i = 0; i < n; ++i)
+      o[i] = static_cast<T>(std::apply([&](const auto*... r) { return f(p[i], r[i]...); }, q));
   });
   return out;
 }

@@ -16,15 +16,6 @@ namespace {
 constexpr std::align_val_t alignment{64};
 constexpr std::size_t large = std::size_t(64) << 10;  // blocks this big or bigger are cached
 
-// GCC says it builds with AddressSanitizer by __SANITIZE_ADDRESS__, clang by __has_feature.
-#if defined(__SANITIZE_ADDRESS__)
-#define GRADLAB_ADDRESS_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GRADLAB_ADDRESS_SANITIZER 1
-#endif
-#endif
-
 #if defined(GRADLAB_ADDRESS_SANITIZER)
 constexpr std::size_t default_limit = 0;  // let AddressSanitizer see every free
 #else
@@ -101,47 +92,47 @@ Cache& cache() {
 // Each thread keeps a free list per size class (multiples of 16 bytes): a freed block
 // holds the pointer to the next one. An empty list is refilled from the depot, the blocks
 // all threads handed back, or else by cutting a new 64 KiB slab into blocks of its class;
-// a list grown past `keep` blocks hands `batch` of them to the depot. So a thread that
-// frees what another allocated (a tensor passed between threads) returns the blocks
-// to circulation, and a thread that ends gives all of its blocks to the depot.
+// a list grown past its `keep` (about 1 MiB of blocks) hands a batch of them to the depot.
+// So a thread that frees what another allocated (a tensor passed between threads)
+// returns the blocks to circulation, and a thread that ends gives all of its blocks to
+// the depot.
+
+namespace detail {
+thread_local constinit FreeList thread_lists[classes];
+}  // namespace detail
 
 namespace {
 
-constexpr std::size_t granule = 16;
-constexpr std::size_t classes = small_block_limit / granule;
-constexpr std::size_t slab_bytes = std::size_t(64) << 10;
-constexpr std::uint32_t batch = 256, keep = 4 * batch;
+using detail::classes;
+using detail::FreeBlock;
+using detail::FreeList;
+using detail::granule;
+using detail::thread_lists;
 
-std::size_t class_of(std::size_t bytes) { return (bytes + granule - 1) / granule - 1; }
+constexpr std::size_t slab_bytes = std::size_t(64) << 10;
+constexpr std::size_t thread_keeps = std::size_t(1) << 20;  // bytes per class and thread
+constexpr std::uint32_t batch = 256;                        // blocks moved at a time
+
 std::size_t block_bytes(std::size_t c) { return (c + 1) * granule; }
 
-struct FreeBlock {
-  FreeBlock* next;
-};
-
-struct FreeList {
-  FreeBlock* head = nullptr;
-  std::uint32_t count = 0;
-
-  void push(void* p) {
-    head = ::new (p) FreeBlock{head};
-    ++count;
-  }
-  void* pop() {
-    FreeBlock* b = head;
-    head = b->next;
-    --count;
-    return b;
-  }
-  // Moves up to n blocks from the front of this list to the front of `to`.
-  void move_to(FreeList& to, std::uint32_t n) {
-    while (n-- > 0 && head) to.push(pop());
-  }
-};
+void push(FreeList& list, void* p) {
+  list.head = ::new (p) FreeBlock{list.head};
+  ++list.count;
+}
+void* pop(FreeList& list) {
+  FreeBlock* b = list.head;
+  list.head = b->next;
+  --list.count;
+  return b;
+}
+// Moves up to n blocks from the front of one list to the front of another.
+void move(FreeList& from, FreeList& to, std::uint32_t n) {
+  while (n-- > 0 && from.head) push(to, pop(from));
+}
 
 struct Depot {
   std::mutex mutex;
-  std::array<FreeList, classes> lists;
+  FreeList lists[classes];
   std::vector<void*> slabs;  // every slab ever cut; blocks are reused, slabs never freed
 };
 Depot& depot() {
@@ -149,69 +140,60 @@ Depot& depot() {
   return *d;
 }
 
-// A thread's lists. Plain data, so that a thread_local of it costs no guard on each access;
-// the Farewell below hands them to the depot when the thread ends.
-struct ThreadLists {
-  std::array<FreeList, classes> lists;
-  bool ended = false;  // after the Farewell ran: frees go straight to the depot
-};
-thread_local ThreadLists mine;
-
+// When a thread ends, its blocks go to the depot, and so does anything it frees after that
+// (in the destructors of other thread_local objects).
+thread_local constinit bool ended = false;
 struct Farewell {
   ~Farewell() {
     std::lock_guard lock(depot().mutex);
-    for (std::size_t c = 0; c < classes; ++c) mine.lists[c].move_to(depot().lists[c], UINT32_MAX);
-    mine.ended = true;
+    for (std::size_t c = 0; c < classes; ++c) {
+      move(thread_lists[c], depot().lists[c], UINT32_MAX);
+      thread_lists[c].keep = 0;
+    }
+    ended = true;
   }
 };
-// Touched whenever a thread's list runs empty or is first used, so that every thread that
-// holds blocks has one.
+// Touched whenever a thread starts using a list, so that every thread holding blocks has one.
 thread_local Farewell farewell;
 
-void refill(std::size_t c) {
+// A list's first use in a thread (or any use once the thread is ending): `keep` is 0.
+void start(FreeList& list, std::size_t c) {
+  if (ended) return;
   (void)&farewell;
-  FreeList& list = mine.lists[c];
-  std::lock_guard lock(depot().mutex);
-  depot().lists[c].move_to(list, batch);
-  if (list.head) return;
+  list.keep = static_cast<std::uint32_t>(thread_keeps / block_bytes(c));
+}
+
+void cut_slab(FreeList& into, std::size_t c) {
   std::byte* slab = static_cast<std::byte*>(::operator new(slab_bytes));
   depot().slabs.push_back(slab);
   const std::size_t size = block_bytes(c);
-  for (std::size_t offset = slab_bytes / size * size; offset >= size; offset -= size)
-    list.push(slab + offset - size);  // the slab's first block ends up on top
+  for (std::size_t end = slab_bytes / size * size; end >= size; end -= size)
+    push(into, slab + end - size);  // the slab's first block ends up on top
 }
 
 }  // namespace
 
-void* allocate_small(std::size_t bytes) {
-#if defined(GRADLAB_ADDRESS_SANITIZER)
-  return ::operator new(bytes);
-#else
-  const std::size_t c = class_of(bytes);
-  if (!mine.lists[c].head) refill(c);
-  return mine.lists[c].pop();
-#endif
+void* detail::allocate_slow(std::size_t c) {
+  FreeList& list = thread_lists[c];
+  if (list.keep == 0) start(list, c);
+  std::lock_guard lock(depot().mutex);
+  FreeList& from = depot().lists[c];
+  if (!from.head) cut_slab(from, c);
+  if (ended) return pop(from);
+  move(from, list, batch);
+  return pop(list);
 }
 
-void free_small(void* block, std::size_t bytes) {
-#if defined(GRADLAB_ADDRESS_SANITIZER)
-  (void)bytes;
-  ::operator delete(block);
-#else
-  const std::size_t c = class_of(bytes);
-  if (mine.ended) {
-    std::lock_guard lock(depot().mutex);
-    depot().lists[c].push(block);
+void detail::free_slow(void* block, std::size_t c) {
+  FreeList& list = thread_lists[c];
+  if (list.keep == 0) start(list, c);
+  if (list.count < list.keep) {  // the list's first block
+    push(list, block);
     return;
   }
-  FreeList& list = mine.lists[c];
-  if (list.count == 0) (void)&farewell;
-  list.push(block);
-  if (list.count > keep) {
-    std::lock_guard lock(depot().mutex);
-    list.move_to(depot().lists[c], batch);
-  }
-#endif
+  std::lock_guard lock(depot().mutex);
+  push(depot().lists[c], block);
+  move(list, depot().lists[c], batch);
 }
 
 // ---- storage ----

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <utility>
 
 namespace gradlab {
@@ -112,5 +113,68 @@ class Storage {
 void set_cache_limit(std::size_t bytes);
 std::size_t cache_limit();
 std::size_t cached_bytes();  // what the cache holds now
+
+// ---- the small-block fast paths, inline (engine/memory.cpp has the rest) ----
+
+// GCC says it builds with AddressSanitizer by __SANITIZE_ADDRESS__, clang by __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+#define GRADLAB_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GRADLAB_ADDRESS_SANITIZER 1
+#endif
+#endif
+
+namespace detail {
+
+constexpr std::size_t granule = 16;  // size classes are multiples of this
+constexpr std::size_t classes = small_block_limit / granule;
+constexpr std::size_t class_of(std::size_t bytes) { return (bytes - 1) / granule; }
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+struct FreeList {
+  FreeBlock* head = nullptr;
+  std::uint32_t count = 0;  // blocks in the list
+  std::uint32_t keep = 0;   // more than this many, and a batch goes to the depot
+};
+// A thread's lists: plain data, constant-initialised, so that reaching them is one
+// thread-pointer-relative load.
+extern thread_local constinit FreeList thread_lists[classes];
+
+void* allocate_slow(std::size_t c);
+void free_slow(void* block, std::size_t c);
+
+}  // namespace detail
+
+inline void* allocate_small(std::size_t bytes) {
+#if defined(GRADLAB_ADDRESS_SANITIZER)
+  return ::operator new(bytes);
+#else
+  const std::size_t c = detail::class_of(bytes);
+  detail::FreeList& list = detail::thread_lists[c];
+  detail::FreeBlock* block = list.head;
+  if (!block) [[unlikely]]
+    return detail::allocate_slow(c);
+  list.head = block->next;
+  --list.count;
+  return block;
+#endif
+}
+
+inline void free_small(void* block, std::size_t bytes) {
+#if defined(GRADLAB_ADDRESS_SANITIZER)
+  (void)bytes;
+  ::operator delete(block);
+#else
+  const std::size_t c = detail::class_of(bytes);
+  detail::FreeList& list = detail::thread_lists[c];
+  if (list.count >= list.keep) [[unlikely]]
+    return detail::free_slow(block, c);
+  list.head = ::new (block) detail::FreeBlock{list.head};
+  ++list.count;
+#endif
+}
 
 }  // namespace gradlab

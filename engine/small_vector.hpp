@@ -9,10 +9,12 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace gradlab {
@@ -35,7 +37,16 @@ class SmallVector {
   SmallVector(It first, It last) {
     append(first, last);
   }
-  SmallVector(const SmallVector& other) { append(other.begin(), other.end()); }
+  SmallVector(const SmallVector& other) {
+    if constexpr (std::is_trivially_copyable_v<T>) {  // a shape: one fixed-size copy
+      if (!other.on_heap()) {
+        std::memcpy(local_, other.local_, sizeof local_);
+        size_ = other.size_;
+        return;
+      }
+    }
+    append(other.begin(), other.end());
+  }
   SmallVector(SmallVector&& other) noexcept { take(std::move(other)); }
   SmallVector& operator=(const SmallVector& other) {
     if (this != &other) {
@@ -133,7 +144,10 @@ class SmallVector {
   }
 
   friend bool operator==(const SmallVector& a, const SmallVector& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+    if (a.size_ != b.size_) return false;
+    for (std::uint32_t i = 0; i < a.size_; ++i)  // a loop, not memcmp: shapes are short
+      if (!(a[i] == b[i])) return false;
+    return true;
   }
   friend auto operator<=>(const SmallVector& a, const SmallVector& b) {
     return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end());
@@ -176,7 +190,10 @@ class SmallVector {
       capacity_ = std::exchange(other.capacity_, N);
       return;
     }
-    std::uninitialized_move_n(other.local(), other.size_, local());
+    if constexpr (std::is_trivially_copyable_v<T>)
+      std::memcpy(local_, other.local_, sizeof local_);
+    else
+      std::uninitialized_move_n(other.local(), other.size_, local());
     size_ = other.size_;
     other.clear();
   }

@@ -18,7 +18,6 @@
 namespace gradlab {
 
 const char* to_string(DType dtype) { return dtype == DType::float32 ? "float32" : "float64"; }
-std::size_t size_of(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
 std::ostream& operator<<(std::ostream& out, DType dtype) { return out << to_string(dtype); }
 
 std::string to_string(std::span<const std::int64_t> shape) {
@@ -34,11 +33,13 @@ std::string to_string(std::span<const std::int64_t> shape) {
 // int64 holds: such a product comes back as the largest int64, which no tensor has, so that
 // it compares unequal and fails the element limit instead of overflowing.
 std::int64_t numel(const Shape& shape) {
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   std::int64_t n = 1;
-  for (std::int64_t d : shape)
-    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<std::int64_t>::max();
-  return n;
+  bool overflow = false, empty = false;
+  for (std::int64_t d : shape) {
+    overflow = __builtin_mul_overflow(n, d, &n) || overflow;
+    empty = empty || d == 0;
+  }
+  return empty ? 0 : overflow ? std::numeric_limits<std::int64_t>::max() : n;
 }
 
 std::vector<std::int64_t> unravel_index(std::int64_t flat, const Shape& shape) {
@@ -54,22 +55,26 @@ namespace {
 
 std::atomic<std::int64_t> element_limit{std::numeric_limits<std::int64_t>::max()};
 
-// Rejects shapes no buffer could hold, before numel() could overflow, and shapes over the
-// limit a program set.
-void check_shape(const Shape& shape, DType dtype) {
+[[noreturn, gnu::cold]] void reject(const Shape& shape, std::int64_t n, bool overflow) {
+  if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }))
+    throw ShapeError("tensor: negative dimension in shape " + to_string(shape));
+  if (overflow) throw ShapeError("tensor: shape " + to_string(shape) + " has too many elements");
+  throw ShapeError("tensor: shape " + to_string(shape) + " has " + std::to_string(n) +
+                   " elements, more than the " + std::to_string(element_limit.load()) +
+                   " allowed here");
+}
+
+// The bytes of a tensor of this shape. Rejects shapes no buffer could hold, before
+// numel() could overflow, and shapes over the limit a program set.
+std::size_t bytes_for(const Shape& shape, DType dtype) {
+  constexpr std::int64_t most = std::numeric_limits<std::int64_t>::max();
   std::int64_t n = 1;
-  bool overflow = false;
-  for (std::int64_t d : shape) {
-    if (d < 0) throw ShapeError("tensor: negative dimension in shape " + to_string(shape));
-    overflow = __builtin_mul_overflow(n, d, &n) || overflow;
-  }
-  if (overflow || n > std::numeric_limits<std::int64_t>::max() /
-                          static_cast<std::int64_t>(size_of(dtype)))
-    throw ShapeError("tensor: shape " + to_string(shape) + " has too many elements");
-  if (n > element_limit)
-    throw ShapeError("tensor: shape " + to_string(shape) + " has " + std::to_string(n) +
-                     " elements, more than the " + std::to_string(element_limit.load()) +
-                     " allowed here");
+  bool bad = false;
+  for (std::int64_t d : shape) bad = __builtin_mul_overflow(n, d, &n) || d < 0 || bad;
+  bad = bad || n > (dtype == DType::float32 ? most / 4 : most / 8);
+  if (bad || n > element_limit.load(std::memory_order_relaxed)) [[unlikely]]
+    reject(shape, n, bad);
+  return static_cast<std::size_t>(n) * size_of(dtype);
 }
 
 }  // namespace
@@ -77,10 +82,10 @@ void check_shape(const Shape& shape, DType dtype) {
 void set_max_elements(std::int64_t limit) { element_limit = limit; }
 std::int64_t max_elements() { return element_limit; }
 
-TensorImpl::TensorImpl(Shape s, DType d) : dtype(d), shape(std::move(s)) {
-  check_shape(shape, dtype);
-  storage = Storage::allocate(gradlab::numel(shape) * size_of(dtype));
-}
+TensorImpl::TensorImpl(const Shape& s, DType d) : TensorImpl(s, d, bytes_for(s, d)) {}
+
+TensorImpl::TensorImpl(const Shape& s, DType d, std::size_t bytes)
+    : dtype(d), shape(s), storage(Storage::allocate(bytes)) {}
 
 TensorImpl::TensorImpl(Shape s, DType d, Ref<Storage> st)
     : dtype(d), shape(std::move(s)), storage(std::move(st)) {}
@@ -119,6 +124,11 @@ Tensor share_numbers(const Tensor& x, Shape shape) {
 
 // ---- Tensor ----
 
+void Tensor::throw_wrong_dtype(DType wanted) const {
+  throw DTypeError(std::string("data: tensor is ") + to_string(impl_->dtype) + ", not " +
+                   to_string(wanted));
+}
+
 void Tensor::throw_undefined() {
   throw GraphError(
       "tensor: use of an undefined tensor (a Tensor() with no value, such as grad() before "
@@ -126,7 +136,6 @@ void Tensor::throw_undefined() {
 }
 
 std::int64_t Tensor::dim() const { return static_cast<std::int64_t>(shape().size()); }
-std::int64_t Tensor::numel() const { return gradlab::numel(shape()); }
 
 std::int64_t Tensor::size(std::int64_t axis) const {
   return shape()[kernels::normalize_axis("size", axis, dim())];
@@ -223,7 +232,7 @@ Tensor& Tensor::retain_grad() {
 Tensor Tensor::detach() const { return share_numbers(*this, checked().shape); }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), dtype());
+  Tensor out = empty_like(*this);
   std::memcpy(out.impl()->storage->data(), impl_->storage->data(), numel() * size_of(dtype()));
   return out;
 }
@@ -232,6 +241,11 @@ Tensor Tensor::clone() const {
 
 Tensor empty(const Shape& shape, DType dtype) {
   return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype)));
+}
+
+Tensor empty_like(const Tensor& t) {
+  const std::size_t bytes = t.numel() * size_of(t.dtype());
+  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(t.shape(), t.dtype(), bytes)));
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {

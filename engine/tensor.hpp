@@ -26,7 +26,6 @@ namespace gradlab {
 enum class DType : std::uint8_t { float32, float64 };
 const char* to_string(DType dtype);
 std::ostream& operator<<(std::ostream& out, DType dtype);
-std::size_t size_of(DType dtype);
 
 // The place in the caller's program an op was called from. Every op ends with a
 // `Here where = Here::current()` parameter, which the compiler fills in at the call, for
@@ -110,6 +109,7 @@ class Tensor {
     return *impl_;
   }
   [[noreturn]] static void throw_undefined();
+  [[noreturn]] void throw_wrong_dtype(DType wanted) const;
   Ref<TensorImpl> impl_;
 };
 
@@ -117,7 +117,8 @@ class Tensor {
 using TensorList = SmallVector<Tensor, 2>;
 
 struct TensorImpl : PooledObject {
-  TensorImpl(Shape shape, DType dtype);                        // uninitialised numbers
+  TensorImpl(const Shape& shape, DType dtype);                 // uninitialised numbers
+  TensorImpl(const Shape& shape, DType dtype, std::size_t bytes);  // the same, shape checked
   TensorImpl(Shape shape, DType dtype, Ref<Storage> storage);  // shares numbers
   ~TensorImpl();
   TensorImpl(const TensorImpl&) = delete;
@@ -143,10 +144,18 @@ Tensor share_numbers(const Tensor& x, Shape shape);
 // The accessors every op calls, inline.
 inline const Shape& Tensor::shape() const { return checked().shape; }
 inline DType Tensor::dtype() const { return checked().dtype; }
+inline std::size_t size_of(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
 inline bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+// A tensor's shape was checked when it was made: its product fits.
+inline std::int64_t Tensor::numel() const {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape()) n *= d;
+  return n;
+}
 
 // ---- making tensors ----
 Tensor empty(const Shape& shape, DType dtype = DType::float64);  // numbers uninitialised
+Tensor empty_like(const Tensor& t);  // t's shape and dtype, numbers uninitialised
 Tensor zeros(const Shape& shape, DType dtype = DType::float64);
 Tensor ones(const Shape& shape, DType dtype = DType::float64);
 Tensor full(const Shape& shape, double value, DType dtype = DType::float64);
@@ -212,9 +221,8 @@ template <class T>
 const T* Tensor::data() const {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
   constexpr DType wanted = std::is_same_v<T, float> ? DType::float32 : DType::float64;
-  if (checked().dtype != wanted)
-    throw DTypeError(std::string("data: tensor is ") + to_string(impl_->dtype) + ", not " +
-                     to_string(wanted));
+  if (checked().dtype != wanted) [[unlikely]]
+    throw_wrong_dtype(wanted);
   return static_cast<const T*>(impl_->storage->data());
 }
 

@@ -9,7 +9,26 @@
 namespace gradlab {
 
 using kernels::binary_map;
+using kernels::fused;
 using kernels::unary_map;
+
+namespace {
+
+// The steps in relu's and abs's gradients, [x > 0] and sign(x), for a number and for a
+// tensor (as a constant: the step has no gradient of its own), so that one fused formula
+// reads them in both forms (Note [Fused formulas]).
+template <class T>
+T positive(T v) {
+  return T(v > 0);
+}
+Tensor positive(const Tensor& x) { return unary_map(x, [](auto v) { return positive(v); }); }
+template <class T>
+T sign(T v) {
+  return T((v > 0) - (v < 0));
+}
+Tensor sign(const Tensor& x) { return unary_map(x, [](auto v) { return sign(v); }); }
+
+}  // namespace
 
 // Each op's OpInfo says what its backward returns, with G = ∂L/∂output. For broadcast
 // operands, sum_to adds the gradient back up over the axes that were stretched.
@@ -59,7 +78,9 @@ Tensor div(const Tensor& a, const Tensor& b, Here where) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
     Grads g(2);
     if (c.needs(0)) g[0] = sum_to(c.grad / b, a.shape());
-    if (c.needs(1)) g[1] = sum_to(-c.grad * a / (b * b), b.shape());
+    if (c.needs(1))
+      g[1] = sum_to(fused([](auto g, auto a, auto b) { return -g * a / (b * b); }, c.grad, a, b),
+                    b.shape());
     return g;
   });
 }
@@ -77,7 +98,12 @@ Tensor pow(const Tensor& x, double p, Here where) {
   Tensor out = unary_map(x, [p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
   return record(pow_op, out, {x}, [p](const BackwardContext& c) {
     if (p == 0) return Grads{zeros_like(c.grad)};  // x⁰ = 1 is flat, even at x = 0
-    return Grads{c.grad * (p * pow(c.inputs[0], p - 1))};
+    return Grads{fused(
+        [p](auto g, auto x) {
+          using std::pow;  // the numbers' pow, beside gradlab's for tensors
+          return g * (p * pow(x, p - 1));
+        },
+        c.grad, c.inputs[0])};
   });
 }
 
@@ -107,8 +133,7 @@ Tensor sigmoid(const Tensor& x, Here where) {
     return e / (T(1) + e);
   });
   return record(sigmoid_op, out, {x}, [](const BackwardContext& c) {
-    const Tensor& s = c.output;
-    return Grads{c.grad * s * (1.0 - s)};
+    return Grads{fused([](auto g, auto s) { return g * s * (1 - s); }, c.grad, c.output)};
   });
 }
 
@@ -117,8 +142,7 @@ Tensor tanh(const Tensor& x, Here where) {
   const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return std::tanh(v); });
   return record(tanh_op, out, {x}, [](const BackwardContext& c) {
-    const Tensor& t = c.output;
-    return Grads{c.grad * (1.0 - t * t)};
+    return Grads{fused([](auto g, auto t) { return g * (1 - t * t); }, c.grad, c.output)};
   });
 }
 
@@ -129,8 +153,7 @@ Tensor relu(const Tensor& x, Here where) {
   const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
   return record(relu_op, out, {x}, [](const BackwardContext& c) {
-    const Tensor step = unary_map(c.inputs[0], [](auto v) { return decltype(v)(v > 0); });
-    return Grads{c.grad * step};
+    return Grads{fused([](auto g, auto x) { return g * positive(x); }, c.grad, c.inputs[0])};
   });
 }
 
@@ -143,9 +166,7 @@ Tensor abs(const Tensor& x, Here where) {
   const CallSite site(where);
   Tensor out = unary_map(x, [](auto v) { return std::abs(v); });
   return record(abs_op, out, {x}, [](const BackwardContext& c) {
-    const Tensor sign =
-        unary_map(c.inputs[0], [](auto v) { return decltype(v)((v > 0) - (v < 0)); });
-    return Grads{c.grad * sign};
+    return Grads{fused([](auto g, auto x) { return g * sign(x); }, c.grad, c.inputs[0])};
   });
 }
 

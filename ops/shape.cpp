@@ -113,7 +113,7 @@ Tensor flip(const Tensor& x, std::int64_t axis, Here where) {
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t k = 0; k < a; ++k) outer *= x.size(k);
   for (std::int64_t k = a + 1; k < x.dim(); ++k) inner *= x.size(k);
-  Tensor out = empty(x.shape(), x.dtype());
+  Tensor out = empty_like(x);
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
