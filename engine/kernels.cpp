@@ -24,9 +24,27 @@ void blas_gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, 
 // Below about a million multiply-adds a product is over before a second thread has woken.
 constexpr double parallel_flops = 1 << 21;
 
+// Below this many multiply-adds (the seed network's products have a dozen) the loop below
+// is done before a BLAS call has even chosen its kernel.
+constexpr std::int64_t blas_products = 256;
+
+// The textbook loop, for the smallest products: C[i, j] = Σ_r op(A)[i, r] · op(B)[r, j].
+template <class T>
+void small_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+                const T* b, T beta, T* c) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      T total = 0;
+      for (std::int64_t r = 0; r < k; ++r)
+        total += (ta ? a[r * m + i] : a[i * k + r]) * (tb ? b[j * k + r] : b[r * n + j]);
+      c[i * n + j] = beta == T(0) ? total : total + beta * c[i * n + j];
+    }
+}
+
 template <class T>
 void split_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
                 const T* b, T beta, T* c) {
+  if (m * n * k <= blas_products) return small_gemm(ta, tb, m, n, k, a, b, beta, c);
   blas_single_threaded();
   const std::int64_t lda = ta ? m : k, ldb = tb ? k : n;
   // Each block is C's rows [r, r + rows) (op(A)'s rows) or columns [j, j + cols) (op(B)'s

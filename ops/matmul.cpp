@@ -15,28 +15,58 @@ namespace {
 // the whole batch (3-D · 2-D), a is treated as one tall [batch·m, k] matrix instead.
 struct Product {
   std::int64_t batch, m, k, n;
-  bool shared_b;
   Shape out;
 };
 
-Product check_matmul(const Tensor& a, const Tensor& b) {
+// The product op(A) · op(B), where op(X) is X, or Xᵀ (its last two axes swapped) when its
+// flag is set; matmul itself has no flags, its backward does.
+Product check_matmul(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const Shape &sa = a.shape(), &sb = b.shape();
-  const std::string shapes = to_string(sa) + " @ " + to_string(sb);
+  const auto shapes = [&] {
+    return to_string(sa) + (ta ? "ᵀ" : "") + " @ " + to_string(sb) + (tb ? "ᵀ" : "");
+  };
   if (!(sa.size() == 2 || sa.size() == 3) || !(sb.size() == 2 || sb.size() == 3) ||
       (sa.size() == 2 && sb.size() == 3))
     throw ShapeError(
         "matmul: needs 2-D matrices, a 3-D batch times a 3-D batch, or a 3-D "
         "batch times a matrix; got " +
-        shapes);
-  if (sa.back() != sb[sb.size() - 2])
-    throw ShapeError("matmul: inner dimensions differ: " + shapes);
+        shapes());
+  const std::size_t ra = sa.size() - 2, rb = sb.size() - 2;  // the row axis of each
+  const std::int64_t m = sa[ra + ta], k = sa[ra + !ta], kb = sb[rb + tb], n = sb[rb + !tb];
+  if (k != kb) throw ShapeError("matmul: inner dimensions differ: " + shapes());
   if (sa.size() == 3 && sb.size() == 3 && sa[0] != sb[0])
-    throw ShapeError("matmul: batch sizes differ: " + shapes);
+    throw ShapeError("matmul: batch sizes differ: " + shapes());
   kernels::check_same_dtype("matmul", a, b);
-  const std::int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
-  if (sa.size() == 2) return {1, m, k, n, false, {m, n}};
-  if (sb.size() == 2) return {1, sa[0] * m, k, n, true, {sa[0], m, n}};
-  return {sa[0], m, k, n, false, {sa[0], m, n}};
+  if (sa.size() == 2) return {1, m, k, n, {m, n}};
+  if (sb.size() == 2 && !ta) return {1, sa[0] * m, k, n, {sa[0], m, n}};  // one tall product
+  return {sa[0], m, k, n, {sa[0], m, n}};
+}
+
+// op(A) · op(B) by GEMM, the transposes read through its flags.
+Tensor multiply(const Tensor& a, bool ta, const Tensor& b, bool tb) {
+  const Product p = check_matmul(a, ta, b, tb);
+  // GEMM overwrites its output (β = 0); only an empty inner dimension leaves the zeros.
+  const bool any_products = p.m * p.n * p.k > 0;
+  Tensor out = any_products ? empty(p.out, a.dtype()) : zeros(p.out, a.dtype());
+  if (!any_products) return out;
+  const bool shared_b = b.dim() == 2;  // every item of a batch times the same b
+  kernels::dispatch(a.dtype(), [&]<class T>(T) {
+    for (std::int64_t i = 0; i < p.batch; ++i)
+      kernels::gemm(ta, tb, p.m, p.n, p.k, a.data<T>() + i * p.m * p.k,
+                    b.data<T>() + (shared_b ? 0 : i * p.k * p.n), T(0),
+                    out.data<T>() + i * p.m * p.n);
+  });
+  return out;
+}
+
+// The products of matmul's backward, G · Bᵀ and Aᵀ · G. Recorded (a backward pass with
+// create_graph), they are made of transpose and matmul, so that the gradient graph shows
+// the formula as written and can be differentiated again; otherwise GEMM reads the
+// transposed operand through its flags and no transpose is ever made.
+Tensor product(const Tensor& a, bool ta, const Tensor& b, bool tb) {
+  if (grad_enabled() && (a.requires_grad() || b.requires_grad()))
+    return matmul(ta ? transpose(a) : a, tb ? transpose(b) : b);
+  return multiply(a, ta, b, tb);
 }
 
 }  // namespace
@@ -45,27 +75,17 @@ Product check_matmul(const Tensor& a, const Tensor& b) {
 const OpInfo matmul_op{"matmul", "A · B", {"∂A = G · Bᵀ", "∂B = Aᵀ · G"}};
 Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where);
-  const Product p = check_matmul(a, b);
-  // GEMM overwrites its output (β = 0); only an empty inner dimension leaves the zeros.
-  const bool any_products = p.m * p.n * p.k > 0;
-  Tensor out = any_products ? empty(p.out, a.dtype()) : zeros(p.out, a.dtype());
-  if (any_products) {
-    kernels::dispatch(a.dtype(), [&]<class T>(T) {
-      for (std::int64_t i = 0; i < p.batch; ++i)
-        kernels::gemm(false, false, p.m, p.n, p.k, a.data<T>() + i * p.m * p.k,
-                      b.data<T>() + i * p.k * p.n, T(0), out.data<T>() + i * p.m * p.n);
-    });
-  }
-  return record(matmul_op, out, {a, b}, [](const BackwardContext& c) {
+  return record(matmul_op, multiply(a, false, b, false), {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
     Grads g(2);
-    if (c.needs(0)) g[0] = matmul(c.grad, transpose(b));
+    if (c.needs(0)) g[0] = product(c.grad, false, b, true);
     if (c.needs(1)) {
       if (a.dim() == 3 && b.dim() == 2) {
         const std::int64_t rows = a.size(0) * a.size(1);
-        g[1] = matmul(transpose(reshape(a, {rows, a.size(2)})), reshape(c.grad, {rows, b.size(1)}));
+        g[1] = product(reshape(a, {rows, a.size(2)}), true, reshape(c.grad, {rows, b.size(1)}),
+                       false);
       } else {
-        g[1] = matmul(transpose(a), c.grad);
+        g[1] = product(a, true, c.grad, false);
       }
     }
     return g;
@@ -108,12 +128,12 @@ Tensor kron(const Tensor& a, const Tensor& b, Here where) {
 }
 
 Tensor reference::matmul(const Tensor& a, const Tensor& b) {
-  const Product p = check_matmul(a, b);
+  const Product p = check_matmul(a, false, b, false);
   Tensor out = zeros(p.out, a.dtype());
   kernels::dispatch(a.dtype(), [&]<class T>(T) {
     for (std::int64_t s = 0; s < p.batch; ++s) {
       const T* A = a.data<T>() + s * p.m * p.k;
-      const T* B = b.data<T>() + s * p.k * p.n;
+      const T* B = b.data<T>() + (b.dim() == 2 ? 0 : s * p.k * p.n);
       T* C = out.data<T>() + s * p.m * p.n;
       for (std::int64_t i = 0; i < p.m; ++i)
         for (std::int64_t j = 0; j < p.n; ++j) {

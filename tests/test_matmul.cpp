@@ -93,12 +93,14 @@ BOOST_AUTO_TEST_CASE(blas_agrees_with_the_textbook_triple_loop) {
 }
 
 // Products large enough to be split over two threads (engine/kernels.cpp), by rows when C is
-// taller than wide and by columns otherwise, with every combination of transpose flags.
+// taller than wide and by columns otherwise, and one small enough for gemm's own loop (no
+// BLAS call), with every combination of transpose flags.
 BOOST_AUTO_TEST_CASE(gemm_split_over_threads_agrees_with_the_triple_loop) {
   const int threads = num_threads();
   set_num_threads(2);
   Generator gen(11);
-  const std::vector<std::vector<std::int64_t>> sizes = {{130, 100, 90}, {20, 500, 120}};  // m n k
+  const std::vector<std::vector<std::int64_t>> sizes = {
+      {130, 100, 90}, {20, 500, 120}, {3, 4, 5}};  // m n k
   for (const auto& mnk : sizes) {
     const std::int64_t m = mnk[0], n = mnk[1], k = mnk[2];
     for (const bool ta : {false, true})
