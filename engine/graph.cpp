@@ -98,14 +98,60 @@ std::vector<const OpInfo*> all_ops() {
   return ops;
 }
 
+// Each thread counts the nodes it makes and frees in a counter of its own, which only it
+// writes (a plain store, not a locked add shared by all threads: that would be a tenth of
+// a small op); live_nodes() adds up the counters of the threads alive and of those gone.
 namespace {
-std::atomic<std::int64_t> node_count{0};
+
+struct NodeCounts {
+  std::mutex mutex;
+  std::vector<const std::atomic<std::int64_t>*> threads;
+  std::atomic<std::int64_t> gone{0};  // what the threads that ended left
+};
+NodeCounts& node_counts() {
+  static NodeCounts* counts = new NodeCounts;  // never destroyed: threads may end after main()
+  return *counts;
+}
+
+thread_local constinit std::atomic<std::int64_t> nodes_here{0};
+thread_local constinit bool counting = false, counted = false;  // registered; and ended
+struct CountRegistration {
+  CountRegistration() {
+    std::lock_guard lock(node_counts().mutex);
+    node_counts().threads.push_back(&nodes_here);
+  }
+  ~CountRegistration() {
+    std::lock_guard lock(node_counts().mutex);
+    std::erase(node_counts().threads, &nodes_here);
+    node_counts().gone += nodes_here.load(std::memory_order_relaxed);
+    counting = false;
+    counted = true;
+  }
+};
+
+void count_node(std::int64_t change) {
+  if (!counting) [[unlikely]] {
+    if (counted) {  // in the destructors of other thread_local objects, as the thread ends
+      node_counts().gone += change;
+      return;
+    }
+    static thread_local CountRegistration registration;
+    counting = true;
+  }
+  nodes_here.store(nodes_here.load(std::memory_order_relaxed) + change, std::memory_order_relaxed);
+}
+
 }  // namespace
 
-LiveNodeCount::LiveNodeCount() { ++node_count; }
-LiveNodeCount::LiveNodeCount(const LiveNodeCount&) { ++node_count; }
-LiveNodeCount::~LiveNodeCount() { --node_count; }
-std::int64_t live_nodes() { return node_count.load(); }
+LiveNodeCount::LiveNodeCount() { count_node(1); }
+LiveNodeCount::LiveNodeCount(const LiveNodeCount&) { count_node(1); }
+LiveNodeCount::~LiveNodeCount() { count_node(-1); }
+std::int64_t live_nodes() {
+  std::lock_guard lock(node_counts().mutex);
+  std::int64_t total = node_counts().gone;
+  for (const auto* n : node_counts().threads) total += n->load(std::memory_order_relaxed);
+  return total;
+}
 
 std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
   std::vector<Tensor> order;
@@ -252,9 +298,9 @@ class LeafSlots {
 
 // Adds g into the sum `into`: in place when nobody else holds the sum or its numbers and
 // the pass is not recorded, otherwise as a new tensor.
-void accumulate(Tensor& into, const Tensor& g, bool recorded) {
+void accumulate(Tensor& into, Tensor g, bool recorded) {
   if (!into.defined()) {
-    into = g;
+    into = std::move(g);
     return;
   }
   const bool alone = into.use_count() == 1 && into.impl()->storage.use_count() == 1;
@@ -299,13 +345,18 @@ struct BackwardPass {
   }
   // The slot of a tensor step 1 reached.
   Slot& reached(TensorImpl* t) {
+    if (t->node && t->node->pass_ == id) [[likely]]
+      return t->node->slot_;
     bool fresh = false;
     Slot& s = slot(t, fresh);
-    if (fresh)
-      throw GraphError(std::string(caller) + ": another backward pass ran through the graph of '" +
-                       t->node->op->name +
-                       "' while this one was running; run one pass at a time through a graph");
+    if (fresh) [[unlikely]]
+      overtaken(t);
     return s;
+  }
+  [[noreturn]] void overtaken(const TensorImpl* t) const {
+    throw GraphError(std::string(caller) + ": another backward pass ran through the graph of " +
+                     (t->node ? "'" + std::string(t->node->op->name) + "'" : "a leaf") +
+                     " while this one was running; run one pass at a time through a graph");
   }
 
   // 1. Count consumers.
@@ -330,33 +381,35 @@ struct BackwardPass {
   }
 
   // Calls visit(t) on every tensor in turn, each after all of its consumers: Kahn's
-  // algorithm over the counts of step 1, which it uses up.
+  // algorithm over the counts of step 1, which it uses up. The tensors are handles held
+  // by the roots or by the nodes' input lists, which outlive the pass.
   template <class Visit>
   void in_order(const std::vector<Tensor>& roots, Visit&& visit) {
-    SmallVector<TensorImpl*, 16> ready;
+    SmallVector<const Tensor*, 16> ready;
     for (const Tensor& r : roots)
       if (reached(r.impl()).consumers == 0 &&
-          std::find(ready.begin(), ready.end(), r.impl()) == ready.end())
-        ready.push_back(r.impl());
+          std::none_of(ready.begin(), ready.end(), [&](const Tensor* t) { return t->impl() == r.impl(); }))
+        ready.push_back(&r);
     while (!ready.empty()) {
-      TensorImpl* t = ready.back();
+      const Tensor& t = *ready.back();
       ready.pop_back();
       visit(t);
-      if (!t->node) continue;
-      for (const Tensor& in : t->node->inputs())
-        if (in.requires_grad() && --reached(in.impl()).consumers == 0) ready.push_back(in.impl());
+      if (const Node* n = t.impl()->node.get())
+        for (const Tensor& in : n->inputs())
+          if (in.requires_grad() && --reached(in.impl()).consumers == 0) ready.push_back(&in);
     }
   }
 
   // 3. Which tensors lead to a requested input, from the last of `order` (a tensor comes
   // after its consumers there) to the first.
-  void mark_wanted(const std::vector<TensorImpl*>& order) {
+  void mark_wanted(const std::vector<const Tensor*>& order) {
     for (auto t = order.rbegin(); t != order.rend(); ++t) {
-      bool wanted = options.targets->contains(*t);
-      if ((*t)->node)
-        for (const Tensor& in : (*t)->node->inputs())
+      TensorImpl* impl = (*t)->impl();
+      bool wanted = options.targets->contains(impl);
+      if (impl->node)
+        for (const Tensor& in : impl->node->inputs())
           wanted = wanted || (in.requires_grad() && reached(in.impl()).wanted);
-      reached(*t).wanted = wanted;
+      reached(impl).wanted = wanted;
     }
   }
 
@@ -370,7 +423,8 @@ struct BackwardPass {
   }
 
   // 2. One tensor's turn: hand its gradient on through its node's backward.
-  void visit(TensorImpl* t) {
+  void visit(const Tensor& self) {
+    TensorImpl* t = self.impl();
     Slot& here = reached(t);
     if (!here.wanted) return;
     const Tensor g = std::move(here.gradient);
@@ -390,17 +444,18 @@ struct BackwardPass {
 
     Node& node = *t->node;
     const std::span<const Tensor> inputs = node.inputs();
-    const bool needed = std::any_of(inputs.begin(), inputs.end(), [&](const Tensor& in) {
-      return in.requires_grad() && reached(in.impl()).wanted;
-    });
-    if (!needed) return;  // a requested intermediate value: no need to go further down
-    if (node.released)
+    // A requested intermediate value needs nothing below it. (Without targets, every input
+    // that requires grad is wanted, and a node has one such input, or it would not exist.)
+    if (options.targets && std::none_of(inputs.begin(), inputs.end(), [&](const Tensor& in) {
+          return in.requires_grad() && reached(in.impl()).wanted;
+        }))
+      return;
+    if (node.released) [[unlikely]]
       throw GraphError(std::string(caller) + ": the graph through '" + node.op->name +
                        "' was freed by an earlier backward; pass retain_graph = true to that "
                        "earlier call to go through it again");
-    const Tensor self = Tensor::share(t);
-    const CallSite site(node.where);  // what the backward records comes from that line too
-    const Grads grads = [&] {
+    Grads grads = [&] {
+      const CallSite site(node.where);  // what the backward records comes from that line too
       const OpInfo* outer = std::exchange(modes.backward_of, node.op);
       struct Restore {
         const OpInfo* outer;
@@ -410,7 +465,7 @@ struct BackwardPass {
     }();
     // A backward formula that breaks its contract is a bug in that op — perhaps one a
     // learner is writing (tutorial 8): say which op and what it returned.
-    if (grads.size() != inputs.size())
+    if (grads.size() != inputs.size()) [[unlikely]]
       throw GraphError("backward of '" + std::string(node.op->name) + "' returned " +
                        std::to_string(grads.size()) + " gradients for its " +
                        std::to_string(inputs.size()) + " inputs: it must return one per input");
@@ -419,7 +474,7 @@ struct BackwardPass {
       if (!in.requires_grad() || !grads[i].defined()) continue;
       Slot& there = reached(in.impl());
       if (!there.wanted) continue;
-      if (grads[i].shape() != in.shape())
+      if (grads[i].shape() != in.shape()) [[unlikely]]
         throw ShapeError("backward of '" + std::string(node.op->name) +
                          "' returned a gradient of shape " + to_string(grads[i].shape()) +
                          " for its input " + std::to_string(i) + " of shape " +
@@ -432,12 +487,12 @@ struct BackwardPass {
                              std::to_string(i) + " " + to_string(in.shape()) + " (inputs " +
                              shapes_of(inputs) + "); that " + node.op->name +
                              " was called at " + to_string(node.where));
-      accumulate(there.gradient, grads[i], options.create_graph);
+      accumulate(there.gradient, std::move(grads[i]), options.create_graph);
     }
     if (!options.retain_graph) {
       node.released = true;
       node.backward.reset();
-      node.tensors_.resize(node.input_count_);  // the saved values
+      while (node.tensors_.size() > node.input_count_) node.tensors_.pop_back();  // saved
     }
   }
 
@@ -448,13 +503,13 @@ struct BackwardPass {
     for (std::size_t i = 0; i < roots.size(); ++i)
       accumulate(reached(roots[i].impl()).gradient, seeds[i], options.create_graph);
     if (!options.targets) {
-      in_order(roots, [&](TensorImpl* t) { visit(t); });
+      in_order(roots, [&](const Tensor& t) { visit(t); });
       return;
     }
-    std::vector<TensorImpl*> order;
-    in_order(roots, [&](TensorImpl* t) { order.push_back(t); });
+    std::vector<const Tensor*> order;
+    in_order(roots, [&](const Tensor& t) { order.push_back(&t); });
     mark_wanted(order);
-    for (TensorImpl* t : order) visit(t);
+    for (const Tensor* t : order) visit(*t);
   }
 
   const char* caller;
