@@ -129,16 +129,20 @@ struct CountRegistration {
   }
 };
 
-void count_node(std::int64_t change) {
-  if (!counting) [[unlikely]] {
-    if (counted) {  // in the destructors of other thread_local objects, as the thread ends
-      node_counts().gone += change;
-      return;
-    }
-    static thread_local CountRegistration registration;
-    counting = true;
+// A thread's first node: register its counter. Returns false once the thread is ending.
+[[gnu::noinline]] bool start_counting(std::int64_t change) {
+  if (counted) {  // in the destructors of other thread_local objects, as the thread ends
+    node_counts().gone += change;
+    return false;
   }
-  nodes_here.store(nodes_here.load(std::memory_order_relaxed) + change, std::memory_order_relaxed);
+  static thread_local CountRegistration registration;
+  counting = true;
+  return true;
+}
+
+void count_node(std::int64_t change) {
+  if (counting || start_counting(change))
+    nodes_here.store(nodes_here.load(std::memory_order_relaxed) + change, std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -200,11 +200,7 @@ void detail::free_slow(void* block, std::size_t c) {
 
 Ref<Storage> Storage::allocate(std::size_t bytes) {
   const std::size_t small = sizeof(Storage) + bytes;
-  if (small <= small_block_limit) {
-    Storage* s = ::new (allocate_small(small)) Storage;
-    s->small_ = static_cast<std::uint32_t>(small);
-    return Ref<Storage>::adopt(s);
-  }
+  if (small <= small_block_limit) return place(allocate_small(small), 0, small);
   Storage* s = ::new (allocate_small(sizeof(Storage) + sizeof(Outside))) Storage;
   Outside& o = s->outside();
   if (bytes < large) {
@@ -216,11 +212,19 @@ Ref<Storage> Storage::allocate(std::size_t bytes) {
   return Ref<Storage>::adopt(s);
 }
 
+Ref<Storage> Storage::place(void* at, std::size_t offset, std::size_t block_bytes) {
+  Storage* s = ::new (at) Storage;
+  s->small_ = static_cast<std::uint16_t>(block_bytes);
+  s->offset_ = static_cast<std::uint16_t>(offset);
+  return Ref<Storage>::adopt(s);
+}
+
 void Storage::destroy(Storage* s) {
   if (s->small_) {
     const std::size_t bytes = s->small_;
+    std::byte* block = reinterpret_cast<std::byte*>(s) - s->offset_;
     s->~Storage();
-    free_small(s, bytes);
+    free_small(block, bytes);
     return;
   }
   const Outside o = s->outside();

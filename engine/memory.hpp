@@ -91,6 +91,10 @@ struct PooledObject {
 class Storage {
  public:
   static Ref<Storage> allocate(std::size_t bytes);  // uninitialised numbers
+  // A storage whose numbers follow its header at `at`, inside a small block of
+  // `block_bytes` that begins `offset` bytes before it: the block is freed with it.
+  static Ref<Storage> place(void* at, std::size_t offset, std::size_t block_bytes);
+  static constexpr std::size_t header = 8;
   void* data() { return small_ ? after() : outside().data; }
 
   std::atomic<std::uint32_t> refs{1};
@@ -105,8 +109,10 @@ class Storage {
   void* after() { return reinterpret_cast<std::byte*>(this) + sizeof(Storage); }
   Outside& outside() { return *static_cast<Outside*>(after()); }
 
-  std::uint32_t small_ = 0;  // > 0: the numbers follow, in a small block of this many bytes
+  std::uint16_t small_ = 0;   // > 0: the numbers follow, in a small block of this many bytes …
+  std::uint16_t offset_ = 0;  // … that begins this many bytes before the header
 };
+static_assert(sizeof(Storage) == Storage::header && small_block_limit <= UINT16_MAX);
 
 // How many bytes freed large blocks may hold in all (default 512 MiB); setting it lower
 // releases cached blocks down to the new limit, 0 turns the cache off.

@@ -82,13 +82,29 @@ std::size_t bytes_for(const Shape& shape, DType dtype) {
 void set_max_elements(std::int64_t limit) { element_limit = limit; }
 std::int64_t max_elements() { return element_limit; }
 
-TensorImpl::TensorImpl(const Shape& s, DType d) : TensorImpl(s, d, bytes_for(s, d)) {}
+// A small tensor's numbers follow it in the same small block: one allocation instead of
+// two, and one cache line fewer to touch. The numbers' Storage header sits right after the
+// TensorImpl and frees the whole block when the last tensor viewing it goes; that is
+// usually this one, at the very end of its destructor (storage is its first member).
+Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype, std::size_t bytes) {
+  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
+  if (together > small_block_limit)
+    return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
+  std::byte* block = static_cast<std::byte*>(allocate_small(together));
+  Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), sizeof(TensorImpl), together);
+  return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
+}
 
-TensorImpl::TensorImpl(const Shape& s, DType d, std::size_t bytes)
-    : dtype(d), shape(s), storage(Storage::allocate(bytes)) {}
+void TensorImpl::free(TensorImpl* t) {
+  const void* after = reinterpret_cast<const std::byte*>(t) + sizeof(TensorImpl);
+  if (t->storage.get() == after)
+    t->~TensorImpl();  // its storage frees the block, now or when the last view of it goes
+  else
+    delete t;
+}
 
-TensorImpl::TensorImpl(Shape s, DType d, Ref<Storage> st)
-    : dtype(d), shape(std::move(s)), storage(std::move(st)) {}
+TensorImpl::TensorImpl(const Shape& s, DType d, Ref<Storage> st)
+    : storage(std::move(st)), dtype(d), shape(s) {}
 
 TensorImpl::~TensorImpl() = default;
 
@@ -100,7 +116,7 @@ TensorImpl::~TensorImpl() = default;
 // tensors the same way before it dies, so no destructor ever has a graph behind it.
 void TensorImpl::destroy(TensorImpl* dying) {
   if (!dying->node) {
-    delete dying;
+    free(dying);
     return;
   }
   TensorList pending;
@@ -109,7 +125,7 @@ void TensorImpl::destroy(TensorImpl* dying) {
     if (t.grad.defined()) pending.push_back(std::move(t.grad));
   };
   take(*dying);
-  delete dying;
+  free(dying);
   while (!pending.empty()) {
     Tensor t = std::move(pending.back());
     pending.pop_back();
@@ -119,7 +135,7 @@ void TensorImpl::destroy(TensorImpl* dying) {
 
 Tensor share_numbers(const Tensor& x, Shape shape) {
   const TensorImpl& from = *x.impl();
-  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(std::move(shape), from.dtype, from.storage)));
+  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(shape, from.dtype, from.storage)));
 }
 
 // ---- Tensor ----
@@ -240,12 +256,11 @@ Tensor Tensor::clone() const {
 // ---- making tensors ----
 
 Tensor empty(const Shape& shape, DType dtype) {
-  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype)));
+  return Tensor(TensorImpl::make(shape, dtype, bytes_for(shape, dtype)));
 }
 
 Tensor empty_like(const Tensor& t) {
-  const std::size_t bytes = t.numel() * size_of(t.dtype());
-  return Tensor(Ref<TensorImpl>::adopt(new TensorImpl(t.shape(), t.dtype(), bytes)));
+  return Tensor(TensorImpl::make(t.shape(), t.dtype(), t.numel() * size_of(t.dtype())));
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {

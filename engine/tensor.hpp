@@ -117,25 +117,30 @@ class Tensor {
 using TensorList = SmallVector<Tensor, 2>;
 
 struct TensorImpl : PooledObject {
-  TensorImpl(const Shape& shape, DType dtype);                 // uninitialised numbers
-  TensorImpl(const Shape& shape, DType dtype, std::size_t bytes);  // the same, shape checked
-  TensorImpl(Shape shape, DType dtype, Ref<Storage> storage);  // shares numbers
+  // A new tensor with uninitialised numbers, `bytes` of them (its shape already checked).
+  // A small tensor and its numbers share one small block.
+  static Ref<TensorImpl> make(const Shape& shape, DType dtype, std::size_t bytes);
+  TensorImpl(const Shape& shape, DType dtype, Ref<Storage> storage);  // over existing numbers
   ~TensorImpl();
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
 
+  // First, so that it goes last: it may free the block this tensor lives in (see make).
+  const Ref<Storage> storage;  // numel · size_of(dtype) bytes, shared by reshape/detach
   std::atomic<std::uint32_t> refs{1};  // Tensor handles to this one (see Ref)
   DType dtype;
   bool requires_grad = false;
   bool retains_grad = false;
   Shape shape;
-  Ref<Storage> storage;  // numel · size_of(dtype) bytes, shared by reshape/detach
   std::unique_ptr<std::string> name;  // null while it has none
   std::unique_ptr<Node> node;  // null for leaves
   Tensor grad;
 
   // The last handle went: frees a deep graph without recursion, see Note [Iterative teardown].
   static void destroy(TensorImpl* t);
+
+ private:
+  static void free(TensorImpl* t);  // deletes t, or ends it if its numbers share its block
 };
 
 // A new leaf tensor of the given shape (with as many elements) over the numbers of x.
