@@ -32,11 +32,12 @@ constexpr std::int64_t blas_products = 256;
 template <class T>
 void small_gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
                 const T* b, T beta, T* c) {
+  // op(A)[i, r] is a[i·ai + r·ar]; op(B)[r, j] is b[r·br + j·bj].
+  const std::int64_t ai = ta ? 1 : k, ar = ta ? m : 1, br = tb ? 1 : n, bj = tb ? k : 1;
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       T total = 0;
-      for (std::int64_t r = 0; r < k; ++r)
-        total += (ta ? a[r * m + i] : a[i * k + r]) * (tb ? b[j * k + r] : b[r * n + j]);
+      for (std::int64_t r = 0; r < k; ++r) total += a[i * ai + r * ar] * b[r * br + j * bj];
       c[i * n + j] = beta == T(0) ? total : total + beta * c[i * n + j];
     }
 }

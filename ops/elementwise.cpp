@@ -95,7 +95,9 @@ Tensor neg(const Tensor& x, Here where) {
 const OpInfo pow_op{"pow", "xᵖ", {"∂x = G ∘ p·xᵖ⁻¹"}};
 Tensor pow(const Tensor& x, double p, Here where) {
   const CallSite site(where);
-  Tensor out = unary_map(x, [p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
+  // x² (a squared error) as a product: std::pow is a hundred times slower.
+  Tensor out = p == 2 ? unary_map(x, [](auto v) { return v * v; })
+                      : unary_map(x, [p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
   return record(pow_op, out, {x}, [p](const BackwardContext& c) {
     if (p == 0) return Grads{zeros_like(c.grad)};  // x⁰ = 1 is flat, even at x = 0
     return Grads{fused(

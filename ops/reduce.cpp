@@ -13,8 +13,10 @@ namespace {
 const OpInfo sum_op{"sum", "Σ x (over all axes or one)", {"∂x = G broadcast back to x's shape"}};
 const OpInfo mean_op{"mean", "Σ x / n", {"∂x = G / n broadcast back to x's shape"}};
 
+using Axes = SmallVector<bool, 4>;  // true for each axis that is summed
+
 // scale · Σ x over the axes marked in `reduced`: sum and mean.
-Tensor scaled_sum(const OpInfo& op, const Tensor& x, const std::vector<bool>& reduced, bool keepdim,
+Tensor scaled_sum(const OpInfo& op, const Tensor& x, const Axes& reduced, bool keepdim,
                   double scale) {
   Shape kept = x.shape(), result;
   for (std::size_t k = 0; k < kept.size(); ++k) {
@@ -22,24 +24,26 @@ Tensor scaled_sum(const OpInfo& op, const Tensor& x, const std::vector<bool>& re
     if (!reduced[k] || keepdim) result.push_back(kept[k]);
   }
   Tensor total = kernels::reduce_to(x, kept, 0.0, [](auto acc, auto v) { return acc + v; });
-  kernels::dispatch(total.dtype(), [&]<class T>(T) {
-    T* p = total.data<T>();
-    for (std::int64_t i = 0; i < total.numel(); ++i) p[i] = static_cast<T>(p[i] * scale);
-  });
-  Tensor out = share_numbers(total, result);
+  if (scale != 1)
+    kernels::dispatch(total.dtype(), [&]<class T>(T) {
+      T* p = total.data<T>();
+      for (std::int64_t i = 0; i < total.numel(); ++i) p[i] = static_cast<T>(p[i] * scale);
+    });
+  Tensor out = result == kept ? total : share_numbers(total, result);
   return record(op, out, {x}, [kept, scale](const BackwardContext& c) {
-    Tensor g = expand(reshape(c.grad, kept), c.inputs[0].shape());
+    // A 0-d gradient (everything summed) broadcasts as it is.
+    Tensor g = expand(c.grad.dim() == 0 ? c.grad : reshape(c.grad, kept), c.inputs[0].shape());
     return Grads{scale == 1 ? g : g * scale};
   });
 }
 
-std::vector<bool> one_axis(const char* op, const Tensor& x, std::int64_t axis) {
-  std::vector<bool> reduced(x.dim(), false);
+Axes one_axis(const char* op, const Tensor& x, std::int64_t axis) {
+  Axes reduced(x.dim(), false);
   reduced[kernels::normalize_axis(op, axis, x.dim())] = true;
   return reduced;
 }
 
-double count(const Tensor& x, const std::vector<bool>& reduced) {
+double count(const Tensor& x, const Axes& reduced) {
   double n = 1;
   for (std::size_t k = 0; k < reduced.size(); ++k)
     if (reduced[k]) n *= x.shape()[k];
@@ -50,7 +54,7 @@ double count(const Tensor& x, const std::vector<bool>& reduced) {
 
 Tensor sum(const Tensor& x, Here where) {
   const CallSite site(where);
-  return scaled_sum(sum_op, x, std::vector<bool>(x.dim(), true), false, 1.0);
+  return scaled_sum(sum_op, x, Axes(x.dim(), true), false, 1.0);
 }
 
 Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
@@ -60,13 +64,13 @@ Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
 
 Tensor mean(const Tensor& x, Here where) {
   const CallSite site(where);
-  const std::vector<bool> all(x.dim(), true);
+  const Axes all(x.dim(), true);
   return scaled_sum(mean_op, x, all, false, 1.0 / count(x, all));
 }
 
 Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
   const CallSite site(where);
-  const std::vector<bool> reduced = one_axis("mean", x, axis);
+  const Axes reduced = one_axis("mean", x, axis);
   return scaled_sum(mean_op, x, reduced, keepdim, 1.0 / count(x, reduced));
 }
 
