@@ -66,14 +66,16 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum)
 
 void SGD::step() {
   for_each_update(params_, [&]<class T>(T* p, const T* g, std::int64_t n, std::size_t i) {
+    // In the parameters' own precision, so that the loops vectorise.
+    const T lr = static_cast<T>(lr_), momentum = static_cast<T>(momentum_);
     if (momentum_ == 0) {
-      for (std::int64_t j = 0; j < n; ++j) p[j] -= static_cast<T>(lr_ * g[j]);
+      for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * g[j];
       return;
     }
     T* v = velocity_[i].data<T>();
     for (std::int64_t j = 0; j < n; ++j) {
-      v[j] = static_cast<T>(momentum_ * v[j] + g[j]);
-      p[j] -= static_cast<T>(lr_ * v[j]);
+      v[j] = momentum * v[j] + g[j];
+      p[j] -= lr * v[j];
     }
   });
 }
