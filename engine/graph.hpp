@@ -182,9 +182,10 @@ void attach(const OpInfo& op, const Tensor& output, std::initializer_list<Tensor
 }  // namespace detail
 
 // Attaches a Node to `output` when grad mode is on and some input requires grad; returns
-// output either way. Backward formulas are written with gradlab's own ops, so with
-// create_graph the backward pass is recorded too. They must not capture Tensors (pass them
-// as `saved`): the graph frees itself through inputs and saved only.
+// output either way (the backward formula is only kept in the first case). Backward
+// formulas are written with gradlab's own ops, so with create_graph the backward pass is
+// recorded too. They must not capture Tensors (pass them as `saved`): the graph frees
+// itself through inputs and saved only.
 template <class F>
 Tensor record(const OpInfo& op, Tensor output, std::initializer_list<TensorRef> inputs,
               F&& backward, std::initializer_list<TensorRef> saved = {}) {

@@ -118,6 +118,28 @@ BOOST_AUTO_TEST_CASE(two_threads_train_at_once_as_one_would) {
   BOOST_TEST(a.back() != b.back());  // the two runs really differ
 }
 
+// Memory and nodes cross threads: a graph built in one thread is counted while its thread
+// is gone, back-propagated and freed in another, and its blocks then serve a third.
+BOOST_AUTO_TEST_CASE(a_graph_built_in_one_thread_is_freed_in_another) {
+  const std::int64_t before = live_nodes();
+  const Tensor w = leaf(1.0, "w");
+  Tensor x;
+  std::thread builder([&] {
+    Tensor y = scalar(1.0);
+    for (int i = 0; i < 10'000; ++i) y = y * w;
+    x = y;
+  });
+  builder.join();
+  BOOST_TEST(live_nodes() - before == 10'000);
+  x.backward();
+  BOOST_TEST(w.grad().item() == 10'000.0);  // d(w¹⁰⁰⁰⁰)/dw at w = 1
+  x = Tensor();
+  BOOST_TEST(live_nodes() == before);
+  std::vector<double> again;
+  std::thread([&] { again = train_seed_network(1, 50); }).join();
+  BOOST_TEST(again == train_seed_network(1, 50), tt::per_element());
+}
+
 // ---- Note [Anomaly mode] ----
 
 // The line of this file a message points at: "test_reliability.cpp:<line>".

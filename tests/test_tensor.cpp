@@ -122,6 +122,26 @@ BOOST_AUTO_TEST_CASE(detach_shares_numbers_and_clone_copies_them) {
   BOOST_TEST(c.at({0}) == 1.0);
 }
 
+// A small tensor's numbers live in its own block (engine/memory.hpp); views of them must
+// keep them when the tensor itself is gone, for small and large tensors alike.
+BOOST_AUTO_TEST_CASE(views_keep_the_numbers_of_a_tensor_that_is_gone) {
+  for (const std::int64_t n : {2, 300}) {
+    BOOST_TEST_CONTEXT(n << "×" << n) {
+      Tensor view, flat;
+      {
+        const Tensor t = full({n, n}, 2.5);
+        view = t.detach();
+        flat = reshape(t, {n * n});
+      }
+      BOOST_TEST(view.at({n - 1, n - 1}) == 2.5);
+      flat.set({n * n - 1}, 7.0);  // both views still share the numbers
+      BOOST_TEST(view.at({n - 1, n - 1}) == 7.0);
+      view = Tensor();
+      BOOST_TEST(flat.at({0}) == 2.5);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(only_leaves_change_requires_grad) {
   Tensor x = tensor({1.0});
   x.set_requires_grad();
