@@ -1,7 +1,6 @@
 #include "engine/memory.hpp"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <bit>
 #include <map>

@@ -130,13 +130,14 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
             T best_value = in[best];
             for (std::int64_t row = row_lo; row < row_hi; ++row)
               for (std::int64_t col = col_lo; col < col_hi; ++col) {
-                const T v = in[row * g.width + col];
+                const std::int64_t at = row * g.width + col;
+                const T v = in[at];
                 // The first maximum wins a tie; a NaN wins outright (v != v), so that it is
                 // not silently dropped from the output, and then nothing displaces it.
-                if (v > best_value || (v != v && best_value == best_value)) {
-                  best_value = v;
-                  best = row * g.width + col;
-                }
+                // (Selects, not a branch: which value wins is a coin toss on real data.)
+                const bool wins = v > best_value || (v != v && best_value == best_value);
+                best_value = wins ? v : best_value;
+                best = wins ? at : best;
               }
             *winner++ = plane_start + best;
           }
