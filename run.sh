@@ -8,13 +8,14 @@
 #                    the threads test under ThreadSanitizer (in build-tsan/)
 #   ./run.sh fuzz    also installs clang and libFuzzer, builds the command line's fuzzers
 #                    with clang (in build-fuzz/) and replays fuzz/corpus/ through them once
-#   ./run.sh fuzz --long N  the same build, then N executions of each fuzzer (both at once),
-#                    starting from a scratch copy of fuzz/corpus/ in build-fuzz/corpus/
+#   ./run.sh fuzz --long N [expr|json]  the same build, then N executions of each fuzzer
+#                    (both at once), or of the one named, starting from a scratch copy of
+#                    fuzz/corpus/ in build-fuzz/corpus/
 set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-  sed -n '2,12s/^# \{0,1\}//p' "$0"
+  sed -n '2,13s/^# \{0,1\}//p' "$0"
 }
 
 job=${1:-main}
@@ -22,9 +23,15 @@ case "$job" in
   main | test | sanitize) ;;
   fuzz)
     long=0
+    fuzzers=(expr json)
     if [ "${2:-}" = --long ]; then
       long=${3:-}
       [[ "$long" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: fuzz --long needs a number of executions" >&2; exit 2; }
+      case "${4:-}" in
+        "") ;;
+        expr | json) fuzzers=("$4") ;;
+        *) echo "run.sh: unknown fuzzer '$4' (expr or json)" >&2; exit 2 ;;
+      esac
     elif [ -n "${2:-}" ]; then
       echo "run.sh: unknown option '$2' for fuzz (try ./run.sh --help)" >&2; exit 2
     fi ;;
@@ -93,15 +100,15 @@ if [ "$job" = fuzz ]; then
   rm -rf build-fuzz/corpus
   cp -r fuzz/corpus build-fuzz/corpus
   status=0
-  for fuzzer in expr json; do
+  for fuzzer in "${fuzzers[@]}"; do
     flags="${fuzzer}_flags[@]"
     ./build-fuzz/${fuzzer}_fuzzer "${!flags}" -runs="$long" -print_final_stats=1 -rss_limit_mb=4096 \
       -artifact_prefix=build-fuzz/ build-fuzz/corpus/$fuzzer >build-fuzz/$fuzzer.log 2>&1 &
   done
-  for fuzzer in expr json; do
+  for fuzzer in "${fuzzers[@]}"; do
     wait -n || status=1
   done
-  for fuzzer in expr json; do
+  for fuzzer in "${fuzzers[@]}"; do
     echo "== $fuzzer (build-fuzz/$fuzzer.log)"
     grep -E '^stat::|Done [0-9]+ runs|ERROR|SUMMARY' build-fuzz/$fuzzer.log || true
   done
