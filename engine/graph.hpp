@@ -68,6 +68,7 @@ class BackwardFn {
   };
   template <class F>
   struct Owned final : Callable, PooledObject {
+    static_assert(alignof(F) <= 16, "a backward formula's captures are at most 16-byte aligned");
     explicit Owned(F f) : f(std::move(f)) {}
     Grads call(const BackwardContext& c) const override { return f(c); }
     void release() const override { delete this; }

@@ -77,10 +77,18 @@ void* allocate_small(std::size_t bytes);
 // free a block another one took.
 void free_small(void* block, std::size_t bytes);
 
-// Classes allocated this way derive from this: `new TensorImpl(…)` takes a small block.
+// Classes allocated this way derive from this: `new TensorImpl(…)` takes a small block
+// (an object larger than small_block_limit, the general heap). At most 16-byte aligned.
 struct PooledObject {
-  static void* operator new(std::size_t bytes) { return allocate_small(bytes); }
-  static void operator delete(void* p, std::size_t bytes) { free_small(p, bytes); }
+  static void* operator new(std::size_t bytes) {
+    return bytes <= small_block_limit ? allocate_small(bytes) : ::operator new(bytes);
+  }
+  static void operator delete(void* p, std::size_t bytes) {
+    if (bytes <= small_block_limit)
+      free_small(p, bytes);
+    else
+      ::operator delete(p);
+  }
 };
 
 // ---- storage: the numbers of tensors ----

@@ -1,5 +1,6 @@
 #define BOOST_TEST_MODULE graph
 #include <boost/test/unit_test.hpp>
+#include <array>
 #include <cmath>
 #include <gradlab/gradlab.hpp>
 
@@ -254,4 +255,24 @@ BOOST_AUTO_TEST_CASE(a_backward_that_breaks_its_contract_is_named) {
   BOOST_CHECK_EXCEPTION(sum(b).backward(), ShapeError,
                         says("backward of 'wrong_shape' returned a gradient of shape [] for its "
                              "input 0 of shape [3]"));
+}
+
+// A backward formula may capture values of any size: record() keeps a copy of the lambda
+// beside the node (BackwardFn), in a small block or, past 1 KiB, on the general heap.
+BOOST_AUTO_TEST_CASE(backward_formulas_capture_values_of_any_size) {
+  static const OpInfo scaled{"scaled", "x · s", {"∂x = G · s"}};
+  const Tensor x = tensor({1.0, 2.0}).set_requires_grad();
+  const double small = 3.0;
+  std::array<double, 300> big;  // 2.4 KB
+  big.fill(0.01);
+  const Tensor y =
+      record(scaled, x.detach() * 3.0, {x},
+             [small](const BackwardContext& c) { return Grads{c.grad * small}; }) +
+      record(scaled, x.detach() * 3.0, {x}, [big](const BackwardContext& c) {
+        double s = 0;
+        for (double v : big) s += v;
+        return Grads{c.grad * s};
+      });
+  sum(y).backward();
+  BOOST_TEST(x.grad().at({1}) == 6.0, tt::tolerance(1e-12));  // 3 + 300 · 0.01
 }
