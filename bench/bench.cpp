@@ -17,6 +17,7 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 extern char** environ;
 
 using namespace gradlab;
@@ -255,8 +256,19 @@ int main(int argc, char** argv) {
     std::cerr << "gradlab-bench: --threads must be ≥ 1\n";
     return 2;
   }
-  set_num_threads(threads);        // gradlab's own pool (it keeps OpenBLAS to one thread)
-  openblas_set_num_threads(threads);  // for --sgemm, OpenBLAS threading by itself
+  // gradlab keeps OpenBLAS to one thread and does its own threading (engine/parallel.hpp).
+  // OpenBLAS, though, starts its workers as it loads, and they spin for about 0.1 s on the
+  // other core before they sleep: long enough to halve whatever workload ran first. So
+  // gradlab's workloads run in a process where OpenBLAS starts none; --sgemm, which
+  // measures OpenBLAS's own threading, keeps them.
+  if (!sgemm && !std::getenv("OPENBLAS_NUM_THREADS")) {
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    execv("/proc/self/exe", argv);
+    std::cerr << "gradlab-bench: cannot restart itself with OPENBLAS_NUM_THREADS=1\n";
+    return 2;
+  }
+  set_num_threads(threads);  // gradlab's own pool
+  if (sgemm) openblas_set_num_threads(threads);
   const auto want = [&](const std::string& name) { return name.find(only) != std::string::npos; };
 
   if (sgemm) {
