@@ -218,7 +218,8 @@ Node::Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
 }
 
 void Node::give_up_tensors(TensorList& into) {
-  for (Tensor& t : tensors_) into.push_back(std::move(t));
+  for (Tensor& t : tensors_)
+    if (t.use_count() == 1) into.push_back(std::move(t));  // the others just lose a holder
   tensors_.clear();
   slot_ = PassSlot{};
   backward.reset();

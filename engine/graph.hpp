@@ -136,8 +136,9 @@ struct Node : PooledObject {
   std::span<const Tensor> saved() const {
     return {tensors_.data() + input_count_, tensors_.size() - input_count_};
   }
-  // Moves the inputs and saved values out and drops the backward: what TensorImpl::destroy
-  // needs to free a graph without recursion.
+  // Moves out the inputs and saved values it holds the last reference to, lets go of the
+  // rest and drops the backward: what TensorImpl::destroy needs to free a graph without
+  // recursion.
   void give_up_tensors(TensorList& into);
 
   const OpInfo* op;

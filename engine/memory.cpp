@@ -211,13 +211,6 @@ Ref<Storage> Storage::allocate(std::size_t bytes) {
   return Ref<Storage>::adopt(s);
 }
 
-Ref<Storage> Storage::place(void* at, std::size_t offset, std::size_t block_bytes) {
-  Storage* s = ::new (at) Storage;
-  s->small_ = static_cast<std::uint16_t>(block_bytes);
-  s->offset_ = static_cast<std::uint16_t>(offset);
-  return Ref<Storage>::adopt(s);
-}
-
 void Storage::destroy(Storage* s) {
   if (s->small_) {
     const std::size_t bytes = s->small_;

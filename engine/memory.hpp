@@ -101,9 +101,15 @@ class Storage {
   static Ref<Storage> allocate(std::size_t bytes);  // uninitialised numbers
   // A storage whose numbers follow its header at `at`, inside a small block of
   // `block_bytes` that begins `offset` bytes before it: the block is freed with it.
-  static Ref<Storage> place(void* at, std::size_t offset, std::size_t block_bytes);
+  static Ref<Storage> place(void* at, std::size_t offset, std::size_t block_bytes) {
+    Storage* s = ::new (at) Storage;
+    s->small_ = static_cast<std::uint16_t>(block_bytes);
+    s->offset_ = static_cast<std::uint16_t>(offset);
+    return Ref<Storage>::adopt(s);
+  }
   static constexpr std::size_t header = 8;
   void* data() { return small_ ? after() : outside().data; }
+  std::size_t small_block() const { return small_; }  // the small block it is in; 0 if none
 
   std::atomic<std::uint32_t> refs{1};
   static void destroy(Storage* s);

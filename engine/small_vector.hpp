@@ -71,6 +71,7 @@ class SmallVector {
 
   size_type size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  bool on_heap() const { return capacity_ > N; }  // the elements are not kept inline
   T* data() { return on_heap() ? heap_ : local(); }
   const T* data() const { return on_heap() ? heap_ : local(); }
   T& operator[](size_type i) { return data()[i]; }
@@ -154,7 +155,6 @@ class SmallVector {
   }
 
  private:
-  bool on_heap() const { return capacity_ > N; }
   T* local() { return std::launder(reinterpret_cast<T*>(local_)); }
   const T* local() const { return std::launder(reinterpret_cast<const T*>(local_)); }
 

@@ -95,16 +95,25 @@ Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype, std::size_t by
   return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
 }
 
-void TensorImpl::free(TensorImpl* t) {
-  const void* after = reinterpret_cast<const std::byte*>(t) + sizeof(TensorImpl);
-  if (t->storage.get() == after)
-    t->~TensorImpl();  // its storage frees the block, now or when the last view of it goes
-  else
-    delete t;
-}
-
 TensorImpl::TensorImpl(const Shape& s, DType d, Ref<Storage> st)
     : storage(std::move(st)), dtype(d), shape(s) {}
+
+void TensorImpl::free(TensorImpl* t) {
+  const void* after = reinterpret_cast<const std::byte*>(t) + sizeof(TensorImpl);
+  if (t->storage.get() != after) {
+    delete t;
+    return;
+  }
+  // Most tensors that go are a backward pass's plain temporaries: no name, no node, no
+  // gradient, a short shape and numbers nobody else views. Their members hold nothing to
+  // release, so the block goes straight back; any other runs the destructor, and its
+  // storage frees the block, now or when the last view of the numbers goes.
+  if (t->storage.use_count() == 1 && !t->name && !t->node && !t->grad.defined() &&
+      !t->shape.on_heap())
+    free_small(t, t->storage->small_block());
+  else
+    t->~TensorImpl();
+}
 
 TensorImpl::~TensorImpl() = default;
 
