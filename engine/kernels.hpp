@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/graph.hpp"
+#include "engine/parallel.hpp"
 #include "engine/tensor.hpp"
 
 namespace gradlab::kernels {
@@ -62,6 +63,20 @@ void broadcast_loop(const Shape& shape, const std::vector<std::int64_t>& sa,
   }
 }
 
+// Calls body(begin, end) on consecutive pieces of [0, n): one per thread of parallel_for's
+// pool when n is large enough to pay for waking them (an elementwise loop over a big
+// tensor), otherwise one piece on this thread.
+template <class F>
+void for_each_piece(std::int64_t n, F&& body) {
+  constexpr std::int64_t parallel_elements = 16384;
+  const std::int64_t pieces = n < parallel_elements ? 1 : num_threads();
+  if (pieces <= 1) {
+    body(std::int64_t{0}, n);
+    return;
+  }
+  parallel_for(pieces, [&](std::int64_t p) { body(n * p / pieces, n * (p + 1) / pieces); });
+}
+
 // out = f(x) elementwise; f is called with a T and returns a T.
 template <class F>
 Tensor unary_map(const Tensor& x, F&& f) {
@@ -69,8 +84,9 @@ Tensor unary_map(const Tensor& x, F&& f) {
   dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
-    const std::int64_t n = x.numel();
-    for (std::int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
+    for_each_piece(x.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) o[i] = f(in[i]);
+    });
   });
   return out;
 }
@@ -85,7 +101,9 @@ Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
       const T* pa = a.data<T>();
       const T* pb = b.data<T>();
       T* o = out.data<T>();
-      for (std::int64_t i = 0, n = out.numel(); i < n; ++i) o[i] = f(pa[i], pb[i]);
+      for_each_piece(out.numel(), [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) o[i] = f(pa[i], pb[i]);
+      });
     });
     return out;
   }
@@ -132,10 +150,11 @@ Tensor fused(F&& f, const Tensor& first, const Ts&... rest) {
     T* o = out.data<T>();
     const T* p = first.data<T>();
     const std::tuple q{rest.template data<T>()...};
-    const std::int64_t n = out.numel();
+    for_each_piece(out.numel(), [&](std::int64_t begin, std::int64_t end) {
 #pragma GCC ivdep  // out is new: it overlaps none of the inputs, so the loop may vectorise
-    for (std::int64_t i = 0; i < n; ++i)
-      o[i] = static_cast<T>(std::apply([&](const auto*... r) { return f(p[i], r[i]...); }, q));
+      for (std::int64_t i = begin; i < end; ++i)
+        o[i] = static_cast<T>(std::apply([&](const auto*... r) { return f(p[i], r[i]...); }, q));
+    });
   });
   return out;
 }

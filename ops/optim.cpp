@@ -68,15 +68,17 @@ void SGD::step() {
   for_each_update(params_, [&]<class T>(T* p, const T* g, std::int64_t n, std::size_t i) {
     // In the parameters' own precision, so that the loops vectorise.
     const T lr = static_cast<T>(lr_), momentum = static_cast<T>(momentum_);
-    if (momentum_ == 0) {
-      for (std::int64_t j = 0; j < n; ++j) p[j] -= lr * g[j];
-      return;
-    }
-    T* v = velocity_[i].data<T>();
-    for (std::int64_t j = 0; j < n; ++j) {
-      v[j] = momentum * v[j] + g[j];
-      p[j] -= lr * v[j];
-    }
+    T* v = momentum_ == 0 ? nullptr : velocity_[i].data<T>();
+    kernels::for_each_piece(n, [&](std::int64_t begin, std::int64_t end) {
+      if (!v) {
+        for (std::int64_t j = begin; j < end; ++j) p[j] -= lr * g[j];
+        return;
+      }
+      for (std::int64_t j = begin; j < end; ++j) {
+        v[j] = momentum * v[j] + g[j];
+        p[j] -= lr * v[j];
+      }
+    });
   });
 }
 
