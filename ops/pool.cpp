@@ -8,6 +8,7 @@
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
 #include "engine/memory.hpp"
+#include "engine/parallel.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/shape.hpp"
 
@@ -111,11 +112,12 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, options);
     const Positions positions(g.planes * g.out_h * g.out_w);
-    std::int64_t* winner = positions.data();
     kernels::dispatch(x.dtype(), [&]<class T>(T) {
-      for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+      // The planes (one channel of one image each) are independent: split over threads.
+      parallel_for(g.planes, [&](std::int64_t plane) {
         const std::int64_t plane_start = plane * g.height * g.width;
         const T* in = x.data<T>() + plane_start;
+        std::int64_t* winner = positions.data() + plane * g.out_h * g.out_w;
         for (std::int64_t i = 0; i < g.out_h; ++i) {
           // The window's rows and columns that fall inside the image (padding is never
           // the maximum: it is not there).
@@ -142,7 +144,7 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
             *winner++ = plane_start + best;
           }
         }
-      }
+      });
     });
     return gather(x, positions, {x.size(0), x.size(1), g.out_h, g.out_w});
   });
