@@ -167,15 +167,31 @@ Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) 
   dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
-    if (numel(shape) == 1) {  // everything into one number: eight running totals, then one
+    if (numel(shape) == 1) {
+      // Everything into one number: each piece of 65536 elements with eight running totals
+      // (pieces shared out over the threads), then the pieces' results in order, so that
+      // the result is the same with any number of threads.
+      constexpr std::int64_t piece = 1 << 16;
       constexpr int lanes = 8;
-      T acc[lanes];
-      std::fill_n(acc, lanes, static_cast<T>(init));
-      const std::int64_t n = x.numel(), whole = n - n % lanes;
-      for (std::int64_t i = 0; i < whole; i += lanes)
-        for (int k = 0; k < lanes; ++k) acc[k] = combine(acc[k], in[i + k]);
-      for (std::int64_t i = whole; i < n; ++i) acc[0] = combine(acc[0], in[i]);
-      for (int k = 0; k < lanes; ++k) o[0] = combine(o[0], acc[k]);
+      const std::int64_t n = x.numel(), pieces = std::max<std::int64_t>(1, (n + piece - 1) / piece);
+      SmallVector<T, 4> results(static_cast<std::size_t>(pieces));
+      const auto fold = [&](std::int64_t p) {
+        const std::int64_t begin = p * piece, end = std::min(n, begin + piece);
+        const std::int64_t whole = begin + (end - begin) / lanes * lanes;
+        T acc[lanes];
+        std::fill_n(acc, lanes, static_cast<T>(init));
+        for (std::int64_t i = begin; i < whole; i += lanes)
+          for (int k = 0; k < lanes; ++k) acc[k] = combine(acc[k], in[i + k]);
+        for (std::int64_t i = whole; i < end; ++i) acc[0] = combine(acc[0], in[i]);
+        T r = static_cast<T>(init);
+        for (int k = 0; k < lanes; ++k) r = combine(r, acc[k]);
+        results[static_cast<std::size_t>(p)] = r;
+      };
+      if (pieces == 1)
+        fold(0);
+      else
+        parallel_for(pieces, fold);
+      for (const T r : results) o[0] = combine(o[0], r);
       return;
     }
     const std::vector<std::int64_t> none(x.dim(), 0);

@@ -47,7 +47,9 @@ Tensor expand(const Tensor& x, const Shape& shape, Here where) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
     if (x.numel() == 1) {
-      std::fill_n(o, out.numel(), in[0]);
+      kernels::for_each_piece(out.numel(), [&](std::int64_t begin, std::int64_t end) {
+        std::fill(o + begin, o + end, in[0]);
+      });
     } else {
       kernels::broadcast_loop(
           shape, kernels::broadcast_strides(x.shape(), shape),
