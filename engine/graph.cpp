@@ -369,7 +369,7 @@ struct BackwardPass {
   }
 
   // 1. Count consumers.
-  void count(const std::vector<Tensor>& roots) {
+  void count(std::span<const Tensor> roots) {
     SmallVector<TensorImpl*, 16> work;
     for (const Tensor& r : roots) {
       bool fresh = false;
@@ -393,7 +393,7 @@ struct BackwardPass {
   // algorithm over the counts of step 1, which it uses up. The tensors are handles held
   // by the roots or by the nodes' input lists, which outlive the pass.
   template <class Visit>
-  void in_order(const std::vector<Tensor>& roots, Visit&& visit) {
+  void in_order(std::span<const Tensor> roots, Visit&& visit) {
     SmallVector<const Tensor*, 16> ready;
     for (const Tensor& r : roots)
       if (reached(r.impl()).consumers == 0 &&
@@ -505,7 +505,7 @@ struct BackwardPass {
     }
   }
 
-  void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
+  void run(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
     count(roots);
     FlagScope mode(modes.grad, options.create_graph);
     FlagScope recording(modes.in_backward, options.create_graph);
@@ -529,8 +529,8 @@ struct BackwardPass {
 
 namespace {
 
-void run_backward(const char* caller, const std::vector<Tensor>& roots,
-                  const std::vector<Tensor>& root_grads, const Pass& pass) {
+void run_backward(const char* caller, std::span<const Tensor> roots,
+                  std::span<const Tensor> root_grads, const Pass& pass) {
   BackwardPass(caller, pass).run(roots, root_grads);
 }
 
@@ -562,7 +562,7 @@ Tensor seed_gradient(const char* caller, const Tensor& output, const Tensor* giv
 
 void backward_from(const Tensor& output, const Tensor* grad_output, BackwardOptions options) {
   const Tensor seed = seed_gradient("backward", output, grad_output);
-  run_backward("backward", {output}, {seed},
+  run_backward("backward", {&output, 1}, {&seed, 1},
                Pass{.retain_graph = options.retain_graph || options.create_graph,
                     .create_graph = options.create_graph,
                     .into_leaves = true});
