@@ -137,6 +137,27 @@ BOOST_AUTO_TEST_CASE(two_threads_train_at_once_as_one_would) {
   BOOST_TEST(a.back() != b.back());  // the two runs really differ
 }
 
+// Separate graphs that share a parameter may be differentiated in two threads at once with
+// grad() (backward() would add both into the one W.grad()): each pass keeps the sums for
+// the leaves it reaches to itself.
+BOOST_AUTO_TEST_CASE(two_threads_differentiate_graphs_that_share_a_parameter) {
+  const Tensor W = tensor({{0.5, -1.0}, {2.0, 0.25}}).set_requires_grad().name("W");
+  const auto gradient = [&](double scale) {
+    std::vector<double> g;
+    for (int i = 0; i < 200; ++i) g = grad({sum(sigmoid(matmul(W, W) * scale))}, {W})[0].values();
+    return g;
+  };
+  const std::vector<double> alone_a = gradient(1.0), alone_b = gradient(2.0);
+  std::vector<double> a, b;
+  std::thread first([&] { a = gradient(1.0); });
+  std::thread second([&] { b = gradient(2.0); });
+  first.join();
+  second.join();
+  BOOST_TEST(a == alone_a, tt::per_element());
+  BOOST_TEST(b == alone_b, tt::per_element());
+  BOOST_TEST(a != b);
+}
+
 // A training step of the seed network, once warm, takes every block it needs from
 // gradlab's pools (engine/memory.hpp): no call reaches the general heap.
 BOOST_AUTO_TEST_CASE(a_warm_seed_network_step_allocates_nothing) {
