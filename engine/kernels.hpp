@@ -67,14 +67,17 @@ void broadcast_loop(const Shape& shape, const std::vector<std::int64_t>& sa,
 // pool when n is large enough to pay for waking them (an elementwise loop over a big
 // tensor), otherwise one piece on this thread.
 template <class F>
-void for_each_piece(std::int64_t n, F&& body) {
-  constexpr std::int64_t parallel_elements = 16384;
-  const std::int64_t pieces = n < parallel_elements ? 1 : num_threads();
-  if (pieces <= 1) {
-    body(std::int64_t{0}, n);
-    return;
-  }
+[[gnu::noinline]] void in_pieces(std::int64_t n, const F& body) {
+  const std::int64_t pieces = num_threads();
   parallel_for(pieces, [&](std::int64_t p) { body(n * p / pieces, n * (p + 1) / pieces); });
+}
+template <class F>
+void for_each_piece(std::int64_t n, const F& body) {
+  constexpr std::int64_t parallel_elements = 16384;
+  if (n < parallel_elements) [[likely]]
+    body(std::int64_t{0}, n);
+  else
+    in_pieces(n, body);
 }
 
 // out = f(x) elementwise; f is called with a T and returns a T.

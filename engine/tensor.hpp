@@ -218,12 +218,14 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t);
 std::string to_string(const Tensor& t);
 
 // ---- templates ----
+// (Always inline: every elementwise loop calls these, and a call to them cost more than a
+// small op's arithmetic.)
 template <class T>
-T* Tensor::data() {
+[[gnu::always_inline]] inline T* Tensor::data() {
   return const_cast<T*>(static_cast<const Tensor*>(this)->data<T>());
 }
 template <class T>
-const T* Tensor::data() const {
+[[gnu::always_inline]] inline const T* Tensor::data() const {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
   constexpr DType wanted = std::is_same_v<T, float> ? DType::float32 : DType::float64;
   if (checked().dtype != wanted) [[unlikely]]

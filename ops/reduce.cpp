@@ -76,7 +76,7 @@ Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
 
 const OpInfo sum_to_op{"sum_to", "x summed down to a shape it was broadcast from",
                        {"∂x = G broadcast back to x's shape"}};
-Tensor sum_to(const Tensor& x, const Shape& shape, Here where) {
+Tensor sum_to(Tensor x, const Shape& shape, Here where) {
   if (x.shape() == shape) return x;  // nothing was broadcast: the common case, kept cheap
   const CallSite site(where);
   if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())

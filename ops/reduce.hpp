@@ -13,7 +13,8 @@ Tensor mean(const Tensor& x, Here where = Here::current());
 Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim = false, Here where = Here::current());
 
 // Sums x over the axes along which `shape` was broadcast to make x's shape: sum_to of a
-// [32, 4] gradient to [4] sums the 32 rows. Returns x itself when the shapes are equal.
-Tensor sum_to(const Tensor& x, const Shape& shape, Here where = Here::current());
+// [32, 4] gradient to [4] sums the 32 rows. Returns x itself when the shapes are equal
+// (taken by value, so that a temporary passes through without a copy of its handle).
+Tensor sum_to(Tensor x, const Shape& shape, Here where = Here::current());
 
 }  // namespace gradlab
