@@ -63,14 +63,17 @@ void broadcast_loop(const Shape& shape, const std::vector<std::int64_t>& sa,
   }
 }
 
-// Calls body(begin, end) on consecutive pieces of [0, n): one per thread of parallel_for's
-// pool when n is large enough to pay for waking them (an elementwise loop over a big
-// tensor), otherwise one piece on this thread.
+// for_each_piece's split over the threads, kept out of line so that the small case stays
+// small.
 template <class F>
 [[gnu::noinline]] void in_pieces(std::int64_t n, const F& body) {
   const std::int64_t pieces = num_threads();
   parallel_for(pieces, [&](std::int64_t p) { body(n * p / pieces, n * (p + 1) / pieces); });
 }
+
+// Calls body(begin, end) on consecutive pieces of [0, n): one per thread of parallel_for's
+// pool when n is large enough to pay for waking them (an elementwise loop over a big
+// tensor), otherwise one piece on this thread.
 template <class F>
 void for_each_piece(std::int64_t n, const F& body) {
   constexpr std::int64_t parallel_elements = 16384;
