@@ -173,16 +173,24 @@ template <int W, int OB, int TB>
     }
 }
 
+// Output channels o … o + OB − 1, all taps, in blocks of TB taps.
 template <int W, int OB, int TB>
-[[gnu::always_inline]] inline void weight_grad(const WeightGrad& s) {
-  I o = 0;
-  for (; o + OB <= s.O; o += OB) {
-    I t = 0;
-    for (; t + TB <= s.T; t += TB) weight_grad_block<W, OB, TB>(s, o, t);
-    for (; t < s.T; ++t) weight_grad_block<W, OB, 1>(s, o, t);  // the taps left over
-  }
-  for (; o < s.O; ++o)  // the output channels left over
-    for (I t = 0; t < s.T; ++t) weight_grad_block<W, 1, 1>(s, o, t);
+[[gnu::always_inline]] inline void weight_grad_channels(const WeightGrad& s, I o) {
+  I t = 0;
+  for (; t + TB <= s.T; t += TB) weight_grad_block<W, OB, TB>(s, o, t);
+  for (; t < s.T; ++t) weight_grad_block<W, OB, 1>(s, o, t);  // the taps left over
+}
+
+// Output channels `from` … O − 1 in blocks of OB. The fewer than OB left over go on in
+// smaller blocks, OB − 1 first. One at a time, a channel's sums are a single chain of
+// dependent additions: for 32 channels in blocks of 3, the 2 left over had made the whole
+// weight gradient about a fifth slower.
+template <int W, int OB, int TB>
+[[gnu::always_inline]] inline void weight_grad(const WeightGrad& s, I from = 0) {
+  I o = from;
+  for (; o + OB <= s.O; o += OB) weight_grad_channels<W, OB, TB>(s, o);
+  if constexpr (OB > 1)
+    if (o < s.O) weight_grad<W, OB - 1, TB>(s, o);
 }
 
 // ---- one copy of the loops per instruction set -----------------------------------------
@@ -205,7 +213,7 @@ struct Kernels {
 }
 [[gnu::target("avx2,fma")]] void correlate_avx2(const Correlation& s) { correlate<8, 4, 2>(s); }
 [[gnu::target("avx2,fma")]] void weight_grad_avx2(const WeightGrad& s) {
-  weight_grad<8, 3, 3>(s);
+  weight_grad<8, 3, 4>(s);
 }
 void correlate_sse2(const Correlation& s) { correlate<4, 4, 2>(s); }
 void weight_grad_sse2(const WeightGrad& s) { weight_grad<4, 3, 3>(s); }
