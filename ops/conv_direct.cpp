@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/parallel.hpp"
+#include "ops/simd.hpp"
 
 namespace gradlab::kernels::direct {
 
@@ -34,31 +35,10 @@ namespace {
 
 using I = std::int64_t;
 
-// Simd<W>::V is one SIMD register of W floats as a value (GCC's vector extension):
-// arithmetic on it works lane by lane. aligned(4): a run may start at any float. (The
-// kernels take W, not the type, as template argument: a type argument would lose the
-// alignment attribute.)
-template <int W>
-struct Simd {
-  typedef float V __attribute__((vector_size(W * sizeof(float)), aligned(sizeof(float))));
-};
-
-// The run of W floats at p, p + 1, …
-template <int W>
-[[gnu::always_inline]] inline const typename Simd<W>::V& load(const float* p) {
-  return *reinterpret_cast<const typename Simd<W>::V*>(p);
-}
-// Stores the first n lanes of v at p, p + 1, …
-template <int W>
-[[gnu::always_inline]] inline void store(float* p, const typename Simd<W>::V& v, I n) {
-  if (n == W)
-    *reinterpret_cast<typename Simd<W>::V*>(p) = v;
-  else
-    for (int l = 0; l < W; ++l)  // lane by lane: v[l] with l known when compiled
-      if (l < n) p[l] = v[l];
-}
-
-I round_up(I v, I m) { return (v + m - 1) / m * m; }
+using simd::load;
+using simd::round_up;
+using simd::Simd;
+using simd::store;
 
 // ---- zero padding ----------------------------------------------------------------------
 //
@@ -222,9 +202,8 @@ const Kernels& kernels_for_this_cpu() {
   static const Kernels avx512{16, 4, 4, correlate_avx512, weight_grad_avx512};
   static const Kernels avx2{8, 4, 2, correlate_avx2, weight_grad_avx2};
   static const Kernels sse2{4, 4, 2, correlate_sse2, weight_grad_sse2};
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
-  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has_avx512 ? avx512 : has_avx2 ? avx2 : sse2;
+  const int lanes = simd::widest();
+  return lanes == 16 ? avx512 : lanes == 8 ? avx2 : sse2;
 }
 
 // Scratch memory, kept per thread between calls (the helpers are long-lived too); two slots.

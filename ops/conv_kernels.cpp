@@ -7,6 +7,7 @@
 
 #include "engine/kernels.hpp"
 #include "ops/conv_direct.hpp"
+#include "ops/conv_winograd.hpp"
 
 namespace gradlab::kernels {
 
@@ -187,13 +188,16 @@ struct GroupSizes {
 
 }  // namespace
 
-// Each fast kernel first offers float32 convolutions to the direct kernels of
-// ops/conv_direct.hpp; direct::suits(g) states which ones they take (stride 1, dilation 1, a
-// short reduction Cg·kH·kW) and why. Everything else goes through im2col + GEMM.
+// Each fast kernel first offers float32 convolutions to Winograd's F(2×2, 3×3) of
+// ops/conv_winograd.hpp (forward and input gradient), then to the direct kernels of
+// ops/conv_direct.hpp; winograd::suits(g) and direct::suits(g) state which ones they take
+// and why. Everything else goes through im2col + GEMM.
 template <class T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::suits(g)) return winograd::conv2d_forward(x, w, y, g);
     if (direct::suits(g)) return direct::conv2d_forward(x, w, y, g);
+  }
   const GroupSizes s(g);
   T* cols = scratch<T>(0, s.k * s.columns);
   T* rows = scratch<T>(1, s.og * s.columns);
@@ -206,8 +210,10 @@ void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
 
 template <class T>
 void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::suits(g)) return winograd::conv2d_input_grad(gy, w, gx, g);
     if (direct::suits(g)) return direct::conv2d_input_grad(gy, w, gx, g);
+  }
   const GroupSizes s(g);
   T* cols = scratch<T>(0, s.k * s.columns);
   T* rows = scratch<T>(1, s.og * s.columns);

@@ -1,7 +1,9 @@
 // The numbers behind conv2d: a reference kernel that slides the kernel over the image
 // exactly as the tutorials describe it, and a fast kernel (im2col + one BLAS GEMM) used by
 // default and tested against the reference. For float32 with stride 1 and dilation 1 the
-// fast kernel hands over to direct loops without im2col (ops/conv_direct.hpp says when).
+// fast kernel hands over to direct loops without im2col (ops/conv_direct.hpp says when),
+// and for 3×3 kernels with 8 channels or more to Winograd's F(2×2, 3×3)
+// (ops/conv_winograd.hpp).
 // The differentiable ops are in ops/conv.hpp.
 #pragma once
 

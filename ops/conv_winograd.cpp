@@ -1,0 +1,257 @@
+// Winograd's F(2×2, 3×3) for float32 3×3 correlations, stride 1 (see conv_winograd.hpp for
+// when it is used). It computes the same sums as kernels::reference:: in
+// ops/conv_kernels.cpp, with fewer multiplications.
+//
+// In one dimension: two outputs of a 3-tap correlation of four inputs d0 … d3 with g0 … g2,
+//   y0 = d0·g0 + d1·g1 + d2·g2,   y1 = d1·g0 + d2·g1 + d3·g2,
+// take four multiplications instead of six:
+//   m0 = (d0 − d2)·g0,   m1 = (d1 + d2)·(g0 + g1 + g2)/2,
+//   m2 = (d2 − d1)·(g0 − g1 + g2)/2,   m3 = (d1 − d3)·g2,
+//   y0 = m0 + m1 + m2,   y1 = m1 − m2 − m3.
+// Written with matrices, y = Aᵀ[(G g) ∘ (Bᵀ d)], where ∘ is the Hadamard product and
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// In two dimensions the same is done along rows and along columns: a 4×4 tile d of the
+// image gives the 2×2 outputs
+//   Y = Aᵀ [ (G k Gᵀ) ∘ (Bᵀ d B) ] A,
+// 16 multiplications instead of 36. Summed over the input channels c, the Hadamard
+// products become 16 matrix products, one per position ξ of the 4×4 tile:
+//   M[ξ][o][tile] = Σ_c U[ξ][o][c] · V[ξ][c][tile],  U = G k Gᵀ,  V = Bᵀ d B.
+// Those matrix products are where the time goes, and they are plain register-blocked loops
+// like the direct kernels' (ops/conv_direct.cpp). Per image:
+//
+//  1. Copy the image, zero-padded, with each row's even and odd columns apart. Tile t of a
+//     row starts at padded column 2t; its columns 2t, 2t + 1, 2t + 2, 2t + 3 are then the
+//     runs even[t …], odd[t …], even[t + 1 …], odd[t + 1 …]: W neighbouring tiles (one SIMD
+//     register of W floats) are read with four contiguous loads per row.
+//  2. For a block of NB·W tiles: transform them (V = Bᵀ d B) for every input channel.
+//  3. For OB output channels at a time: the 16 products into a small buffer M, and then
+//     Y = Aᵀ M A, stored to the output's rows.
+//
+// The blocks stay in the L1 and L2 caches. Images go to gradlab's threads, one at a time.
+// Only an AVX2 + FMA copy of the loops exists: it is the one this machine tests (AVX-512
+// CPUs run it too), and other CPUs use the direct kernels.
+#include "ops/conv_winograd.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "engine/parallel.hpp"
+#include "ops/simd.hpp"
+
+namespace gradlab::kernels::winograd {
+
+namespace {
+
+using I = std::int64_t;
+using simd::load;
+using simd::round_up;
+using simd::store;
+
+constexpr int W = 8;    // floats in an AVX2 register
+constexpr int OB = 4;   // output channels per block
+constexpr int NB = 3;   // registers of tiles per block: OB × NB = 12 accumulators of the 16
+constexpr I B = NB * W;  // tiles per block
+using V = simd::Simd<W>::V;
+
+// One image's correlation with 3×3 kernels,
+//   out[o][i][j] = Σ_c Σ_a Σ_b k[o][c][a][b] · in[c][i − top + a][j − left + b]
+// where `in` is C planes of H × Wd, zero outside them, and `out` O planes of oH × oW.
+// U holds the kernels transformed, U[ξ][o][c] for o < round_up(O, OB) (zero past O).
+struct Correlation {
+  const float* in;
+  I C, H, Wd, top, left;
+  const float* U;
+  I O;
+  float* out;
+  I oH, oW;
+};
+
+// Where the tiles are: TI rows of TJ tiles (TJ rounded up to whole registers), read from
+// a padded copy of Hp rows, each row `half` even columns followed by `half` odd ones.
+struct Tiles {
+  I TI, TJ, half, Hp, vectors;  // vectors: registers of W tiles, TI · TJ / W
+  explicit Tiles(const Correlation& s)
+      : TI((s.oH + 1) / 2), TJ(round_up((s.oW + 1) / 2, W)), half(TJ + 1), Hp(2 * TI + 2),
+        vectors(TI * TJ / W) {}
+  I row_length() const { return 2 * half; }
+  I padded_size(I C) const { return C * Hp * row_length(); }
+};
+
+// Step 1: padded[c][r][(s mod 2)·half + s / 2] = in[c][r − top][s − left], and 0 outside.
+void pad_apart(const Correlation& s, const Tiles& t, float* padded) {
+  const I L = t.row_length();
+  const I r0 = std::max<I>(0, s.top), r1 = std::min(t.Hp, s.H + s.top);
+  const I s0 = std::max<I>(0, s.left), s1 = std::min(L, s.Wd + s.left);
+  std::fill_n(padded, t.padded_size(s.C), 0.0f);
+  for (I c = 0; c < s.C; ++c)
+    for (I r = r0; r < r1; ++r) {
+      const float* src = s.in + (c * s.H + r - s.top) * s.Wd - s.left;
+      float* even = padded + (c * t.Hp + r) * L;
+      float* odd = even + t.half;
+      for (I k = (s0 + 1) / 2; k < (s1 + 1) / 2; ++k) even[k] = src[2 * k];
+      for (I k = s0 / 2; k < s1 / 2; ++k) odd[k] = src[2 * k + 1];
+    }
+}
+
+// Step 2: V[ξ][c][v·W + l] = (Bᵀ d B)[ξ] for the tile in lane l of register v0 + v.
+// Registers past the last tile get zeros.
+[[gnu::target("avx2,fma")]] void transform_tiles(const Correlation& s, const Tiles& t,
+                                                 const float* padded, I v0, float* Vt) {
+  const I L = t.row_length(), per_row = t.TJ / W;
+  for (I c = 0; c < s.C; ++c)
+    for (int v = 0; v < NB; ++v) {
+      float* dst = Vt + c * B + v * W;  // ξ apart by C·B
+      if (v0 + v >= t.vectors) {
+        for (int xi = 0; xi < 16; ++xi) store<W>(dst + xi * s.C * B, V{}, W);
+        continue;
+      }
+      const I ti = (v0 + v) / per_row, tj = (v0 + v) % per_row * W;
+      // Bᵀ along each of the tile's 4 rows (its columns), then along its columns.
+      V d[4][4];
+      for (int r = 0; r < 4; ++r) {
+        const float* even = padded + (c * t.Hp + 2 * ti + r) * L + tj;
+        const float* odd = even + t.half;
+        const V e0 = load<W>(even), e1 = load<W>(even + 1);
+        const V o0 = load<W>(odd), o1 = load<W>(odd + 1);
+        d[r][0] = e0 - e1;
+        d[r][1] = o0 + e1;
+        d[r][2] = e1 - o0;
+        d[r][3] = o0 - o1;
+      }
+      for (int q = 0; q < 4; ++q) {
+        store<W>(dst + (0 + q) * s.C * B, d[0][q] - d[2][q], W);
+        store<W>(dst + (4 + q) * s.C * B, d[1][q] + d[2][q], W);
+        store<W>(dst + (8 + q) * s.C * B, d[2][q] - d[1][q], W);
+        store<W>(dst + (12 + q) * s.C * B, d[1][q] - d[3][q], W);
+      }
+    }
+}
+
+// Lanes 0 … W/2 − 1 of a and b interleaved (a0 b0 a1 b1 …), and lanes W/2 … W − 1.
+template <std::size_t... L>
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline V zip_low(V a, V b, std::index_sequence<L...>) {
+  return __builtin_shufflevector(a, b, (L % 2 ? W + L / 2 : L / 2)...);
+}
+template <std::size_t... L>
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline V zip_high(V a, V b, std::index_sequence<L...>) {
+  return __builtin_shufflevector(a, b, (L % 2 ? W + W / 2 + L / 2 : W / 2 + L / 2)...);
+}
+// One output row of W tiles: left pixels a, right pixels b, the first n of 2·W stored.
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline void store_row(float* p, V a, V b, I n) {
+  store<W>(p, zip_low(a, b, std::make_index_sequence<W>()), n);
+  store<W>(p + W, zip_high(a, b, std::make_index_sequence<W>()), n - W);
+}
+
+// Step 3 for output channels o … o + OB − 1 and the block of tiles starting at register v0.
+[[gnu::target("avx2,fma")]] void multiply_and_store(const Correlation& s, const Tiles& t,
+                                                    const float* Vt, I v0, I o, float* M) {
+  const I Op = round_up(s.O, OB);
+  for (int xi = 0; xi < 16; ++xi) {
+    V acc[OB][NB] = {};
+    const float* u = s.U + (xi * Op + o) * s.C;
+    const float* v = Vt + xi * s.C * B;
+    for (I c = 0; c < s.C; ++c) {
+      V tiles[NB];
+      for (int nb = 0; nb < NB; ++nb) tiles[nb] = load<W>(v + c * B + nb * W);
+      for (int ob = 0; ob < OB; ++ob) {
+        const float k = u[ob * s.C + c];
+        for (int nb = 0; nb < NB; ++nb) acc[ob][nb] += k * tiles[nb];
+      }
+    }
+    for (int ob = 0; ob < OB; ++ob)
+      for (int nb = 0; nb < NB; ++nb) store<W>(M + ((xi * OB + ob) * NB + nb) * W, acc[ob][nb], W);
+  }
+  const I per_row = t.TJ / W;
+  for (int ob = 0; ob < OB && o + ob < s.O; ++ob)
+    for (int nb = 0; nb < NB && v0 + nb < t.vectors; ++nb) {
+      V m[16];
+      for (int xi = 0; xi < 16; ++xi) m[xi] = load<W>(M + ((xi * OB + ob) * NB + nb) * W);
+      // Aᵀ along rows, then along columns: y[a][b] for the tile's 2×2 pixels.
+      V left[4], right[4];
+      for (int p = 0; p < 4; ++p) {
+        left[p] = m[4 * p] + m[4 * p + 1] + m[4 * p + 2];
+        right[p] = m[4 * p + 1] - m[4 * p + 2] - m[4 * p + 3];
+      }
+      const I ti = (v0 + nb) / per_row, tj = (v0 + nb) % per_row * W;
+      const I i = 2 * ti, n = s.oW - 2 * tj;
+      float* row = s.out + ((o + ob) * s.oH + i) * s.oW + 2 * tj;
+      store_row(row, left[0] + left[1] + left[2], right[0] + right[1] + right[2], n);
+      if (i + 1 < s.oH)
+        store_row(row + s.oW, left[1] - left[2] - left[3], right[1] - right[2] - right[3], n);
+    }
+}
+
+void correlate(const Correlation& s) {
+  const Tiles t(s);
+  thread_local std::vector<float> buffer;
+  const I padded_size = t.padded_size(s.C), V_size = 16 * s.C * B, M_size = 16 * OB * B;
+  if (static_cast<I>(buffer.size()) < padded_size + V_size + M_size)
+    buffer.resize(padded_size + V_size + M_size);
+  float* padded = buffer.data();
+  float* Vt = padded + padded_size;
+  float* M = Vt + V_size;
+  pad_apart(s, t, padded);
+  for (I v0 = 0; v0 < t.vectors; v0 += NB) {
+    transform_tiles(s, t, padded, v0, Vt);
+    for (I o = 0; o < s.O; o += OB) multiply_and_store(s, t, Vt, v0, o, M);
+  }
+}
+
+// U[ξ][o][c] = (G k Gᵀ)[p][q] with ξ = 4p + q, for the 3×3 kernel k[a][b] = kernel(o, c, a, b);
+// zero for o ≥ O up to a whole block.
+template <class Kernel>
+std::vector<float> transform_kernels(I O, I C, Kernel kernel) {
+  const I Op = round_up(O, OB);
+  std::vector<float> U(static_cast<std::size_t>(16 * Op * C), 0.0f);
+  for (I o = 0; o < O; ++o)
+    for (I c = 0; c < C; ++c) {
+      float Gk[4][3];  // G k
+      for (int b = 0; b < 3; ++b) {
+        const float k0 = kernel(o, c, 0, b), k1 = kernel(o, c, 1, b), k2 = kernel(o, c, 2, b);
+        Gk[0][b] = k0;
+        Gk[1][b] = (k0 + k1 + k2) / 2;
+        Gk[2][b] = (k0 - k1 + k2) / 2;
+        Gk[3][b] = k2;
+      }
+      for (int p = 0; p < 4; ++p) {
+        const float* r = Gk[p];
+        const float u[4] = {r[0], (r[0] + r[1] + r[2]) / 2, (r[0] - r[1] + r[2]) / 2, r[2]};
+        for (int q = 0; q < 4; ++q) U[((4 * p + q) * Op + o) * C + c] = u[q];
+      }
+    }
+  return U;
+}
+
+}  // namespace
+
+bool suits(const ConvGeometry& g) {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.dilation_h == 1 && g.dilation_w == 1 && g.groups == 1 && g.in_channels >= 8 &&
+         g.out_channels >= 8 && simd::widest() >= 8;
+}
+
+void conv2d_forward(const float* x, const float* w, float* y, const ConvGeometry& g) {
+  const I C = g.in_channels, O = g.out_channels;
+  const std::vector<float> U = transform_kernels(
+      O, C, [&](I o, I c, I a, I b) { return w[((o * C + c) * 3 + a) * 3 + b]; });
+  parallel_for(g.batch, [&](I n) {
+    correlate({x + n * C * g.height * g.width, C, g.height, g.width, g.pad_h, g.pad_w,
+               U.data(), O, y + n * O * g.out_h * g.out_w, g.out_h, g.out_w});
+  });
+}
+
+// As in the direct kernels: gx is the correlation of gy, padded by 2 − p, with the flipped
+// kernel w'[c][o][a][b] = w[o][c][2 − a][2 − b].
+void conv2d_input_grad(const float* gy, const float* w, float* gx, const ConvGeometry& g) {
+  const I C = g.in_channels, O = g.out_channels;
+  const std::vector<float> U = transform_kernels(
+      C, O, [&](I c, I o, I a, I b) { return w[((o * C + c) * 3 + 2 - a) * 3 + 2 - b]; });
+  parallel_for(g.batch, [&](I n) {
+    correlate({gy + n * O * g.out_h * g.out_w, O, g.out_h, g.out_w, 2 - g.pad_h, 2 - g.pad_w,
+               U.data(), C, gx + n * C * g.height * g.width, g.height, g.width});
+  });
+}
+
+}  // namespace gradlab::kernels::winograd
