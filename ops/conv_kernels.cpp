@@ -189,7 +189,7 @@ struct GroupSizes {
 }  // namespace
 
 // Each fast kernel first offers float32 convolutions to Winograd's F(2×2, 3×3) of
-// ops/conv_winograd.hpp (forward and input gradient), then to the direct kernels of
+// ops/conv_winograd.hpp, then to the direct kernels of
 // ops/conv_direct.hpp; winograd::suits(g) and direct::suits(g) state which ones they take
 // and why. Everything else goes through im2col + GEMM.
 template <class T>
@@ -227,8 +227,10 @@ void conv2d_input_grad(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
 
 template <class T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, const ConvGeometry& g) {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::suits(g)) return winograd::conv2d_weight_grad(x, gy, gw, g);
     if (direct::suits(g)) return direct::conv2d_weight_grad(x, gy, gw, g);
+  }
   const GroupSizes s(g);
   T* cols = scratch<T>(0, s.k * s.columns);
   T* rows = scratch<T>(1, s.og * s.columns);

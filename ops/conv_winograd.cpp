@@ -29,6 +29,7 @@
 //     Y = Aᵀ M A, stored to the output's rows.
 //
 // The blocks stay in the L1 and L2 caches. Images go to gradlab's threads, one at a time.
+// The weight gradient, at the end of the file, uses the same transforms the other way round.
 // Only an AVX2 + FMA copy of the loops exists: it is the one this machine tests (AVX-512
 // CPUs run it too), and other CPUs use the direct kernels.
 #include "ops/conv_winograd.hpp"
@@ -76,23 +77,35 @@ struct Tiles {
       : TI((s.oH + 1) / 2), TJ(round_up((s.oW + 1) / 2, W)), half(TJ + 1), Hp(2 * TI + 2),
         vectors(TI * TJ / W) {}
   I row_length() const { return 2 * half; }
-  I padded_size(I C) const { return C * Hp * row_length(); }
+  I padded_size(I C) const { return C * Hp * row_length(); }  // as pad_apart writes it
 };
 
-// Step 1: padded[c][r][(s mod 2)·half + s / 2] = in[c][r − top][s − left], and 0 outside.
-void pad_apart(const Correlation& s, const Tiles& t, float* padded) {
-  const I L = t.row_length();
-  const I r0 = std::max<I>(0, s.top), r1 = std::min(t.Hp, s.H + s.top);
-  const I s0 = std::max<I>(0, s.left), s1 = std::min(L, s.Wd + s.left);
-  std::fill_n(padded, t.padded_size(s.C), 0.0f);
-  for (I c = 0; c < s.C; ++c)
-    for (I r = r0; r < r1; ++r) {
-      const float* src = s.in + (c * s.H + r - s.top) * s.Wd - s.left;
-      float* even = padded + (c * t.Hp + r) * L;
-      float* odd = even + t.half;
+// Step 1: out[c][r][(s mod 2)·half + s / 2] = in[c][r − top][s − left] for r < Hp and
+// s < 2·half, and 0 outside in's C planes of H × Wd.
+void pad_apart(const float* in, I C, I H, I Wd, I top, I left, I Hp, I half, float* out) {
+  const I L = 2 * half;
+  const I r0 = std::max<I>(0, top), r1 = std::min(Hp, H + top);
+  const I s0 = std::max<I>(0, left), s1 = std::min(L, Wd + left);
+  for (I c = 0; c < C; ++c)
+    for (I r = 0; r < Hp; ++r) {
+      float* even = out + (c * Hp + r) * L;
+      float* odd = even + half;
+      std::fill_n(even, L, 0.0f);  // row by row, while the row is in the L1 cache
+      if (r < r0 || r >= r1) continue;
+      const float* src = in + (c * H + r - top) * Wd - left;
       for (I k = (s0 + 1) / 2; k < (s1 + 1) / 2; ++k) even[k] = src[2 * k];
       for (I k = s0 / 2; k < s1 / 2; ++k) odd[k] = src[2 * k + 1];
     }
+}
+
+// Bᵀ applied to four values in a row (a tile's rows or its columns):
+// out = (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline void input_transform(const V (&d)[4],
+                                                                            V (&out)[4]) {
+  out[0] = d[0] - d[2];
+  out[1] = d[1] + d[2];
+  out[2] = d[2] - d[1];
+  out[3] = d[1] - d[3];
 }
 
 // Step 2: V[ξ][c][v·W + l] = (Bᵀ d B)[ξ] for the tile in lane l of register v0 + v.
@@ -108,23 +121,17 @@ void pad_apart(const Correlation& s, const Tiles& t, float* padded) {
         continue;
       }
       const I ti = (v0 + v) / per_row, tj = (v0 + v) % per_row * W;
-      // Bᵀ along each of the tile's 4 rows (its columns), then along its columns.
-      V d[4][4];
+      V rows[4][4];  // Bᵀ along each of the tile's 4 rows, its columns 2tj … 2tj + 3
       for (int r = 0; r < 4; ++r) {
         const float* even = padded + (c * t.Hp + 2 * ti + r) * L + tj;
         const float* odd = even + t.half;
-        const V e0 = load<W>(even), e1 = load<W>(even + 1);
-        const V o0 = load<W>(odd), o1 = load<W>(odd + 1);
-        d[r][0] = e0 - e1;
-        d[r][1] = o0 + e1;
-        d[r][2] = e1 - o0;
-        d[r][3] = o0 - o1;
+        input_transform({load<W>(even), load<W>(odd), load<W>(even + 1), load<W>(odd + 1)},
+                        rows[r]);
       }
-      for (int q = 0; q < 4; ++q) {
-        store<W>(dst + (0 + q) * s.C * B, d[0][q] - d[2][q], W);
-        store<W>(dst + (4 + q) * s.C * B, d[1][q] + d[2][q], W);
-        store<W>(dst + (8 + q) * s.C * B, d[2][q] - d[1][q], W);
-        store<W>(dst + (12 + q) * s.C * B, d[1][q] - d[3][q], W);
+      for (int q = 0; q < 4; ++q) {  // then along its columns
+        V out[4];
+        input_transform({rows[0][q], rows[1][q], rows[2][q], rows[3][q]}, out);
+        for (int p = 0; p < 4; ++p) store<W>(dst + (4 * p + q) * s.C * B, out[p], W);
       }
     }
 }
@@ -192,7 +199,7 @@ void correlate(const Correlation& s) {
   float* padded = buffer.data();
   float* Vt = padded + padded_size;
   float* M = Vt + V_size;
-  pad_apart(s, t, padded);
+  pad_apart(s.in, s.C, s.H, s.Wd, s.top, s.left, t.Hp, t.half, padded);
   for (I v0 = 0; v0 < t.vectors; v0 += NB) {
     transform_tiles(s, t, padded, v0, Vt);
     for (I o = 0; o < s.O; o += OB) multiply_and_store(s, t, Vt, v0, o, M);
@@ -224,6 +231,164 @@ std::vector<float> transform_kernels(I O, I C, Kernel kernel) {
   return U;
 }
 
+// ---- the weight gradient ---------------------------------------------------------------
+//
+// The forward pass is an exact identity, y = Aᵀ [ Σ_c (G k Gᵀ) ∘ V ] A for every tile, so
+// differentiating it gives the weight gradient exactly:
+//   ∂k[o][c] = Gᵀ ( Σ_tiles Z[o] ∘ V[c] ) G,   Z = A ∂Y Aᵀ,
+// where ∂Y is the tile's 2×2 block of the output gradient (zero past the edge). The sum in
+// the middle is again 16 matrix products, this time summed over the tiles:
+//   ∂U[ξ][o][c] = Σ_tile Z[ξ][o][tile] · V[ξ][tile][c].
+// Here V has the channels in the SIMD lanes, from a channels-last copy of the image, so
+// that the sum over tiles adds whole registers; Z has neighbouring tiles in the lanes, from
+// the output gradient's even and odd columns apart, as in step 1.
+
+constexpr int GOB = 4;   // output channels per block of the products
+constexpr I GBT = 64;    // tiles per block
+
+struct GradTiles {
+  I TI, TJ, tiles;  // TI rows of TJ tiles (TJ rounded up to whole registers)
+  I C, Cp, O, Op;   // channels, rounded up to whole registers and blocks
+  I Hp, Sp;         // the channels-last copy: Hp rows of Sp pixels of Cp channels
+  // Floats from one ξ to the next in a block's V and Z: one cache line more than a slice
+  // holds. (V's slices are 4 KiB for 16 channels; stores 4 KiB apart compete for one set of
+  // the L1 cache, and had made the transform 8× slower.)
+  I V_step, Z_step;
+  explicit GradTiles(const ConvGeometry& g)
+      : TI((g.out_h + 1) / 2), TJ(round_up((g.out_w + 1) / 2, W)), tiles(TI * TJ),
+        C(g.in_channels), Cp(round_up(C, W)), O(g.out_channels), Op(round_up(O, GOB)),
+        Hp(2 * TI + 2), Sp(2 * TJ + 2), V_step(GBT * Cp + 16), Z_step(Op * GBT + 16) {}
+};
+
+// out[r][s][c] = in[c][r − top][s − left], and 0 outside in's C planes of H × Wd or past C.
+// Row by row through `rows`, a copy of the C source rows side by side: read straight from
+// the planes, 4 KiB apart for 32×32, the C values of a pixel would compete for one set of
+// the L1 cache.
+void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I left,
+                       float* rows, float* out) {
+  std::fill_n(out, t.Hp * t.Sp * t.Cp, 0.0f);
+  const I r0 = std::max<I>(0, top), r1 = std::min(t.Hp, H + top);
+  const I s0 = std::max<I>(0, left), s1 = std::min(t.Sp, Wd + left);
+  for (I r = r0; r < r1; ++r) {
+    for (I c = 0; c < t.C; ++c) std::copy_n(in + (c * H + r - top) * Wd, Wd, rows + c * Wd);
+    for (I col = s0; col < s1; ++col) {
+      float* dst = out + (r * t.Sp + col) * t.Cp;
+      for (I c = 0; c < t.C; ++c) dst[c] = rows[c * Wd + col - left];
+    }
+  }
+}
+
+// V[ξ][tile − t0][c] for the GBT tiles from t0 (zeros past the last), as in step 2.
+[[gnu::target("avx2,fma")]] void transform_tiles_channels_last(const GradTiles& t,
+                                                               const float* image, I t0,
+                                                               float* Vt) {
+  for (I k = 0; k < GBT; ++k) {
+    const I tile = t0 + k, ti = tile / t.TJ, tj = tile % t.TJ;
+    for (I c = 0; c < t.Cp; c += W) {
+      float* dst = Vt + k * t.Cp + c;  // ξ apart by V_step
+      if (tile >= t.tiles) {
+        for (int xi = 0; xi < 16; ++xi) store<W>(dst + xi * t.V_step, V{}, W);
+        continue;
+      }
+      const float* corner = image + (2 * ti * t.Sp + 2 * tj) * t.Cp + c;
+      V rows[4][4];
+      for (int r = 0; r < 4; ++r) {
+        const float* p = corner + r * t.Sp * t.Cp;
+        input_transform({load<W>(p), load<W>(p + t.Cp), load<W>(p + 2 * t.Cp),
+                         load<W>(p + 3 * t.Cp)},
+                        rows[r]);
+      }
+      for (int q = 0; q < 4; ++q) {
+        V out[4];
+        input_transform({rows[0][q], rows[1][q], rows[2][q], rows[3][q]}, out);
+        for (int p = 0; p < 4; ++p) store<W>(dst + (4 * p + q) * t.V_step, out[p], W);
+      }
+    }
+  }
+}
+
+// Z[ξ][o][tile − t0] = (A ∂Y Aᵀ)[ξ] for the GBT tiles from t0; `apart` is the output
+// gradient's O planes of 2·TI rows, even columns then odd (pad_apart with half = TJ).
+[[gnu::target("avx2,fma")]] void transform_gradients(const GradTiles& t, const float* apart,
+                                                     I t0, float* Z) {
+  for (I o = 0; o < t.Op; ++o)
+    for (I k = 0; k < GBT; k += W) {
+      float* dst = Z + o * GBT + k;  // ξ apart by Z_step
+      const I tile = t0 + k, ti = tile / t.TJ, tj = tile % t.TJ;
+      if (o >= t.O || tile >= t.tiles) {
+        for (int xi = 0; xi < 16; ++xi) store<W>(dst + xi * t.Z_step, V{}, W);
+        continue;
+      }
+      const float* even = apart + (o * 2 * t.TI + 2 * ti) * 2 * t.TJ + tj;
+      const float* odd = even + t.TJ;
+      const V y00 = load<W>(even), y01 = load<W>(odd);
+      const V y10 = load<W>(even + 2 * t.TJ), y11 = load<W>(odd + 2 * t.TJ);
+      // A along the columns: rows (y00, y01), (y00 + y10, …), (y00 − y10, …), (−y10, …);
+      // then A along each row (u, v): (u, u + v, u − v, −v).
+      const V u[4] = {y00, y00 + y10, y00 - y10, -y10}, v[4] = {y01, y01 + y11, y01 - y11, -y11};
+      for (int p = 0; p < 4; ++p) {
+        const V z[4] = {u[p], u[p] + v[p], u[p] - v[p], -v[p]};
+        for (int q = 0; q < 4; ++q) store<W>(dst + (4 * p + q) * t.Z_step, z[q], W);
+      }
+    }
+}
+
+// ∂U[ξ][o][c] += Σ_tile Z[ξ][o][tile] · V[ξ][tile][c] over one block of tiles, for the
+// output channels o … o + GOB − 1 and the CV registers of channels from c.
+template <int CV>
+[[gnu::always_inline]] inline void multiply_block(const GradTiles& t, const float* Z,
+                                                  const float* Vt, I o, I c, float* dU) {
+  V acc[GOB][CV] = {};
+  for (I k = 0; k < GBT; ++k) {
+    V tile[CV];
+    for (int cv = 0; cv < CV; ++cv) tile[cv] = load<W>(Vt + k * t.Cp + c + cv * W);
+    for (int ob = 0; ob < GOB; ++ob) {
+      const float z = Z[(o + ob) * GBT + k];
+      for (int cv = 0; cv < CV; ++cv) acc[ob][cv] += z * tile[cv];
+    }
+  }
+  for (int ob = 0; ob < GOB; ++ob)
+    for (int cv = 0; cv < CV; ++cv) {
+      float* p = dU + (o + ob) * t.Cp + c + cv * W;
+      store<W>(p, load<W>(p) + acc[ob][cv], W);
+    }
+}
+
+[[gnu::target("avx2,fma")]] void multiply_gradients(const GradTiles& t, const float* Z,
+                                                    const float* Vt, float* dU) {
+  for (int xi = 0; xi < 16; ++xi) {
+    const float* z = Z + xi * t.Z_step;
+    const float* v = Vt + xi * t.V_step;
+    float* u = dU + xi * t.Op * t.Cp;
+    for (I o = 0; o < t.Op; o += GOB) {
+      I c = 0;
+      for (; c + 2 * W <= t.Cp; c += 2 * W) multiply_block<2>(t, z, v, o, c, u);
+      if (c < t.Cp) multiply_block<1>(t, z, v, o, c, u);
+    }
+  }
+}
+
+// ∂k[a][b] = (Gᵀ D G)[a][b] for D[p][q] = dU[4p + q][o][c], written to gw[o][c].
+void transform_back(const GradTiles& t, const float* dU, float* gw) {
+  for (I o = 0; o < t.O; ++o)
+    for (I c = 0; c < t.C; ++c) {
+      float R[3][4];  // Gᵀ D
+      for (int q = 0; q < 4; ++q) {
+        const auto D = [&](int p) { return dU[((4 * p + q) * t.Op + o) * t.Cp + c]; };
+        R[0][q] = D(0) + (D(1) + D(2)) / 2;
+        R[1][q] = (D(1) - D(2)) / 2;
+        R[2][q] = (D(1) + D(2)) / 2 + D(3);
+      }
+      for (int a = 0; a < 3; ++a) {
+        const float* r = R[a];
+        float* k = gw + ((o * t.C + c) * 3 + a) * 3;
+        k[0] = r[0] + (r[1] + r[2]) / 2;
+        k[1] = (r[1] - r[2]) / 2;
+        k[2] = (r[1] + r[2]) / 2 + r[3];
+      }
+    }
+}
+
 }  // namespace
 
 bool suits(const ConvGeometry& g) {
@@ -252,6 +417,41 @@ void conv2d_input_grad(const float* gy, const float* w, float* gx, const ConvGeo
     correlate({gy + n * O * g.out_h * g.out_w, O, g.out_h, g.out_w, 2 - g.pad_h, 2 - g.pad_w,
                U.data(), C, gx + n * C * g.height * g.width, g.height, g.width});
   });
+}
+
+void conv2d_weight_grad(const float* x, const float* gy, float* gw, const ConvGeometry& g) {
+  const GradTiles t(g);
+  const I U_size = 16 * t.Op * t.Cp;
+  // As in the direct kernels: the batch in `chunks` runs of images, each summed into its own
+  // partial ∂U, and the partial sums added in order, whichever thread took which chunk.
+  const I chunks = std::min<I>(g.batch, 16);
+  std::vector<float> partial(static_cast<std::size_t>(chunks * U_size), 0.0f);
+  parallel_for(chunks, [&](I chunk) {
+    thread_local std::vector<float> buffer;
+    const I image_size = t.Hp * t.Sp * t.Cp, apart_size = t.O * 2 * t.TI * 2 * t.TJ;
+    const I V_size = 16 * t.V_step, Z_size = 16 * t.Z_step, rows_size = t.C * g.width;
+    const I size = image_size + apart_size + V_size + Z_size + rows_size;
+    if (static_cast<I>(buffer.size()) < size) buffer.resize(size);
+    float* image = buffer.data();
+    float* apart = image + image_size;
+    float* Vt = apart + apart_size;
+    float* Z = Vt + V_size;
+    float* rows = Z + Z_size;
+    for (I n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n) {
+      pad_channels_last(x + n * t.C * g.height * g.width, t, g.height, g.width, g.pad_h,
+                        g.pad_w, rows, image);
+      pad_apart(gy + n * t.O * g.out_h * g.out_w, t.O, g.out_h, g.out_w, 0, 0, 2 * t.TI, t.TJ,
+                apart);
+      for (I t0 = 0; t0 < t.tiles; t0 += GBT) {
+        transform_tiles_channels_last(t, image, t0, Vt);
+        transform_gradients(t, apart, t0, Z);
+        multiply_gradients(t, Z, Vt, partial.data() + chunk * U_size);
+      }
+    }
+  });
+  for (I chunk = 1; chunk < chunks; ++chunk)
+    for (I i = 0; i < U_size; ++i) partial[i] += partial[chunk * U_size + i];
+  transform_back(t, partial.data(), gw);
 }
 
 }  // namespace gradlab::kernels::winograd
