@@ -1,12 +1,15 @@
 #define BOOST_TEST_MODULE elementwise
+#include <bit>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <cstdint>
 #include <gradlab/gradlab.hpp>
 #include <numbers>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "engine/kernels.hpp"
 #include "testing.hpp"
 
 using namespace gradlab;
@@ -105,11 +108,51 @@ BOOST_AUTO_TEST_CASE(unary_ops_at_points_with_known_values) {
 }
 
 BOOST_AUTO_TEST_CASE(sigmoid_does_not_overflow_far_from_zero) {
-  // e^(1000) overflows a double; σ is computed so that it never has to form it.
+  // e^(1000) overflows a double to ∞, and σ(−1000) = 1 / (1 + ∞) = 0: right, not NaN.
   check_values(sigmoid(tensor({-1000.0, 1000.0})), "[2]", {0, 1});
+  check_values(sigmoid(tensor({-1000.0, -100.0, 1000.0}, DType::float32)), "[3]",
+               {0, std::exp(-100.0), 1}, 1e-6);
   // For very negative x, σ(x) = 1 / (1 + e^(−x)) ≈ e^x, to full relative precision.
   const double s = sigmoid(scalar(-40.0)).item();
   BOOST_TEST(s == std::exp(-40.0), boost::test_tools::tolerance(1e-12));
+}
+
+// kernels::fast_exp, the vectorisable e^x of float32 exp and sigmoid, against e^x in double
+// rounded to float, on every 101st float from −110 to 90 (17.6 million of them).
+BOOST_AUTO_TEST_CASE(fast_exp_is_within_2_ulp_of_the_rounded_exponential) {
+  const auto ulp_error = [](float x) {
+    const double exact = std::exp(static_cast<double>(x));
+    const float rounded = static_cast<float>(exact), got = kernels::fast_exp(x);
+    if (std::isinf(rounded)) return got == rounded ? 0.0 : 1e9;
+    // the gap between floats at `rounded` (the smallest denormal near 0)
+    const float gap = std::max(std::nextafter(rounded, INFINITY) - rounded, 1.4e-45f);
+    return std::abs(got - exact) / gap;
+  };
+  double worst = 0;
+  float worst_at = 0;
+  int tested = 0;
+  const auto test = [&](float x) {
+    ++tested;
+    if (const double e = ulp_error(x); e > worst) {
+      worst = e;
+      worst_at = x;
+    }
+  };
+  // magnitudes from 10⁻³⁰ to 110, every 101st float: each positive (to 90) and negative
+  for (auto b = std::bit_cast<std::uint32_t>(1e-30f); b < std::bit_cast<std::uint32_t>(110.0f);
+       b += 101) {
+    const float m = std::bit_cast<float>(b);
+    if (m < 90.0f) test(m);
+    test(-m);
+  }
+  BOOST_TEST_MESSAGE("fast_exp: worst " << worst << " ulp at " << worst_at);
+  BOOST_TEST(tested > 17'000'000);
+  BOOST_TEST(worst <= 2.0, "worst " << worst << " ulp at x = " << worst_at);
+  BOOST_TEST(kernels::fast_exp(0.0f) == 1.0f);
+  BOOST_TEST(kernels::fast_exp(89.0f) == INFINITY);
+  BOOST_TEST(kernels::fast_exp(INFINITY) == INFINITY);
+  BOOST_TEST(kernels::fast_exp(-INFINITY) == 0.0f);
+  BOOST_TEST(std::isnan(kernels::fast_exp(NAN)));
 }
 
 BOOST_AUTO_TEST_CASE(float32_in_float32_out) {
