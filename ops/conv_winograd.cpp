@@ -50,9 +50,9 @@ using simd::load;
 using simd::round_up;
 using simd::store;
 
-constexpr int W = 8;    // floats in an AVX2 register
-constexpr int OB = 4;   // output channels per block
-constexpr int NB = 3;   // registers of tiles per block: OB × NB = 12 accumulators of the 16
+constexpr int W = 8;     // floats in an AVX2 register
+constexpr int OB = 4;    // output channels per block
+constexpr int NB = 3;    // registers of tiles per block: OB × NB = 12 accumulators of the 16
 constexpr I B = NB * W;  // tiles per block
 using V = simd::Simd<W>::V;
 
@@ -74,7 +74,10 @@ struct Correlation {
 struct Tiles {
   I TI, TJ, half, Hp, vectors;  // vectors: registers of W tiles, TI · TJ / W
   explicit Tiles(const Correlation& s)
-      : TI((s.oH + 1) / 2), TJ(round_up((s.oW + 1) / 2, W)), half(TJ + 1), Hp(2 * TI + 2),
+      : TI((s.oH + 1) / 2),
+        TJ(round_up((s.oW + 1) / 2, W)),
+        half(TJ + 1),
+        Hp(2 * TI + 2),
         vectors(TI * TJ / W) {}
   I row_length() const { return 2 * half; }
   I padded_size(I C) const { return C * Hp * row_length(); }  // as pad_apart writes it
@@ -138,11 +141,13 @@ void pad_apart(const float* in, I C, I H, I Wd, I top, I left, I Hp, I half, flo
 
 // Lanes 0 … W/2 − 1 of a and b interleaved (a0 b0 a1 b1 …), and lanes W/2 … W − 1.
 template <std::size_t... L>
-[[gnu::always_inline, gnu::target("avx2,fma")]] inline V zip_low(V a, V b, std::index_sequence<L...>) {
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline V zip_low(V a, V b,
+                                                                 std::index_sequence<L...>) {
   return __builtin_shufflevector(a, b, (L % 2 ? W + L / 2 : L / 2)...);
 }
 template <std::size_t... L>
-[[gnu::always_inline, gnu::target("avx2,fma")]] inline V zip_high(V a, V b, std::index_sequence<L...>) {
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline V zip_high(V a, V b,
+                                                                  std::index_sequence<L...>) {
   return __builtin_shufflevector(a, b, (L % 2 ? W + W / 2 + L / 2 : W / 2 + L / 2)...);
 }
 // One output row of W tiles: left pixels a, right pixels b, the first n of 2·W stored.
@@ -243,8 +248,8 @@ std::vector<float> transform_kernels(I O, I C, Kernel kernel) {
 // that the sum over tiles adds whole registers; Z has neighbouring tiles in the lanes, from
 // the output gradient's even and odd columns apart, as in step 1.
 
-constexpr int GOB = 4;   // output channels per block of the products
-constexpr I GBT = 64;    // tiles per block
+constexpr int GOB = 4;  // output channels per block of the products
+constexpr I GBT = 64;   // tiles per block
 
 struct GradTiles {
   I TI, TJ, tiles;  // TI rows of TJ tiles (TJ rounded up to whole registers)
@@ -255,17 +260,25 @@ struct GradTiles {
   // the L1 cache, and had made the transform 8× slower.)
   I V_step, Z_step;
   explicit GradTiles(const ConvGeometry& g)
-      : TI((g.out_h + 1) / 2), TJ(round_up((g.out_w + 1) / 2, W)), tiles(TI * TJ),
-        C(g.in_channels), Cp(round_up(C, W)), O(g.out_channels), Op(round_up(O, GOB)),
-        Hp(2 * TI + 2), Sp(2 * TJ + 2), V_step(GBT * Cp + 16), Z_step(Op * GBT + 16) {}
+      : TI((g.out_h + 1) / 2),
+        TJ(round_up((g.out_w + 1) / 2, W)),
+        tiles(TI * TJ),
+        C(g.in_channels),
+        Cp(round_up(C, W)),
+        O(g.out_channels),
+        Op(round_up(O, GOB)),
+        Hp(2 * TI + 2),
+        Sp(2 * TJ + 2),
+        V_step(GBT * Cp + 16),
+        Z_step(Op * GBT + 16) {}
 };
 
 // out[r][s][c] = in[c][r − top][s − left], and 0 outside in's C planes of H × Wd or past C.
 // Row by row through `rows`, a copy of the C source rows side by side: read straight from
 // the planes, 4 KiB apart for 32×32, the C values of a pixel would compete for one set of
 // the L1 cache.
-void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I left,
-                       float* rows, float* out) {
+void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I left, float* rows,
+                       float* out) {
   std::fill_n(out, t.Hp * t.Sp * t.Cp, 0.0f);
   const I r0 = std::max<I>(0, top), r1 = std::min(t.Hp, H + top);
   const I s0 = std::max<I>(0, left), s1 = std::min(t.Sp, Wd + left);
@@ -294,9 +307,8 @@ void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I 
       V rows[4][4];
       for (int r = 0; r < 4; ++r) {
         const float* p = corner + r * t.Sp * t.Cp;
-        input_transform({load<W>(p), load<W>(p + t.Cp), load<W>(p + 2 * t.Cp),
-                         load<W>(p + 3 * t.Cp)},
-                        rows[r]);
+        input_transform(
+            {load<W>(p), load<W>(p + t.Cp), load<W>(p + 2 * t.Cp), load<W>(p + 3 * t.Cp)}, rows[r]);
       }
       for (int q = 0; q < 4; ++q) {
         V out[4];
@@ -309,8 +321,8 @@ void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I 
 
 // Z[ξ][o][tile − t0] = (A ∂Y Aᵀ)[ξ] for the GBT tiles from t0; `apart` is the output
 // gradient's O planes of 2·TI rows, even columns then odd (pad_apart with half = TJ).
-[[gnu::target("avx2,fma")]] void transform_gradients(const GradTiles& t, const float* apart,
-                                                     I t0, float* Z) {
+[[gnu::target("avx2,fma")]] void transform_gradients(const GradTiles& t, const float* apart, I t0,
+                                                     float* Z) {
   for (I o = 0; o < t.Op; ++o)
     for (I k = 0; k < GBT; k += W) {
       float* dst = Z + o * GBT + k;  // ξ apart by Z_step
@@ -399,11 +411,11 @@ bool suits(const ConvGeometry& g) {
 
 void conv2d_forward(const float* x, const float* w, float* y, const ConvGeometry& g) {
   const I C = g.in_channels, O = g.out_channels;
-  const std::vector<float> U = transform_kernels(
-      O, C, [&](I o, I c, I a, I b) { return w[((o * C + c) * 3 + a) * 3 + b]; });
+  const std::vector<float> U =
+      transform_kernels(O, C, [&](I o, I c, I a, I b) { return w[((o * C + c) * 3 + a) * 3 + b]; });
   parallel_for(g.batch, [&](I n) {
-    correlate({x + n * C * g.height * g.width, C, g.height, g.width, g.pad_h, g.pad_w,
-               U.data(), O, y + n * O * g.out_h * g.out_w, g.out_h, g.out_w});
+    correlate({x + n * C * g.height * g.width, C, g.height, g.width, g.pad_h, g.pad_w, U.data(), O,
+               y + n * O * g.out_h * g.out_w, g.out_h, g.out_w});
   });
 }
 
@@ -438,8 +450,8 @@ void conv2d_weight_grad(const float* x, const float* gy, float* gw, const ConvGe
     float* Z = Vt + V_size;
     float* rows = Z + Z_size;
     for (I n = g.batch * chunk / chunks; n < g.batch * (chunk + 1) / chunks; ++n) {
-      pad_channels_last(x + n * t.C * g.height * g.width, t, g.height, g.width, g.pad_h,
-                        g.pad_w, rows, image);
+      pad_channels_last(x + n * t.C * g.height * g.width, t, g.height, g.width, g.pad_h, g.pad_w,
+                        rows, image);
       pad_apart(gy + n * t.O * g.out_h * g.out_w, t.O, g.out_h, g.out_w, 0, 0, 2 * t.TI, t.TJ,
                 apart);
       for (I t0 = 0; t0 < t.tiles; t0 += GBT) {

@@ -36,9 +36,11 @@ inline std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1
 
 // The widest register this CPU has, in floats: 16 (AVX-512), 8 (AVX2 with FMA) or 4 (SSE2).
 inline int widest() {
-  static const int lanes = __builtin_cpu_supports("avx512f")                                ? 16
-                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8
-                                                                                              : 4;
+  static const int lanes = [] {
+    if (__builtin_cpu_supports("avx512f")) return 16;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 8;
+    return 4;
+  }();
   return lanes;
 }
 
