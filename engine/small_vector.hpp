@@ -146,8 +146,9 @@ class SmallVector {
 
   friend bool operator==(const SmallVector& a, const SmallVector& b) {
     if (a.size_ != b.size_) return false;
+    const T *pa = a.data(), *pb = b.data();
     for (std::uint32_t i = 0; i < a.size_; ++i)  // a loop, not memcmp: shapes are short
-      if (!(a[i] == b[i])) return false;
+      if (!(pa[i] == pb[i])) return false;
     return true;
   }
   friend auto operator<=>(const SmallVector& a, const SmallVector& b) {
