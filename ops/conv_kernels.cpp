@@ -189,9 +189,9 @@ struct GroupSizes {
 }  // namespace
 
 // Each fast kernel first offers float32 convolutions to Winograd's F(2×2, 3×3) of
-// ops/conv_winograd.hpp, then to the direct kernels of
-// ops/conv_direct.hpp; winograd::suits(g) and direct::suits(g) state which ones they take
-// and why. Everything else goes through im2col + GEMM.
+// ops/conv_winograd.hpp, then to the direct kernels of ops/conv_direct.hpp;
+// winograd::suits(g) and direct::suits(g) state which ones they take and why. Everything
+// else goes through im2col + GEMM.
 template <class T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvGeometry& g) {
   if constexpr (std::is_same_v<T, float>) {

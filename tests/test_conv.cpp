@@ -520,14 +520,15 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_kernels) {
       {2, 2, 5, 20, 3, 2, 3, 0, 0, 1, 1, 3, 3, 1, 1, 1},   // padding beyond the kernel's reach
       {2, 130, 4, 4, 2, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // 1170 taps: back to im2col + GEMM
   };
-  // float32, 3×3, stride 1, 8 channels or more: Winograd's F(2×2, 3×3) for the forward pass
-  // and the input gradient (ops/conv_winograd.hpp), where it applies on this CPU. Odd sizes
-  // leave half tiles at the edges; 9 and 13 channels do not fill whole blocks of 4.
+  // float32, 3×3, stride 1, 8 channels or more: Winograd's F(2×2, 3×3) for all three
+  // (ops/conv_winograd.hpp), where it applies on this CPU. Odd sizes leave half tiles at the
+  // edges; 9 and 13 channels do not fill whole blocks of 4.
   const std::vector<kernels::ConvGeometry> winograd_geometries = {
       {2, 8, 7, 9, 9, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},     // odd height and width
       {1, 13, 5, 40, 8, 3, 3, 0, 0, 1, 1, 0, 0, 1, 1, 1},   // no padding; rows of 19 tiles
       {3, 9, 6, 6, 16, 3, 3, 0, 0, 1, 1, 2, 3, 1, 1, 1},    // padding beyond the kernel's reach
       {2, 8, 3, 1, 8, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},     // one column
+      {2, 8, 20, 20, 12, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // 160 tiles: 2½ blocks of 64
       {4, 16, 32, 32, 32, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // the benchmark's layer, 4 images
   };
   for (kernels::ConvGeometry g : winograd_geometries) {
