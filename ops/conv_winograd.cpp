@@ -436,7 +436,8 @@ void conv2d_weight_grad(const float* x, const float* gy, float* gw, const ConvGe
   const I U_size = 16 * t.Op * t.Cp;
   // As in the direct kernels: the batch in `chunks` runs of images, each summed into its own
   // partial ∂U, and the partial sums added in order, whichever thread took which chunk.
-  const I chunks = std::min<I>(g.batch, 16);
+  // (At least one chunk: an empty batch has a gradient of zeros.)
+  const I chunks = std::clamp<I>(g.batch, 1, 16);
   std::vector<float> partial(static_cast<std::size_t>(chunks * U_size), 0.0f);
   parallel_for(chunks, [&](I chunk) {
     thread_local std::vector<float> buffer;

@@ -1,7 +1,7 @@
 // SIMD helpers for the float32 convolution kernels (ops/conv_direct.cpp,
-// ops/conv_winograd.cpp). The library is compiled for plain x86-64 (SSE2); each kernel is
-// compiled again for AVX2 + FMA and for AVX-512 with [[gnu::target]], and the widest one
-// this CPU runs is picked at run time (simd::widest()).
+// ops/conv_winograd.cpp). The library is compiled for plain x86-64 (SSE2); the kernels are
+// compiled again for wider registers with [[gnu::target]], and picked at run time by what
+// this CPU has (simd::widest()).
 #pragma once
 
 #include <cstdint>

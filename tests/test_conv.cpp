@@ -529,6 +529,7 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_kernels) {
       {3, 9, 6, 6, 16, 3, 3, 0, 0, 1, 1, 2, 3, 1, 1, 1},    // padding beyond the kernel's reach
       {2, 8, 3, 1, 8, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},     // one column
       {2, 8, 20, 20, 12, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // 160 tiles: 2½ blocks of 64
+      {0, 8, 5, 5, 8, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},     // no images: ∂w is all zeros
       {4, 16, 32, 32, 32, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // the benchmark's layer, 4 images
   };
   for (kernels::ConvGeometry g : winograd_geometries) {
