@@ -195,13 +195,18 @@ template <std::size_t... L>
     }
 }
 
+// Scratch memory of at least `count` floats, kept per thread between calls (the pool's
+// helpers are long-lived too). The three passes each take it whole, one after the other.
+float* scratch(I count) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<I>(buffer.size()) < count) buffer.resize(count);
+  return buffer.data();
+}
+
 void correlate(const Correlation& s) {
   const Tiles t(s);
-  thread_local std::vector<float> buffer;
   const I padded_size = t.padded_size(s.C), V_size = 16 * s.C * B, M_size = 16 * OB * B;
-  if (static_cast<I>(buffer.size()) < padded_size + V_size + M_size)
-    buffer.resize(padded_size + V_size + M_size);
-  float* padded = buffer.data();
+  float* padded = scratch(padded_size + V_size + M_size);
   float* Vt = padded + padded_size;
   float* M = Vt + V_size;
   pad_apart(s.in, s.C, s.H, s.Wd, s.top, s.left, t.Hp, t.half, padded);
@@ -440,12 +445,10 @@ void conv2d_weight_grad(const float* x, const float* gy, float* gw, const ConvGe
   const I chunks = std::clamp<I>(g.batch, 1, 16);
   std::vector<float> partial(static_cast<std::size_t>(chunks * U_size), 0.0f);
   parallel_for(chunks, [&](I chunk) {
-    thread_local std::vector<float> buffer;
     const I image_size = t.Hp * t.Sp * t.Cp, apart_size = t.O * 2 * t.TI * 2 * t.TJ;
     const I V_size = 16 * t.V_step, Z_size = 16 * t.Z_step, rows_size = t.C * g.width;
     const I size = image_size + apart_size + V_size + Z_size + rows_size;
-    if (static_cast<I>(buffer.size()) < size) buffer.resize(size);
-    float* image = buffer.data();
+    float* image = scratch(size);
     float* apart = image + image_size;
     float* Vt = apart + apart_size;
     float* Z = Vt + V_size;
