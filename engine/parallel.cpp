@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -19,10 +20,10 @@ std::atomic<int> thread_count{static_cast<int>(std::max(1u, std::thread::hardwar
 
 thread_local bool in_task = false;  // this thread is running a task of a parallel_for
 
-// The helpers are started on first use and then sleep until the next call, because starting
-// a thread costs about as much as a small convolution. (They do not spin while they wait: on
-// a busy 2-core machine that made things slower, not faster.) The caller works too, and
-// never waits for a helper that has not started: it only waits for those that joined.
+// The helpers are started on first use and then wait for the next call, because starting a
+// thread costs about as much as a small convolution. They spin for a few microseconds, then
+// sleep (spinning on and on made a busy 2-core machine slower, not faster). The caller
+// works too, and never waits for a helper that has not started: only for those that joined.
 class Helpers {
  public:
   void run(I tasks, int threads, const std::function<void(I)>& body) {
@@ -44,8 +45,12 @@ class Helpers {
     wake_.notify_all();
     work();
     // No task is left to start. Close the round, and wait for the helpers that joined it.
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      open_ = false;
+    }
+    spin_until([&] { return joined_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lock(m_);
-    open_ = false;
     done_.wait(lock, [&] { return joined_ == 0; });
   }
 
@@ -57,8 +62,9 @@ class Helpers {
   }
   void serve() {
     long seen = 0;
-    std::unique_lock<std::mutex> lock(m_);
     for (;;) {
+      spin_until([&] { return round_.load(std::memory_order_acquire) != seen; });
+      std::unique_lock<std::mutex> lock(m_);
       wake_.wait(lock, [&] { return round_ != seen; });
       seen = round_;
       if (!open_) continue;  // woke too late: the caller has done every task
@@ -70,6 +76,20 @@ class Helpers {
     }
   }
 
+  // Waits up to 50 µs for `ready` before the caller goes to sleep on a condition variable.
+  // The parallel ops of a training step follow one another about that closely, and waking a
+  // sleeping thread costs more: the MLP step of bench/ ran 5-10% faster with this.
+  template <class Ready>
+  static void spin_until(Ready ready) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    while (!ready() && std::chrono::steady_clock::now() < give_up) pause();
+  }
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   std::mutex in_use_, m_;
   std::condition_variable wake_, done_;
   std::vector<std::thread> threads_;  // more are started if set_num_threads asks for more
@@ -77,8 +97,8 @@ class Helpers {
   I tasks_ = 0;
   std::atomic<I> next_ = 0;
   bool open_ = false;
-  int joined_ = 0;
-  long round_ = 0;
+  std::atomic<int> joined_ = 0;
+  std::atomic<long> round_ = 0;
 };
 
 }  // namespace
