@@ -76,8 +76,7 @@ Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
 
 const OpInfo sum_to_op{"sum_to", "x summed down to a shape it was broadcast from",
                        {"∂x = G broadcast back to x's shape"}};
-Tensor sum_to(Tensor x, const Shape& shape, Here where) {
-  if (x.shape() == shape) return x;  // nothing was broadcast: the common case, kept cheap
+Tensor sum_to_broadcast(Tensor x, const Shape& shape, Here where) {
   const CallSite site(where);
   if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())
     throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " + to_string(shape));

@@ -14,7 +14,12 @@ Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim = false, Here where
 
 // Sums x over the axes along which `shape` was broadcast to make x's shape: sum_to of a
 // [32, 4] gradient to [4] sums the 32 rows. Returns x itself when the shapes are equal
-// (taken by value, so that a temporary passes through without a copy of its handle).
-Tensor sum_to(Tensor x, const Shape& shape, Here where = Here::current());
+// (taken by value, so that a temporary passes through without a copy of its handle). That
+// common case is inline: most backward formulas call it, mostly on shapes that are equal.
+Tensor sum_to_broadcast(Tensor x, const Shape& shape, Here where);  // the sum itself
+inline Tensor sum_to(Tensor x, const Shape& shape, Here where = Here::current()) {
+  if (x.shape() == shape) return x;
+  return sum_to_broadcast(std::move(x), shape, where);
+}
 
 }  // namespace gradlab
