@@ -224,8 +224,6 @@ void Node::give_up_tensors(TensorList& into) {
   for (Tensor& t : tensors_)
     if (t.use_count() == 1) into.push_back(std::move(t));  // the others just lose a holder
   tensors_.clear();
-  slot_ = PassSlot{};
-  backward.reset();
 }
 
 void detail::check_forward(const OpInfo& op, const Tensor& output,

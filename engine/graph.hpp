@@ -136,9 +136,8 @@ struct Node : PooledObject {
   std::span<const Tensor> saved() const {
     return {tensors_.data() + input_count_, tensors_.size() - input_count_};
   }
-  // Moves out the inputs and saved values it holds the last reference to, lets go of the
-  // rest and drops the backward: what TensorImpl::destroy needs to free a graph without
-  // recursion.
+  // Moves out the inputs and saved values it holds the last reference to and lets go of
+  // the rest: what TensorImpl::destroy needs to free a graph without recursion.
   void give_up_tensors(TensorList& into);
 
   const OpInfo* op;
