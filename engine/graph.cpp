@@ -308,7 +308,7 @@ class LeafSlots {
 
 // Adds g into the sum `into`: in place when nobody else holds the sum or its numbers and
 // the pass is not recorded, otherwise as a new tensor.
-void accumulate(Tensor& into, Tensor g, bool recorded) {
+void accumulate(Tensor& into, Tensor&& g, bool recorded) {
   if (!into.defined()) {
     into = std::move(g);
     return;
@@ -446,7 +446,7 @@ struct BackwardPass {
     }
     if (options.into_leaves && (!t->node || t->retains_grad)) {
       if (t->grad.defined())
-        accumulate(t->grad, g, options.create_graph);
+        accumulate(t->grad, Tensor(g), options.create_graph);
       else
         t->grad = own(g);
     }
@@ -511,7 +511,7 @@ struct BackwardPass {
     FlagScope mode(modes.grad, options.create_graph);
     FlagScope recording(modes.in_backward, options.create_graph);
     for (std::size_t i = 0; i < roots.size(); ++i)
-      accumulate(reached(roots[i].impl()).gradient, seeds[i], options.create_graph);
+      accumulate(reached(roots[i].impl()).gradient, Tensor(seeds[i]), options.create_graph);
     if (!options.targets) {
       in_order(roots, [&](const Tensor& t) { visit(t); });
       return;

@@ -30,7 +30,11 @@ class SmallVector {
   using const_iterator = const T*;
 
   SmallVector() = default;
-  explicit SmallVector(size_type n) { resize(n); }
+  explicit SmallVector(size_type n) {
+    if (n > N) reserve(n);
+    std::uninitialized_value_construct_n(data(), n);  // (Grads(2), made by every backward)
+    size_ = static_cast<std::uint32_t>(n);
+  }
   SmallVector(size_type n, const T& value) { assign(n, value); }
   SmallVector(std::initializer_list<T> items) { append(items.begin(), items.end()); }
   template <std::input_iterator It>
