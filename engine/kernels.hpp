@@ -38,6 +38,20 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // broadcast axes get stride 0.
 std::vector<std::int64_t> broadcast_strides(const Shape& from, const Shape& to);
 
+// When `part` is `whole`'s last axes (leading 1s aside), as a bias row is to a batch of
+// rows: how many times it repeats in `whole`. 0 when it is not, or when part has one element.
+inline std::int64_t repeats_of(const Shape& whole, const Shape& part) {
+  std::size_t skip = 0;
+  while (skip < part.size() && part[skip] == 1) ++skip;
+  const std::size_t k = part.size() - skip;
+  if (k == 0 || k > whole.size()) return 0;
+  for (std::size_t i = 0; i < k; ++i)
+    if (part[skip + i] != whole[whole.size() - k + i]) return 0;
+  std::int64_t rows = 1;
+  for (std::size_t i = 0; i + k < whole.size(); ++i) rows *= whole[i];
+  return rows;
+}
+
 // Calls f(i, ia, ib) for every row-major position i of `shape`, where ia and ib walk two
 // operands with the given strides.
 template <class F>
@@ -158,6 +172,14 @@ Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
     } else if (a.numel() == 1 && b.numel() == n) {
       const T s = pa[0];
       for (std::int64_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
+    } else if (const std::int64_t rows = repeats_of(shape, b.shape()); rows && a.numel() == n) {
+      const std::int64_t inner = b.numel();  // b is a row, added to each of a's (a bias)
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < inner; ++j) o[r * inner + j] = f(pa[r * inner + j], pb[j]);
+    } else if (const std::int64_t rows = repeats_of(shape, a.shape()); rows && b.numel() == n) {
+      const std::int64_t inner = a.numel();
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < inner; ++j) o[r * inner + j] = f(pa[j], pb[r * inner + j]);
     } else {
       broadcast_loop(
           shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
@@ -230,6 +252,14 @@ Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) 
       else
         parallel_for(pieces, fold);
       for (const T r : results) o[0] = combine(o[0], r);
+      return;
+    }
+    if (const std::int64_t rows = repeats_of(x.shape(), shape)) {
+      // Down to x's last axes (a bias's gradient): row after row into one row, each output
+      // element still combined in the order of the general loop below.
+      const std::int64_t inner = numel(shape);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < inner; ++j) o[j] = combine(o[j], in[r * inner + j]);
       return;
     }
     const std::vector<std::int64_t> none(x.dim(), 0);

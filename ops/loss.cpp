@@ -27,7 +27,7 @@ SoftmaxParts softmax_parts(const char* op, const Tensor& x, std::int64_t axis) {
   const Tensor max =
       kernels::reduce_to(x, kept, -INFINITY, [](auto m, auto v) { return std::max(m, v); });
   Tensor shifted = kernels::binary_map(op, x, max, [](auto v, auto m) { return v - m; });
-  const Tensor e = kernels::unary_map(shifted, [](auto v) { return std::exp(v); });
+  const Tensor e = kernels::unary_map(shifted, [](auto v) { return kernels::fast_exp(v); });
   Tensor total = kernels::reduce_to(e, kept, 0.0, [](auto s, auto v) { return s + v; });
   return {std::move(shifted), std::move(total)};
 }
@@ -45,7 +45,7 @@ Tensor softmax(const Tensor& x, std::int64_t axis, Here where) {
   const CallSite site(where);
   const SoftmaxParts p = softmax_parts("softmax", x, axis);
   Tensor out = kernels::binary_map("softmax", p.shifted, p.total,
-                                   [](auto z, auto s) { return std::exp(z) / s; });
+                                   [](auto z, auto s) { return kernels::fast_exp(z) / s; });
   return record(softmax_op, out, {x}, [axis](const BackwardContext& c) {
     const Tensor& y = c.output;
     return Grads{y * (c.grad - sum(c.grad * y, axis, true))};
@@ -103,7 +103,8 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targ
       throw ValueError("cross_entropy: target " + std::to_string(i) + " is class " +
                        std::to_string(targets[i]) + ", outside [0, " + std::to_string(classes) +
                        ") for logits " + to_string(logits.shape()));
-    onehot.set({i, targets[i]}, 1.0);
+    kernels::dispatch(onehot.dtype(),
+                      [&]<class T>(T) { onehot.data<T>()[i * classes + targets[i]] = 1; });
   }
   const std::vector<double> logp = log_softmax_values("cross_entropy", logits, 1).values();
   double total = 0;

@@ -67,6 +67,12 @@ BOOST_AUTO_TEST_CASE(broadcasting_stretches_size_one_and_missing_axes) {
   const Tensor a = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
   // [2, 3] + [3]: the row vector is added to every row.
   check_values(a + tensor({10.0, 20.0, 30.0}), "[2, 3]", {11, 22, 33, 14, 25, 36});
+  check_values(a + tensor({{10.0, 20.0, 30.0}}), "[2, 3]", {11, 22, 33, 14, 25, 36});  // [1, 3]
+  check_values(tensor({10.0, 20.0, 30.0}) - a, "[2, 3]", {9, 18, 27, 6, 15, 24});  // on the left
+  // [2, 2, 3] + [2, 3]: the [2, 3] block is added to both blocks.
+  const Tensor blocks = from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {2, 2, 3});
+  check_values(blocks + a * 100.0, "[2, 2, 3]",
+               {101, 202, 303, 404, 505, 606, 107, 208, 309, 410, 511, 612});
   // [2, 1] ∘ [1, 3]: a column times a row is their outer product.
   check_values(tensor({{1.0}, {2.0}}) * tensor({{3.0, 4.0, 5.0}}), "[2, 3]", {3, 4, 5, 6, 8, 10});
   // A 0-D scalar broadcasts to any shape.

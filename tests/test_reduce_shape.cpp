@@ -82,6 +82,10 @@ BOOST_AUTO_TEST_CASE(sum_to_adds_up_the_broadcast_axes) {
   check_values(sum_to(g, {2, 1}), "[2, 1]", {6, 15});
   check_values(sum_to(g, {}), "[]", {21});
   check_values(sum_to(g, {1, 1}), "[1, 1]", {21});
+  // [2, 2, 3] down to its last two axes: the two [2, 3] blocks added.
+  const Tensor blocks = from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {2, 2, 3});
+  check_values(sum_to(blocks, {2, 3}), "[2, 3]", {8, 10, 12, 14, 16, 18});
+  check_values(sum_to(blocks, {1, 2, 1}), "[1, 2, 1]", {6 + 24, 15 + 33});
   // Nothing was broadcast: the same tensor comes back, not a copy.
   BOOST_TEST(sum_to(g, {2, 3}).impl() == g.impl());
 }
