@@ -324,6 +324,16 @@ void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I 
   }
 }
 
+// A applied to two values (a column or a row of a 2×2 gradient block):
+// out = (a, a + b, a − b, −b).
+[[gnu::always_inline, gnu::target("avx2,fma")]] inline void gradient_transform(V a, V b,
+                                                                               V (&out)[4]) {
+  out[0] = a;
+  out[1] = a + b;
+  out[2] = a - b;
+  out[3] = -b;
+}
+
 // Z[ξ][o][tile − t0] = (A ∂Y Aᵀ)[ξ] for the GBT tiles from t0; `apart` is the output
 // gradient's O planes of 2·TI rows, even columns then odd (pad_apart with half = TJ).
 [[gnu::target("avx2,fma")]] void transform_gradients(const GradTiles& t, const float* apart, I t0,
@@ -338,13 +348,13 @@ void pad_channels_last(const float* in, const GradTiles& t, I H, I Wd, I top, I 
       }
       const float* even = apart + (o * 2 * t.TI + 2 * ti) * 2 * t.TJ + tj;
       const float* odd = even + t.TJ;
-      const V y00 = load<W>(even), y01 = load<W>(odd);
-      const V y10 = load<W>(even + 2 * t.TJ), y11 = load<W>(odd + 2 * t.TJ);
-      // A along the columns: rows (y00, y01), (y00 + y10, …), (y00 − y10, …), (−y10, …);
-      // then A along each row (u, v): (u, u + v, u − v, −v).
-      const V u[4] = {y00, y00 + y10, y00 - y10, -y10}, v[4] = {y01, y01 + y11, y01 - y11, -y11};
+      // A along the columns, (y00, y10) to u and (y01, y11) to v, then along each row.
+      V u[4], v[4];
+      gradient_transform(load<W>(even), load<W>(even + 2 * t.TJ), u);
+      gradient_transform(load<W>(odd), load<W>(odd + 2 * t.TJ), v);
       for (int p = 0; p < 4; ++p) {
-        const V z[4] = {u[p], u[p] + v[p], u[p] - v[p], -v[p]};
+        V z[4];
+        gradient_transform(u[p], v[p], z);
         for (int q = 0; q < 4; ++q) store<W>(dst + (4 * p + q) * t.Z_step, z[q], W);
       }
     }
@@ -385,23 +395,27 @@ template <int CV>
   }
 }
 
+// Gᵀ applied to four values (a column or a row of D below):
+// out = (d0 + (d1 + d2)/2, (d1 − d2)/2, (d1 + d2)/2 + d3).
+void kernel_transform_back(const float (&d)[4], float (&out)[3]) {
+  out[0] = d[0] + (d[1] + d[2]) / 2;
+  out[1] = (d[1] - d[2]) / 2;
+  out[2] = (d[1] + d[2]) / 2 + d[3];
+}
+
 // ∂k[a][b] = (Gᵀ D G)[a][b] for D[p][q] = dU[4p + q][o][c], written to gw[o][c].
 void transform_back(const GradTiles& t, const float* dU, float* gw) {
   for (I o = 0; o < t.O; ++o)
     for (I c = 0; c < t.C; ++c) {
-      float R[3][4];  // Gᵀ D
+      float R[4][3];  // R[q] = Gᵀ along column q of D
       for (int q = 0; q < 4; ++q) {
         const auto D = [&](int p) { return dU[((4 * p + q) * t.Op + o) * t.Cp + c]; };
-        R[0][q] = D(0) + (D(1) + D(2)) / 2;
-        R[1][q] = (D(1) - D(2)) / 2;
-        R[2][q] = (D(1) + D(2)) / 2 + D(3);
+        kernel_transform_back({D(0), D(1), D(2), D(3)}, R[q]);
       }
-      for (int a = 0; a < 3; ++a) {
-        const float* r = R[a];
-        float* k = gw + ((o * t.C + c) * 3 + a) * 3;
-        k[0] = r[0] + (r[1] + r[2]) / 2;
-        k[1] = (r[1] - r[2]) / 2;
-        k[2] = (r[1] + r[2]) / 2 + r[3];
+      for (int a = 0; a < 3; ++a) {  // then along each row of Gᵀ D
+        float k[3];
+        kernel_transform_back({R[0][a], R[1][a], R[2][a], R[3][a]}, k);
+        std::copy_n(k, 3, gw + ((o * t.C + c) * 3 + a) * 3);
       }
     }
 }
