@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -158,6 +159,8 @@ const std::vector<FlagInfo>& flag_table() {
       {"--input", "FILE", {"grad", "check", "dot"}, "read the document from FILE, not stdin"},
       {"--output", "FILE", {"check", "dot"}, "draw the diagram to FILE: .svg, .png or .pdf"},
       {"--strict", nullptr, {"check"}, "exit with status 1 when a claim is wrong"},
+      {"--rtol", "R", {"check"}, "relative tolerance, times the size of the true gradient (1e-5)"},
+      {"--atol", "A", {"check"}, "absolute tolerance (default: the rounding floor only)"},
       {"--backward", nullptr, {"dot"}, "draw the gradient graph too"},
       {"--values", nullptr, {"check", "dot"}, "print the numbers of small tensors in their boxes"},
       {"--formulas", nullptr, {"check", "dot"}, "label each edge with the gradient sent back along it"},
@@ -471,10 +474,24 @@ Json claim_to_json(const ClaimReport& c) {
   out["worst_index"] = same_shape ? shape_to_json(c.worst_index) : Json(nullptr);
   out["claimed_at_worst"] = same_shape ? number_or_null(c.claimed_at_worst) : Json(nullptr);
   out["true_at_worst"] = same_shape ? number_or_null(c.true_at_worst) : Json(nullptr);
+  out["rel_error"] = same_shape ? number_or_null(c.rel_error) : Json(nullptr);
+  out["tolerance"] = {{"per_element", c.tolerance}, {"rtol", c.rtol}, {"atol", c.atol}};
   out["diagnoses"] = c.diagnoses;
+  out["explained"] = c.explained;
   out["claimed"] = c.claimed.defined() ? tensor_to_json(c.claimed) : Json(nullptr);
   out["true"] = c.truth.defined() ? tensor_to_json(c.truth) : Json(nullptr);
   return out;
+}
+
+// --rtol R / --atol A: a number ≥ 0.
+double tolerance_flag(const Flags& flags, const char* name, double fallback) {
+  if (!flags.has(name)) return fallback;
+  const std::string text = flags.value(name);
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !(value >= 0) || !std::isfinite(value))
+    throw InputError(std::string(name) + " needs a number ≥ 0, such as 1e-6, not '" + printable(text) + "'");
+  return value;
 }
 
 int run_check(const Document& doc, const Flags& flags, std::ostream& output) {
@@ -515,8 +532,8 @@ int run_check(const Document& doc, const Flags& flags, std::ostream& output) {
     claims[name] = to(claimed, DType::float64).detach();
   }
 
-  // The function the checker differentiates: the expression on its inputs, reduced to
-  // sum(value ∘ seed) so that its gradient is the one the claims are about.
+  // The function the checker differentiates: the expression on its inputs; the checker
+  // reduces it to sum(value ∘ seed), so that it knows the seed (the upstream gradient).
   const Function function = [&](const std::vector<Tensor>& xs) {
     // The checker also calls this on plain copies under no_grad (for difference quotients at
     // kinks); grad(…) inside the expression needs a recorded graph all the same.
@@ -528,12 +545,15 @@ int run_check(const Document& doc, const Flags& flags, std::ostream& output) {
       named.emplace_back(inputs[i].first, x);
     }
     Env e = make_env(named, constants64, DType::float64);
-    const Tensor v = evaluate_document(program, e);
-    return doc.seed ? sum(v * seed) : sum(v);
+    return evaluate_document(program, e);
   };
   std::vector<Tensor> input_tensors;
   for (const auto& [name, t] : inputs) input_tensors.push_back(t);
-  const CheckReport report = check_gradient(function, input_tensors, claims);
+  CheckOptions options;
+  options.rtol = tolerance_flag(flags, "--rtol", options.rtol);
+  options.atol = tolerance_flag(flags, "--atol", options.atol);
+  if (doc.seed || value.numel() != 1) options.seed = seed;  // without one: all ones
+  const CheckReport report = check_gradient(function, input_tensors, claims, options);
 
   Json out = Json::object();
   out["value"] = tensor_to_json(value);

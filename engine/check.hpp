@@ -10,22 +10,31 @@
 // function named along the way (`h = sigmoid(…).name("h")`), so that the steps of a
 // derivation can be claimed too (δ at the output layer is the gradient with respect to
 // the output layer's pre-activation z). Each claim is compared with the engine's gradient
-// of the output (a one-element tensor) with respect to that value.
+// of the loss with respect to that value: the function's one-number result, or
+// sum(result ∘ seed) when CheckOptions::seed is given (the upstream gradient, `dout`).
 //
-// When a claim disagrees, the checker tries the usual mistakes, in plain words:
-//   - wrong shape: the true gradient transposed; a sum over an axis that would fix it (a
-//     missing broadcast reduction); a product with a value of the graph that is missing
-//     (∂C/∂V written without hᵀ);
-//   - transposed; off by a constant factor (sign flipped, 2, ½);
-//   - off elementwise by the local derivative of a node of the graph (the missing
-//     σ(z) ∘ (1 − σ(z)) of the sigmoid node ŷ, named with the formula its op declares), or
-//     by e^(±z) of a node's input (a sign flipped inside an exp);
-//   - the gradient with respect to another claimed value or input.
+// Note [Verdicts]
+// A claim matches when every element is within rtol · ‖true‖∞ + atol of the true
+// gradient: relative to the size of the whole gradient, so that a gradient of 1e-7 is
+// judged as strictly as one of 1, and elements near zero are not held to a relative error
+// of their own. atol is at least the rounding floor of the computation (a thousand float64
+// rounding units of the largest term the gradient is summed from). A claim of all zeros is
+// wrong whenever the true gradient is not zero beyond that floor, whatever atol says.
+// Claims given in float32 are judged with float32_rtol instead.
+//
+// Note [Diagnoses]
+// A wrong claim is explained by testing candidate slips, each made from the structure of
+// the recorded graph and computed numerically, against the claim; what fits within the
+// tolerance is reported in plain words (engine/check.cpp lists the families). Because
+// each candidate is a whole alternative gradient (a backward pass with one node's local
+// derivative left out, say), it works for any batch size and whether or not the learner
+// also claimed the steps in between.
+//
 // At points where the function has no derivative (relu at 0, a tie in max pooling) the
-// left and right difference quotients differ; a claim between them is reported as
-// "not differentiable here", not as wrong. The first wrong step is the claim, in the
-// order backward visits them, that disagrees while every claim after the output and before
-// it agrees: the step of the derivation that went wrong.
+// left and right derivatives differ; a claim between them is reported as "not
+// differentiable here", not as wrong. The first wrong step is the claim, in the order
+// backward visits them, that disagrees while every claim after the output and before it
+// agrees: the step of the derivation that went wrong.
 #pragma once
 
 #include <cstdint>
@@ -41,9 +50,13 @@
 namespace gradlab {
 
 struct CheckOptions {
-  double atol = 1e-6;  // a claim matches when |claim − true| ≤ atol + rtol·|true| everywhere
-  double rtol = 1e-5;
-  double eps = 1e-6;  // step of the left and right difference quotients at kinks
+  double rtol = 1e-5;          // relative to ‖true‖∞ (Note [Verdicts])
+  double atol = 0;             // an absolute floor; the rounding floor when smaller
+  double float32_rtol = 1e-4;  // rtol for claims given in float32
+  double eps = 1e-6;           // the step of the one-sided derivatives at kinks
+  // The upstream gradient: when given, the function may return a tensor of this shape and
+  // the claims are gradients of sum(result ∘ seed).
+  Tensor seed = {};
 };
 
 enum class Verdict { match, wrong, not_differentiable };
@@ -54,10 +67,15 @@ struct ClaimReport {
   Verdict verdict = Verdict::match;
   Shape claimed_shape, true_shape;
   double max_abs_error = 0, max_rel_error = 0;  // over elements (when the shapes agree)
-  std::vector<std::int64_t> worst_index;        // where |claim − true| is largest
+  double rel_error = 0;     // max |claim − true| / ‖true‖∞ (infinite for a true gradient of 0)
+  double tolerance = 0;     // the largest |claim − true| that still matches, per element
+  double rtol = 0, atol = 0;  // what it was made of: tolerance = atol + rtol · ‖true‖∞
+  std::vector<std::int64_t> worst_index;  // where |claim − true| is largest
   double claimed_at_worst = 0, true_at_worst = 0;
   std::vector<std::string> diagnoses;  // plain sentences, the most specific first
+  bool explained = false;              // a diagnosis names what is wrong
   Tensor claimed, truth;               // the two gradients compared
+  Tensor culprit;  // the value of the graph the diagnosis points at, when there is one
 };
 
 struct CheckReport {
@@ -79,8 +97,9 @@ CheckReport check_gradient(const Function& f, const std::vector<Tensor>& inputs,
 std::ostream& operator<<(std::ostream& out, const CheckReport& report);
 
 // The DOT diagram of a check: the function's graph with each claimed value coloured green
-// (agrees), red (disagrees) or grey (not differentiable here), titled with the first wrong
-// step.
+// (agrees), red (disagrees) or grey (not differentiable here) and labelled with its verdict,
+// largest error and diagnosis; the first wrong step has a heavy border, and the value a
+// diagnosis points at (a node whose local derivative is missing, say) a dashed one.
 std::string check_diagram(const CheckReport& report, DotOptions options = {});
 
 }  // namespace gradlab

@@ -216,6 +216,8 @@ class Diagram {
     if (fits && (options_.show_values || anonymous) && !(anonymous && t.numel() == 1))
       s += matrix(t, options_.show_grads ? "value" : nullptr);
     if (options_.show_grads && fits && item.t->grad.defined()) s += matrix(item.t->grad, "grad");
+    for (const auto& [tensor, note] : options_.notes)
+      if (tensor.impl() == item.t) s += small(escape(note));
     return s + "</table>>";
   }
 
@@ -225,6 +227,8 @@ class Diagram {
                        : (n->from_backward ? backward_style : forward_style);
     for (const auto& [tensor, colour] : options_.colours)
       if (tensor.impl() == item.t) s += ", fillcolor=\"" + escape(colour) + "\"";
+    for (const auto& [tensor, attributes] : options_.borders)
+      if (tensor.impl() == item.t) s += ", " + attributes;
     if (item.output) s += ", peripheries=2";
     if (item.on_path) s += std::string(", color=\"") + path_colour + "\", penwidth=2.5";
     return s;

@@ -45,6 +45,10 @@ struct DotOptions {
   std::vector<std::pair<Tensor, Tensor>> gradients = {};
   // Fill colours for chosen tensors (e.g. a gradient check: agrees, disagrees), "#rrggbb".
   std::vector<std::pair<Tensor, std::string>> colours = {};
+  // Lines of text under chosen tensors' labels (a check's verdict, say), and Graphviz
+  // attributes added to their boxes' style (`penwidth=3, color="#8b0000"`).
+  std::vector<std::pair<Tensor, std::string>> notes = {};
+  std::vector<std::pair<Tensor, std::string>> borders = {};
   std::string title = {};  // printed above the diagram
 };
 

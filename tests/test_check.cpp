@@ -62,6 +62,8 @@ bool diagnosed(const ClaimReport& c, const std::string& text) {
   return false;
 }
 
+Verdict claim_verdict(const CheckReport& r) { return r.claims.at(0).verdict; }
+
 std::string printed(const CheckReport& r) {
   std::ostringstream s;
   s << r;
@@ -264,5 +266,217 @@ BOOST_AUTO_TEST_CASE(the_diagram_of_a_check_colours_each_claim) {
     return dot.substr(start, dot.find('\n', at) - start);
   };
   BOOST_TEST(box_of("<b>z</b>").find("#c8ecc4") != std::string::npos);
-  BOOST_TEST(box_of("<b>V</b>").find("#f6b8b8") != std::string::npos);
+  // V is the first wrong step: its own red and a heavy border, its verdict and diagnosis
+  // written under its name; the sigmoid node y, whose local derivative it lacks, is dashed.
+  const std::string v = box_of("<b>V</b>");
+  BOOST_TEST(v.find("#f08080") != std::string::npos, v);
+  BOOST_TEST(v.find("penwidth=3") != std::string::npos, v);
+  BOOST_TEST(v.find("first wrong step") != std::string::npos, v);
+  BOOST_TEST(v.find("local derivative of the sigmoid") != std::string::npos, v);
+  const std::string y = box_of("<b>y</b>");
+  BOOST_TEST(y.find("dashed") != std::string::npos, y);
+  BOOST_TEST(y.find("the slip in V is here") != std::string::npos, y);
+}
+
+// A later wrong claim is a lighter red than the first wrong step.
+BOOST_AUTO_TEST_CASE(the_first_wrong_step_is_drawn_apart_from_later_wrong_ones) {
+  const Seed s;
+  const CheckReport r = s.check({{"z", s.delta_out * 2.0}, {"V", s.dV * 2.0}});
+  BOOST_TEST(r.first_wrong_step == "z");
+  const std::string dot = check_diagram(r);
+  const auto line_of = [&](const std::string& text) {
+    const std::size_t at = dot.find(text);
+    BOOST_TEST_REQUIRE(at != std::string::npos);
+    return dot.substr(dot.rfind('\n', at), dot.find('\n', at) - dot.rfind('\n', at));
+  };
+  BOOST_TEST(line_of("<b>z</b>").find("#f08080") != std::string::npos);
+  BOOST_TEST(line_of("<b>V</b>").find("#f6c8c8") != std::string::npos);
+  BOOST_TEST(line_of("<b>V</b>").find("penwidth=3") == std::string::npos);
+}
+
+// Note [Verdicts]: judged relative to the size of the true gradient, however small.
+BOOST_AUTO_TEST_CASE(a_tiny_gradient_is_judged_as_strictly_as_a_large_one) {
+  const Function f = [](const std::vector<Tensor>& p) { return sum(5e-7 * p[0]); };
+  const Tensor x = tensor({1.0, 2.0}).name("x");
+  const auto verdict = [&](const Tensor& claim) { return claim_verdict(check_gradient(f, {x}, {{"x", claim}})); };
+  BOOST_TEST((verdict(tensor({0.0, 0.0})) == Verdict::wrong));
+  BOOST_TEST((verdict(tensor({2.5e-7, 2.5e-7})) == Verdict::wrong));
+  BOOST_TEST((verdict(tensor({5e-7, 5e-7})) == Verdict::match));
+  BOOST_TEST((verdict(tensor({5e-7 * (1 + 1e-7), 5e-7})) == Verdict::match));
+  const CheckReport zero = check_gradient(f, {x}, {{"x", tensor({0.0, 0.0})}});
+  BOOST_TEST(diagnosed(claim(zero, "x"), "it is zero, but the true gradient is not"), printed(zero));
+  // The same claims scaled up by 10¹² get the same verdicts.
+  const Function g = [](const std::vector<Tensor>& p) { return sum(5e5 * p[0]); };
+  BOOST_TEST((claim_verdict(check_gradient(g, {x}, {{"x", tensor({2.5e5, 2.5e5})}})) == Verdict::wrong));
+  BOOST_TEST((claim_verdict(check_gradient(g, {x}, {{"x", tensor({5e5, 5e5})}})) == Verdict::match));
+}
+
+// A user's atol can loosen the check, but never make zeros match a gradient that is not zero.
+BOOST_AUTO_TEST_CASE(the_tolerance_is_the_users_and_is_reported) {
+  const Function f = [](const std::vector<Tensor>& p) { return sum(5e-7 * p[0]); };
+  const Tensor x = tensor({1.0, 2.0}).name("x");
+  const CheckReport loose = check_gradient(f, {x}, {{"x", tensor({4e-7, 5e-7})}}, {.rtol = 0.5});
+  BOOST_TEST(loose.ok(), printed(loose));
+  BOOST_TEST(claim(loose, "x").rtol == 0.5);
+  BOOST_TEST(claim(loose, "x").tolerance == 0.5 * 5e-7 + claim(loose, "x").atol, printed(loose));
+  BOOST_TEST(printed(loose).find("tolerance") != std::string::npos);
+  const CheckReport zeros = check_gradient(f, {x}, {{"x", tensor({0.0, 0.0})}}, {.atol = 1.0});
+  BOOST_TEST(!zeros.ok(), printed(zeros));
+  // A claim in float32 is held to float32_rtol (its own rounding is about 6e-8).
+  const Tensor single = to(tensor({5e-7 * (1 + 3e-6), 5e-7}), DType::float32);
+  BOOST_TEST(check_gradient(f, {x}, {{"x", single}}).ok());
+  BOOST_TEST(!check_gradient(f, {x}, {{"x", to(single, DType::float64)}}, {.rtol = 1e-6}).ok());
+}
+
+// A 2-layer tanh network, MSE over a batch of 4: ∂W1 claimed alone, without tanh′.
+BOOST_AUTO_TEST_CASE(a_missing_local_derivative_is_found_in_a_batch_without_the_steps) {
+  Generator gen(7);
+  const Tensor X = randn({4, 3}, gen), Y = randn({4, 2}, gen);
+  const Tensor W1 = randn({3, 5}, gen).name("W1"), W2 = randn({5, 2}, gen).name("W2");
+  const Function net = [&](const std::vector<Tensor>& p) {
+    const Tensor h = tanh(matmul(X, p[0])).name("h");
+    return mse_loss(matmul(h, p[1]), Y);
+  };
+  const Tensor h = tanh(matmul(X, W1));
+  const Tensor dout = 2.0 * (matmul(h, W2) - Y) / 8.0;
+  const Tensor right = matmul(transpose(X), matmul(dout, transpose(W2)) * (1.0 - h * h));
+  const Tensor slip = matmul(transpose(X), matmul(dout, transpose(W2)));
+  const Tensor sigma = matmul(transpose(X), matmul(dout, transpose(W2)) * h * (1.0 - h));
+  BOOST_TEST(check_gradient(net, {W1, W2}, {{"W1", right}}).ok());
+  const CheckReport r = check_gradient(net, {W1, W2}, {{"W1", slip}});
+  BOOST_TEST(diagnosed(claim(r, "W1"), "lacks the factor the local derivative of the tanh node h"), printed(r));
+  BOOST_TEST(claim(r, "W1").explained);
+  const CheckReport s = check_gradient(net, {W1, W2}, {{"W1", sigma}});
+  BOOST_TEST(diagnosed(claim(s, "W1"), "h ∘ (1 − h)"), printed(s));
+  BOOST_TEST(diagnosed(claim(s, "W1"), "σ′ in terms of σ in place of tanh′"), printed(s));
+}
+
+// With a seed (the upstream gradient dout), the local derivative alone is named as such.
+BOOST_AUTO_TEST_CASE(the_upstream_gradient_left_out) {
+  const Tensor dout = tensor({{0.5, -2.0}, {1.5, 0.25}});
+  const Tensor x = tensor({{0.3, -0.7}, {1.1, 0.2}}).name("x");
+  const Function f = [](const std::vector<Tensor>& p) { return tanh(p[0]); };
+  const Tensor local = 1.0 - tanh(x) * tanh(x);
+  const CheckReport r = check_gradient(f, {x}, {{"x", local}}, {.seed = dout});
+  BOOST_TEST(diagnosed(claim(r, "x"), "lacks the upstream gradient"), printed(r));
+  BOOST_TEST(check_gradient(f, {x}, {{"x", dout * local}}, {.seed = dout}).ok());
+  BOOST_CHECK_EXCEPTION(check_gradient(f, {x}, {{"x", local}}, {.seed = tensor({1.0})}), ShapeError,
+                        says("the seed (the upstream gradient) is [1]"));
+}
+
+// softmax differentiated as if elementwise: s ∘ (1 − s) ∘ G.
+BOOST_AUTO_TEST_CASE(softmax_taken_elementwise) {
+  const Tensor z = tensor({{0.2, -1.0, 0.5}, {1.0, 0.3, -0.4}}).name("z");
+  const Tensor w = tensor({{1.0, 2.0, -1.0}, {0.5, -0.5, 3.0}});
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(softmax(p[0]) * w); };
+  const Tensor s = softmax(z);
+  const CheckReport r = check_gradient(f, {z}, {{"z", w * s * (1.0 - s)}});
+  BOOST_TEST(diagnosed(claim(r, "z"), "as if it were elementwise"), printed(r));
+  BOOST_TEST(diagnosed(claim(r, "z"), "softmax node"), printed(r));
+}
+
+// The input gradient of a convolution computed with the kernel unflipped.
+BOOST_AUTO_TEST_CASE(a_correlation_kernel_not_flipped) {
+  Generator gen(3);
+  const Tensor image = randn({1, 1, 5, 5}, gen).name("image");
+  const Tensor kernel = randn({1, 1, 3, 3}, gen);
+  const Tensor g = randn({1, 1, 3, 3}, gen);
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(conv2d(p[0], kernel) * g); };
+  const Tensor unflipped = conv_transpose2d(g, flip(flip(kernel, -1), -2));
+  const CheckReport r = check_gradient(f, {image}, {{"image", unflipped}});
+  BOOST_TEST(diagnosed(claim(r, "image"), "is not flipped"), printed(r));
+  BOOST_TEST(check_gradient(f, {image}, {{"image", conv_transpose2d(g, kernel)}}).ok());
+}
+
+// Pooling: average pooling's gradient claimed for max pooling, and the other way round.
+BOOST_AUTO_TEST_CASE(max_and_average_pooling_gradients_swapped) {
+  const Tensor x = tensor({{{{1.0, 5.0, 2.0, 0.0}, {3.0, 4.0, 7.0, 1.0}}}}).name("x");  // [1, 1, 2, 4]
+  const Tensor g = tensor({{{{2.0, -1.0}}}});
+  const Function max_pool = [&](const std::vector<Tensor>& p) { return sum(max_pool2d(p[0], {2, 2}) * g); };
+  const Function avg_pool = [&](const std::vector<Tensor>& p) { return sum(avg_pool2d(p[0], {2, 2}) * g); };
+  const Tensor spread = tensor({{{{0.5, 0.5, -0.25, -0.25}, {0.5, 0.5, -0.25, -0.25}}}});
+  const Tensor routed = tensor({{{{0.0, 2.0, 0.0, 0.0}, {0.0, 0.0, -1.0, 0.0}}}});
+  BOOST_TEST(check_gradient(max_pool, {x}, {{"x", routed}}).ok());
+  BOOST_TEST(check_gradient(avg_pool, {x}, {{"x", spread}}).ok());
+  const CheckReport a = check_gradient(max_pool, {x}, {{"x", spread}});
+  BOOST_TEST(diagnosed(claim(a, "x"), "average pooling's gradient"), printed(a));
+  const CheckReport m = check_gradient(avg_pool, {x}, {{"x", routed}});
+  BOOST_TEST(diagnosed(claim(m, "x"), "max pooling's rule"), printed(m));
+}
+
+// A constant factor named by where it is in the graph: a mean's 1/N, a power's 2.
+BOOST_AUTO_TEST_CASE(a_factor_is_named_by_the_constant_it_is) {
+  const Tensor w = tensor({{0.5}, {-1.0}}).name("w");
+  const Tensor X = tensor({{1.0, 2.0}, {0.5, -1.0}, {2.0, 0.0}});
+  const Tensor y = tensor({{1.0}, {0.0}, {2.0}});
+  const Function f = [&](const std::vector<Tensor>& p) { return mean(pow(matmul(X, p[0]) - y, 2)); };
+  const Tensor right = 2.0 * matmul(transpose(X), matmul(X, w) - y) / 3.0;
+  const CheckReport no_mean = check_gradient(f, {w}, {{"w", right * 3.0}});
+  BOOST_TEST(diagnosed(claim(no_mean, "w"), "3 times the true gradient: the 1/3 of the mean"), printed(no_mean));
+  const CheckReport no_two = check_gradient(f, {w}, {{"w", right * 0.5}});
+  BOOST_TEST(diagnosed(claim(no_two, "w"), "the 2 of the power"), printed(no_two));
+  BOOST_TEST(diagnosed(claim(no_two, "w"), "is missing"), printed(no_two));
+}
+
+// A sum over the wrong axis for a broadcast bias, and a per-example gradient for a 0-d one.
+BOOST_AUTO_TEST_CASE(reductions_over_the_wrong_axes) {
+  const Tensor X = tensor({{1.0, 2.0, 0.5}, {0.5, -1.0, 1.0}});
+  const Tensor b = tensor({0.1, -0.2, 0.3}).name("b");
+  const Tensor c = scalar(0.7).name("c");
+  const Tensor g = tensor({{1.0, -2.0, 0.5}, {3.0, 0.25, -1.0}});
+  const Function f = [&](const std::vector<Tensor>& p) { return sum((X + p[0] + p[1]) * g); };
+  const CheckReport axis = check_gradient(f, {b, c}, {{"b", sum(g, 1)}});
+  BOOST_TEST(!axis.ok());
+  const CheckReport full = check_gradient(f, {b, c}, {{"c", g}});
+  BOOST_TEST(diagnosed(claim(full, "c"), "summing it over axis 0 and 1 gives the true gradient"), printed(full));
+  BOOST_TEST(check_gradient(f, {b, c}, {{"b", sum(g, 0)}, {"c", sum(g)}}).ok());
+  const Tensor square = tensor({{1.0, -2.0}, {3.0, 0.5}});
+  const Tensor b2 = tensor({0.1, -0.2}).name("b");
+  const Function f2 = [&](const std::vector<Tensor>& p) { return sum((square + p[0]) * square); };
+  const CheckReport wrong_axis = check_gradient(f2, {b2}, {{"b", sum(square, 1)}});
+  BOOST_TEST(diagnosed(claim(wrong_axis, "b"), "sums over axis 1"), printed(wrong_axis));
+}
+
+// A term of a sum left out, doubled, and the two terms of xᵀBx taken as one.
+BOOST_AUTO_TEST_CASE(terms_left_out_or_doubled) {
+  const Tensor W = tensor({{0.5, -1.0}, {2.0, 0.25}}).name("W");
+  const Tensor X = tensor({{1.0, 2.0}, {0.5, -1.0}, {2.0, 0.0}});
+  const Tensor Y = tensor({{1.0, 0.0}, {0.0, 1.0}, {2.0, -1.0}});
+  const double lam = 0.3;
+  const Function f = [&](const std::vector<Tensor>& p) {
+    return mse_loss(matmul(X, p[0]), Y) + lam * sum(pow(p[0], 2));
+  };
+  const Tensor data = 2.0 * matmul(transpose(X), matmul(X, W) - Y) / 6.0;
+  const Tensor penalty = 2.0 * lam * W;
+  BOOST_TEST(check_gradient(f, {W}, {{"W", data + penalty}}).ok());
+  const CheckReport lacks = check_gradient(f, {W}, {{"W", data}});
+  BOOST_TEST(diagnosed(claim(lacks, "W"), "lacks the term"), printed(lacks));
+  BOOST_TEST(diagnosed(claim(lacks, "W"), "regularisation"), printed(lacks));
+  const CheckReport twice = check_gradient(f, {W}, {{"W", data + 2.0 * penalty}});
+  BOOST_TEST(diagnosed(claim(twice, "W"), "counts twice"), printed(twice));
+
+  const Tensor B = tensor({{1.0, 2.0}, {0.0, 3.0}}).name("B");
+  const Tensor x = tensor({{0.5}, {-1.5}}).name("x");
+  const Function q = [&](const std::vector<Tensor>& p) { return matmul(matmul(transpose(p[0]), B), p[0]); };
+  const CheckReport sym = check_gradient(q, {x}, {{"x", 2.0 * matmul(B, x)}});
+  BOOST_TEST(diagnosed(claim(sym, "x"), "symmetric"), printed(sym));
+}
+
+// Nothing fits: said plainly, with the worst elements.
+BOOST_AUTO_TEST_CASE(an_unexplained_claim_says_so_and_shows_the_worst_elements) {
+  const Seed s;
+  const CheckReport r = s.check({{"V", s.dV + tensor({{0.3, 0.0}, {0.0, 0.0}, {0.0, -0.1}, {0.0, 0.0}})}});
+  const ClaimReport& v = claim(r, "V");
+  BOOST_TEST(!v.explained);
+  BOOST_TEST(diagnosed(v, "no simple slip explains the difference"), printed(r));
+  BOOST_TEST(diagnosed(v, "V[0, 0]"), printed(r));
+}
+
+// A check at kinks is linear in the number of elements: 10⁵ relu elements at 0 (bench/ times 10⁶).
+BOOST_AUTO_TEST_CASE(many_kinks_at_once) {
+  const Function f = [](const std::vector<Tensor>& p) { return sum(relu(p[0])); };
+  const Tensor x = zeros({100000}).name("x");
+  const CheckReport r = check_gradient(f, {x}, {{"x", full({100000}, 0.5)}});
+  BOOST_TEST(r.ok());
+  BOOST_TEST((claim(r, "x").verdict == Verdict::not_differentiable));
 }
