@@ -101,12 +101,16 @@ prints
   }
 )HELP";
 
-const char* const check_help = R"HELP(usage: gradlab check [--strict] [--output FILE] [--input FILE] < document.json
+const char* const check_help = R"HELP(usage: gradlab check [--strict] [--rtol R] [--atol A] [--output FILE] [--input FILE] < document.json
 
 Checks gradients you derived by hand ("claims") against the engine's gradient of
 sum(value ∘ seed), and says what is wrong with the ones that differ: a missing
-product with a value of the graph, a transpose, a factor, a missing local
-derivative σ(z) ∘ (1 − σ(z)), a sign flipped inside an exp, …
+product with a value of the graph, a transpose, a factor (and which constant of
+the graph it is), a missing local derivative σ(z) ∘ (1 − σ(z)), a missing term,
+a sum over the wrong axis, the seed (upstream gradient) left out, …
+A claim matches when every element is within R · ‖true‖∞ + A of the true
+gradient (R = 1e-5; A at least the rounding floor); zeros for a gradient that is
+not zero are always wrong. Each claim's "tolerance" says what was used.
 
 %FIELDS%  claims     {"name": array or "expression", …}: the gradient you claim with
              respect to an input or a named step of expr. An expression may use

@@ -1386,11 +1386,12 @@ std::ostream& operator<<(std::ostream& out, const CheckReport& report) {
     out << "  " << c.name << ": " << to_string(c.verdict);
     if (c.claimed_shape == c.true_shape)
       out << " (max abs error " << c.max_abs_error << ", max rel error " << c.max_rel_error
+          << ", tolerance " << c.tolerance
           << (c.verdict == Verdict::match
                   ? ")"
                   : "; worst at " + element(c.name, c.worst_index) + ": claimed " +
                         format(c.claimed_at_worst) + ", true " + format(c.true_at_worst) + ")");
-    out << "\n    tolerance " << c.tolerance << " per element (" << c.rtol << " · ‖true‖∞ + " << c.atol << ")\n";
+    out << "\n";
     for (const std::string& d : c.diagnoses) out << "    - " << d << "\n";
   }
   return out;

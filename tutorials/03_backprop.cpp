@@ -225,6 +225,69 @@ int main(int argc, char** argv) {
   t.claim(check_gradient(cost, {net.W, net.V}, {{"V", both_flipped}}).ok(),
           "with the sign flipped in both factors, σ(−z)(1 − σ(−z)) = σ(z)(1 − σ(z)): no harm done");
 
+  t.section("A mini-batch, a bias, relu and cross-entropy");
+  // Four examples at once, a bias in the hidden layer, relu, and three classes:
+  //   z₁ = X·W₁ + b₁,  h = relu(z₁),  s = h·W₂,  L = cross_entropy(s, y) (the mean over rows)
+  // By hand: ∂L/∂s = (softmax(s) − Y)/N, with Y the one-hot targets;
+  //   ∂L/∂W₂ = hᵀ·∂L/∂s,  ∂L/∂z₁ = (∂L/∂s · W₂ᵀ) ∘ [z₁ > 0],
+  //   ∂L/∂W₁ = Xᵀ·∂L/∂z₁,  ∂L/∂b₁ = Σ over the rows of ∂L/∂z₁ (b₁ was broadcast to every row).
+  const std::vector<std::int64_t> classes = {0, 2, 1, 2};
+  const Tensor X = tensor({{0.5, -1.0, 2.0}, {1.0, 0.5, -0.5}, {-1.5, 2.0, 0.0}, {0.2, 0.3, 1.0}});
+  const Tensor Y = tensor({{1, 0, 0}, {0, 0, 1}, {0, 1, 0}, {0, 0, 1}});
+  Tensor W1, b1, W2;
+  {
+    Generator gen(7);
+    W1 = randn({3, 4}, gen).name("W1");
+    b1 = (0.1 * randn({4}, gen)).name("b1");
+    W2 = randn({4, 3}, gen).name("W2");
+  }
+  const Function batch = [&](const std::vector<Tensor>& p) {
+    const Tensor z1 = (matmul(X, p[0]) + p[1]).name("z1");
+    const Tensor s = matmul(relu(z1).name("h"), p[2]).name("s");
+    return cross_entropy(s, classes);
+  };
+  Tensor ds, dW2, dz1, dW1, db1, mask;
+  {
+    no_grad plain;
+    const Tensor z1 = matmul(X, W1) + b1;
+    const Tensor hb = relu(z1);
+    std::vector<double> positive;
+    for (const double v : z1.values()) positive.push_back(v > 0 ? 1.0 : 0.0);
+    mask = from_vector(positive, z1.shape());  // [z₁ > 0]
+    ds = (softmax(matmul(hb, W2)) - Y) / 4.0;
+    dW2 = matmul(transpose(hb), ds);
+    dz1 = matmul(ds, transpose(W2)) * mask;
+    dW1 = matmul(transpose(X), dz1);
+    db1 = sum(dz1, 0);
+  }
+  const CheckReport batch_right =
+      check_gradient(batch, {W1, b1, W2}, {{"s", ds}, {"W2", dW2}, {"z1", dz1}, {"W1", dW1}, {"b1", db1}});
+  std::cout << batch_right;
+  t.claim(batch_right.ok(), "the mini-batch derivation passes, step by step");
+  struct BatchSlip {
+    const char* what;
+    std::map<std::string, Tensor> claims;
+    const char* first_wrong_step;
+    const char* diagnosis;
+  };
+  const std::vector<BatchSlip> batch_slips = {
+      {"the 1/N of the mean forgotten: ∂L/∂s = softmax(s) − Y", {{"s", ds * 4.0}}, "s",
+       "the 1/4 of the mean in cross_entropy"},
+      {"∂L/∂b₁ not summed over the batch: the rows of ∂L/∂z₁ themselves", {{"b1", dz1}}, "b1",
+       "summing it over axis 0 gives the true gradient"},
+      {"the relu mask forgotten, only ∂L/∂W₁ claimed: Xᵀ · (∂L/∂s · W₂ᵀ)",
+       {{"W1", matmul(transpose(X), matmul(ds, transpose(W2)))}}, "W1",
+       "lacks the factor the local derivative of the relu node h"},
+  };
+  for (const BatchSlip& slip : batch_slips) {
+    std::cout << "\n» " << slip.what << "\n";
+    const CheckReport r = check_gradient(batch, {W1, b1, W2}, slip.claims);
+    std::cout << r;
+    const ClaimReport* wrong = find_claim(r, slip.first_wrong_step);
+    t.claim(r.first_wrong_step == slip.first_wrong_step && wrong && mentions(*wrong, slip.diagnosis),
+            std::string("the checker says \"…") + slip.diagnosis + "…\"");
+  }
+
   t.section("Training by gradient descent");
   // W ← W − η ∂C/∂W, V ← V − η ∂C/∂V, repeated: the loss should fall towards 0.
   const SeedNetwork train;
