@@ -271,15 +271,7 @@ Json object_field(const Json& root, const char* key) {
 Document read_document(const std::string& text) {
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw InputError("the input is empty: give a JSON document on stdin or with --input FILE");
-  Json root;
-  try {
-    root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    std::string message = e.what();  // "[json.exception.parse_error.101] parse error at …"
-    if (const std::size_t bracket = message.find("] "); bracket != std::string::npos)
-      message = message.substr(bracket + 2);
-    throw InputError("the input is not valid JSON: " + message);
-  }
+  const Json root = parse_json(text);
   if (!root.is_object())
     throw InputError("the input must be a JSON object, such as {\"expr\": \"sum(x)\", \"inputs\": "
                      "{\"x\": [1, 2]}}");
@@ -389,9 +381,6 @@ NamedTensors gradient_targets(const Document& doc, const NamedTensors& inputs, c
       throw InputError("wrt: '" + printable(name) + "' is neither an input nor a named step of expr");
     if (doc.constants.contains(name))
       throw InputError("wrt: '" + printable(name) + "' is a constant; move it to \"inputs\" for its gradient");
-    if (!t->requires_grad())
-      throw InputError("wrt: the step '" + name +
-                       "' is made of constants only, so no gradient flows through it");
     out.emplace_back(name, *t);
   }
   return out;
@@ -595,7 +584,7 @@ Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
       out << program_help << describe_functions()
           << "\nExit status: 0 done; 1 a wrong claim under `check --strict`; 2 bad input "
              "or usage.\n";
-      return {0, out.str(), ""};
+      return {0, out.str(), "", prefix};
     }
     if (args.empty())
       throw InputError("which subcommand: grad, check or dot? (try gradlab --help)");
@@ -604,7 +593,7 @@ Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
       throw InputError("unknown subcommand '" + subcommand + "' (grad, check or dot; try gradlab --help)");
     prefix += " " + subcommand;
     const Flags flags = parse_flags(subcommand, {args.begin() + 1, args.end()});
-    if (flags.has("--help")) return {0, subcommand_help(subcommand), ""};
+    if (flags.has("--help")) return {0, subcommand_help(subcommand), "", prefix};
     const Document doc = read_document(read_text(flags, read_stdin));
     int status = 0;
     if (subcommand == "grad")
@@ -613,13 +602,13 @@ Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
       status = run_check(doc, flags, out);
     else
       status = run_dot(doc, flags, out);
-    return {status, out.str(), ""};
+    return {status, out.str(), "", prefix};
   } catch (const ExplainedSyntaxError& e) {
-    return {2, "", prefix + ": " + e.what() + "\n"};  // with the expression and a caret
+    return {2, "", prefix + ": " + e.what() + "\n", prefix};  // with the expression and a caret
   } catch (const std::exception& e) {  // InputError, or an error no check foresaw
-    return {2, "", prefix + ": " + one_line(e.what()) + "\n"};
+    return {2, "", prefix + ": " + one_line(e.what()) + "\n", prefix};
   } catch (...) {
-    return {2, "", prefix + ": unexpected error\n"};
+    return {2, "", prefix + ": unexpected error\n", prefix};
   }
 }
 

@@ -9,13 +9,14 @@
 
 namespace gradlab::cli {
 
-// The exit status (0 done, 1 a wrong claim under `check --strict`, 2 bad input or usage)
-// and what the program prints.
+// The exit status (0 done, 1 a wrong claim under `check --strict`, 2 bad input or usage, or
+// output that could not be written) and what the program prints.
 struct Outcome {
   int status = 0;
   std::string out;  // the JSON, the DOT text or the help
   std::string err;  // empty, or one line "gradlab <subcommand>: …" (a syntax error adds the
                     // expression and a caret)
+  std::string prefix = "gradlab";  // "gradlab <subcommand>", which starts every message
 };
 
 // Reads the document from stdin; given the subcommand, for a hint while it waits. Called

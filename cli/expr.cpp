@@ -4,12 +4,14 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iomanip>
 #include <optional>
 #include <sstream>
 
+#include "cli/json_io.hpp"
 #include "engine/errors.hpp"
 #include "engine/graph.hpp"
 #include "ops/conv.hpp"
@@ -117,7 +119,12 @@ std::vector<Token> tokenize(const std::string& s) {
         }
       }
       double value = 0;
-      std::from_chars(s.data() + start, s.data() + i, value);
+      if (std::from_chars(s.data() + start, s.data() + i, value).ec == std::errc::result_out_of_range)
+        value = std::strtod(s.substr(start, i - start).c_str(), nullptr);  // 1e-400: 0, as C reads it
+      if (!std::isfinite(value))  // 1e309: from_chars leaves `value` as it was, 0
+        throw ExprError("the number " + s.substr(start, i - start) +
+                            " is too large for a double (the largest is about 1.8e308)",
+                        start);
       if (i < s.size() && starts_name(s[i]) && !alias_at(s, i))
         throw ExprError("a number cannot be followed directly by a name (write " +
                             s.substr(start, i - start) + " * …)",
@@ -226,6 +233,7 @@ class Parser {
   Expr power() {
     Expr base = primary();
     if (!is(peek(), "^")) return base;
+    const Nesting nested(*this, peek());  // x^1^1^…: each ^ recurses through unary()
     return binary(std::move(base), &Parser::unary);  // the exponent may itself be -1 or x^2
   }
 
@@ -705,6 +713,9 @@ Shape Arguments::sizes(const char* parameter) {
     items.clear();
     for (const Expr& item : list->args) items.push_back(&item);
   }
+  if (items.size() > max_axes)
+    fail(*items[max_axes], std::string(parameter) + " has " + std::to_string(items.size()) +
+                               " sizes; a tensor has at most " + std::to_string(max_axes) + " axes");
   Shape shape;
   for (const Expr* item : items) shape.push_back(whole(*item, parameter));
   return shape;
@@ -804,8 +815,8 @@ Value gradient(Arguments& a) {
   const Tensor wrt = a.tensor("wrt");
   if (!wrt.requires_grad())
     a.fail(wrt_expr, "'" + wrt_expr.text +
-                         "' is a constant (or made of constants only): nothing is "
-                         "differentiated with respect to it");
+                         "' is a constant: nothing is differentiated with respect to it "
+                         "(move it to \"inputs\")");
   if (of.numel() != 1)
     a.fail(a.expr("of"), "the first argument must be a single number (wrap it in sum(…)); it "
                          "has shape " + to_string(of.shape()));
@@ -969,9 +980,17 @@ Value evaluate(const Program& program, Env& env) {
                       "step; give this step a name of its own",
                       step.value.begin);
     Value value = evaluator.eval(step.value);
-    // Name the step's tensor (unless it already is one with a name, such as an input), so
-    // that claims and diagrams can refer to it.
-    if (Tensor* t = std::get_if<Tensor>(&value); t && t->name().empty()) t->name(step.name);
+    if (Tensor* t = std::get_if<Tensor>(&value)) {
+      // A step is a value the expression can be differentiated against, even one made of
+      // constants only, such as h = grad(sum(relu(x)), x) (a mask of constants: relu's
+      // backward records nothing); ∂/∂h of sum(h * x) is x, as in PyTorch. Such a step has no
+      // node, so it loses nothing by becoming a leaf of its own, the same numbers with a
+      // gradient; the inputs get none through it either way.
+      if (!t->requires_grad()) *t = t->detach().set_requires_grad();
+      // Named (unless it already is a tensor with a name, such as an input), so that
+      // claims and diagrams can refer to it.
+      if (t->name().empty()) t->name(step.name);
+    }
     env.names[step.name] = value;
   }
   return evaluator.eval(program.value);

@@ -61,7 +61,7 @@ struct Expr {
 // Evaluating (and freeing) the tree recurses once per level, so a pathological expression,
 // ((((…)))) or x + x + … 100 000 times, is refused as a syntax error instead of overflowing
 // the stack. No formula a learner writes comes near it.
-constexpr std::size_t max_height = 1000;
+constexpr std::size_t max_height = 200;
 
 // The most elements any tensor of an evaluation may have (80 MB in float64): far above any
 // formula a learner checks, far below what pad(W, 30000) or kron(kron(a, a), kron(a, a))

@@ -13,7 +13,6 @@ std::string shown(const Json& value) {
   return text;
 }
 
-constexpr std::size_t max_dims = 64;
 
 std::string elements(std::size_t n) {
   return std::to_string(n) + (n == 1 ? " element" : " elements");
@@ -23,9 +22,9 @@ std::string elements(std::size_t n) {
 Shape probe_shape(const Json& value) {
   Shape shape;
   for (const Json* v = &value; v->is_array(); v = &v->front()) {
-    if (shape.size() == max_dims)  // collect() recurses once per axis
-      throw InputError("arrays nested more than " + std::to_string(max_dims) +
-                       " deep: a tensor has at most " + std::to_string(max_dims) + " axes here");
+    if (shape.size() == max_axes)  // collect() recurses once per axis
+      throw InputError("arrays nested more than " + std::to_string(max_axes) +
+                       " deep: a tensor has at most " + std::to_string(max_axes) + " axes here");
     shape.push_back(static_cast<std::int64_t>(v->size()));
     if (v->empty()) break;
   }
@@ -54,7 +53,60 @@ void collect(const Json& value, const Shape& shape, std::size_t depth, const std
   throw InputError(path + " is " + shown(value) + ", not a number");
 }
 
+// nlohmann's own parser, building the same value, but counting how deeply it nests and
+// keeping the place of an error: its message for a number that overflows has none.
+class DepthLimitedParser : public nlohmann::detail::json_sax_dom_parser<Json> {
+ public:
+  DepthLimitedParser(const std::string& text, Json& root)
+      : nlohmann::detail::json_sax_dom_parser<Json>(root), text_(text) {}
+
+  bool start_object(std::size_t n) { return deeper() && json_sax_dom_parser::start_object(n); }
+  bool start_array(std::size_t n) { return deeper() && json_sax_dom_parser::start_array(n); }
+  bool end_object() { return --depth_, json_sax_dom_parser::end_object(); }
+  bool end_array() { return --depth_, json_sax_dom_parser::end_array(); }
+
+  // `position` is the number of bytes read, up to the end of `token`.
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& error) {
+    std::string message = error.what();  // "[json.exception.parse_error.101] parse error at …"
+    if (const std::size_t bracket = message.find("] "); bracket != std::string::npos)
+      message = message.substr(bracket + 2);
+    if (error.id == 406)  // out_of_range: "number overflow parsing '1e309'", with no place
+      message = "the number " + token + " at " + place(position - std::min(position, token.size())) +
+                " is too large for a double (the largest is about 1.8e308)";
+    throw InputError("the input is not valid JSON: " + message);
+  }
+
+ private:
+  bool deeper() {
+    if (++depth_ > max_json_depth)
+      throw InputError("the input nests arrays and objects more than " +
+                       std::to_string(max_json_depth) + " deep (a tensor has at most " +
+                       std::to_string(max_axes) + " axes)");
+    return true;
+  }
+
+  // "line 1, column 30" of a byte offset, counted as nlohmann counts them.
+  std::string place(std::size_t offset) const {
+    offset = std::min(offset, text_.size());
+    const std::size_t line_start = text_.rfind('\n', offset == 0 ? 0 : offset - 1);
+    const std::size_t column = line_start == std::string::npos || offset == 0 ? offset : offset - line_start - 1;
+    const auto lines = std::count(text_.begin(), text_.begin() + static_cast<std::ptrdiff_t>(offset), '\n');
+    return "line " + std::to_string(lines + 1) + ", column " + std::to_string(column + 1);
+  }
+
+  const std::string& text_;
+  std::size_t depth_ = 0;
+};
+
 }  // namespace
+
+Json parse_json(const std::string& text) {
+  Json root;
+  DepthLimitedParser parser(text, root);
+  Json::sax_parse(text, &parser);
+  return root;
+}
 
 Tensor tensor_from_json(const Json& value, DType dtype, const std::string& where) {
   if (!value.is_number() && !value.is_array())
@@ -68,8 +120,11 @@ Tensor tensor_from_json(const Json& value, DType dtype, const std::string& where
 }
 
 Json tensor_to_json(const Tensor& t) {
-  const std::vector<double> values = t.values();
   const Shape& shape = t.shape();
+  if (shape.size() > max_axes)  // build() recurses once per axis
+    throw InputError("a tensor with " + std::to_string(shape.size()) + " axes cannot be written: " +
+                     "at most " + std::to_string(max_axes) + " fit in JSON here");
+  const std::vector<double> values = t.values();
   std::size_t next = 0;
   // Depth-first over the axes, taking the numbers in row-major order.
   auto build = [&](auto& self, std::size_t depth) -> Json {

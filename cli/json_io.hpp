@@ -20,6 +20,20 @@ struct InputError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The most axes a tensor of the command line may have, read from JSON, made by reshape or
+// expand, or written back: reading and writing nested arrays recurse once per axis.
+constexpr std::size_t max_axes = 64;
+
+// The most deeply arrays and objects may nest in a document: copying, printing and freeing
+// a JSON value recurse once per level, so 100 000 levels (200 KB of brackets) would overflow
+// the stack. A tensor's max_axes, inside the document and one of its fields, fit.
+constexpr std::size_t max_json_depth = max_axes + 8;
+
+// The document `text` as JSON. A syntax error, a number too large for a double (1e309) and
+// arrays or objects nested deeper than max_json_depth are InputErrors naming the line and
+// column, after "the input is not valid JSON: ".
+Json parse_json(const std::string& text);
+
 // `where` names the value in messages: "inputs.x", "seed", "claims.V".
 Tensor tensor_from_json(const Json& value, DType dtype, const std::string& where);
 

@@ -2,6 +2,8 @@
 // prints what it says.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -18,7 +20,18 @@ int main(int argc, char** argv) {
                        "shows an example)\n";
         return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
       });
-  std::cout << outcome.out;
+  // Every byte of the output is written, or the program says it was not: `> /dev/full`, a
+  // full disk or a closed pipe must not look like success with the JSON cut short.
+  for (std::size_t written = 0; written < outcome.out.size();) {
+    const ssize_t n = ::write(STDOUT_FILENO, outcome.out.data() + written, outcome.out.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::cerr << outcome.prefix << ": cannot write the output to stdout: "
+                << (n < 0 ? std::strerror(errno) : "nothing was written") << '\n';
+      return 2;
+    }
+    written += static_cast<std::size_t>(n);
+  }
   std::cerr << outcome.err;
   return outcome.status;
 }

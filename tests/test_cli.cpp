@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <graphviz/cgraph.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <stdlib.h>  // mkdtemp
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <gradlab/gradlab.hpp>
@@ -75,9 +77,16 @@ struct Run {
   }
 };
 
+struct RunOptions {
+  fs::path stdout_to = {};  // a file of our choice (/dev/full) instead of one read back
+  rlim_t stack = 0;         // the child's stack limit in bytes, if not the usual 8 MB
+};
+
 // Runs `gradlab args…` (the program) with `input` on stdin.
-Run run_cli(const std::vector<std::string>& args, const std::string& input = "") {
-  const fs::path in = scratch() / "stdin", out = scratch() / "stdout", err = scratch() / "stderr";
+Run run_cli(const std::vector<std::string>& args, const std::string& input = "",
+            const RunOptions& options = {}) {
+  const fs::path in = scratch() / "stdin", err = scratch() / "stderr";
+  const fs::path out = options.stdout_to.empty() ? scratch() / "stdout" : options.stdout_to;
   std::ofstream(in, std::ios::binary) << input;
 
   posix_spawn_file_actions_t files;
@@ -91,8 +100,16 @@ Run run_cli(const std::vector<std::string>& args, const std::string& input = "")
   for (std::string& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
 
+  // The child inherits the stack limit: lowered for the spawn only.
+  rlimit usual{};
+  getrlimit(RLIMIT_STACK, &usual);
+  if (options.stack) {
+    const rlimit lowered{options.stack, usual.rlim_max};
+    BOOST_TEST_REQUIRE(setrlimit(RLIMIT_STACK, &lowered) == 0);
+  }
   pid_t pid = 0;
   const int spawned = posix_spawn(&pid, GRADLAB_CLI, &files, nullptr, argv.data(), environ);
+  if (options.stack) setrlimit(RLIMIT_STACK, &usual);
   posix_spawn_file_actions_destroy(&files);
   BOOST_TEST_REQUIRE(spawned == 0, "cannot run " << GRADLAB_CLI);
   int wait_status = 0;
@@ -100,7 +117,7 @@ Run run_cli(const std::vector<std::string>& args, const std::string& input = "")
 
   Run r;
   r.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
-  r.out = read_file(out);
+  if (options.stdout_to.empty()) r.out = read_file(out);
   r.err = read_file(err);
   return r;
 }
@@ -622,4 +639,92 @@ BOOST_AUTO_TEST_CASE(syntax_errors_show_a_caret_under_the_column) {
     BOOST_TEST(lines[1] == "    " + expr);
     BOOST_TEST(lines[2] == std::string(3 + column, ' ') + "^", expr << " →\n" << r.err);
   }
+}
+
+// ---- limits and failures (issue 19) ----
+
+// One line, exit status 2, nothing on stdout.
+void refused(const Run& r, const std::string& subcommand, const std::string& says,
+             const std::string& what) {
+  BOOST_TEST(r.status == 2, what << " → exit " << r.status);
+  BOOST_TEST(r.one_line_starting("gradlab " + subcommand + ": "), what << " → stderr:\n" << r.err);
+  BOOST_TEST(r.err.find(says) != std::string::npos, what << " → " << r.err << "lacks: " << says);
+  BOOST_TEST(r.out.empty(), what << " → stdout: " << r.out.substr(0, 200));
+}
+
+// 1e309 is past the largest double: from_chars said so, and the expression read it as 0.
+BOOST_AUTO_TEST_CASE(numbers_too_large_for_a_double_are_errors_naming_the_column) {
+  for (const char* expr : {"sum(x * 1e309)", "x^1e309", "sum(x) + 2e400"}) {
+    const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", {{"x", {1, 2}}}}}).dump());
+    refused(r, "grad", "is too large for a double", expr);
+    BOOST_TEST(r.err.find("(column ") != std::string::npos, r.err);
+  }
+  // A number too small for a double is 0, as C, JSON readers and Python read it.
+  check_close(ok("grad", {{"expr", "sum(x * 1e-400)"}, {"inputs", {{"x", {1}}}}})["value"], 0.0, 0);
+  // In the document: nlohmann's own message had no place in it.
+  const Run r = run_cli({"grad"}, "{\"expr\": \"sum(x)\",\n \"inputs\": {\"x\": [1, -1e309]}}");
+  refused(r, "grad", "the number -1e309 at line 2, column 22 is too large for a double", "JSON");
+}
+
+// grad(sum(relu(x)), x) is a mask of constants, yet a value to differentiate against:
+// ∂/∂h sum(h ∘ x) = x, as PyTorch says; the same for abs and the poolings.
+BOOST_AUTO_TEST_CASE(a_step_made_of_constants_only_can_be_differentiated_against) {
+  for (const char* op : {"relu(x)", "abs(x)", "max_pool2d(x, 1)", "avg_pool2d(x, 1)"}) {
+    const bool image = std::string(op).find("pool") != std::string::npos;
+    const json x = image ? json{{1, -2}} : json{1, -2};
+    const json out = ok("grad", {{"expr", std::string("h = grad(sum(") + op + "), x); sum(h * x)"},
+                                 {"inputs", {{"x", x}}},
+                                 {"wrt", {"h"}}});
+    check_close(out["grads"]["h"], x, 0, op);
+  }
+  // And inside an expression: grad(…, h) of such a step.
+  const json out = ok("grad", {{"expr", "h = grad(sum(relu(x)), x); sum(grad(sum(h * h * x), h))"},
+                               {"inputs", {{"x", {1, -2}}}}});
+  check_close(out["value"], 2.0, 1e-12);  // 2·h·x = 2·1·1 + 2·0·(−2)
+}
+
+// Each of these crashed with SIGSEGV (a recursion per level); on a 1 MB stack each must end
+// in one line and exit status 2.
+BOOST_AUTO_TEST_CASE(deep_documents_end_in_one_line_on_a_1_MB_stack) {
+  const RunOptions small_stack{.stack = 1 << 20};
+  const std::string deep = std::string(130000, '[') + "1" + std::string(130000, ']');
+  for (const std::string& document : std::vector<std::string>{R"J({"expr": "sum(x)", "inputs": {"x": )J" + deep + "}}",
+        R"J({"expr": "sum(x)", "inputs": {"x": [1]}, "seed": )J" + deep + "}",
+        R"J({"expr": "sum(x)", "inputs": {"x": [1]}, "claims": {"x": )J" + deep + "}}"})
+    refused(run_cli({"check"}, document, small_stack), "check", "nests arrays and objects more than",
+            document.substr(0, 50));
+  std::string powers = "sum(x", shape = "reshape(x, [";
+  for (int i = 0; i < 10000; ++i) powers += "^1";
+  for (int i = 0; i < 20000; ++i) shape += "1, ";
+  const std::vector<std::pair<std::string, std::string>> expressions = {
+      {powers + ")", "nested too deeply"},
+      {shape + "2])", "a tensor has at most 64 axes"},
+      {std::string(5000, '(') + "x" + std::string(5000, ')'), "nested too deeply"},
+      {std::string(5000, '-') + "x", "nested too deeply"},
+  };
+  for (const auto& [expr, says] : expressions) {
+    const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", {{"x", {1, 2}}}}}).dump(), small_stack);
+    BOOST_TEST(r.status == 2, expr.substr(0, 40) << " → exit " << r.status);
+    BOOST_TEST(r.err.find(says) != std::string::npos, expr.substr(0, 40) << " → " << r.err.substr(0, 300));
+  }
+  // Expressions near the limit (200 levels) still evaluate on that stack, each kind of nesting.
+  const std::size_t n = 195;
+  std::string calls, parens = std::string(n, '(') + "x" + std::string(n, ')'), power = "x";
+  for (std::size_t i = 0; i < n; ++i) calls += "sigmoid(";
+  calls.append("x").append(n, ')');
+  for (std::size_t i = 0; i + 2 < n; ++i) power += "^1";
+  for (const std::string& expr : {calls, parens, power, std::string(n - 2, '-') + "x"}) {
+    const Run r = run_cli({"grad"}, json({{"expr", "sum(" + expr + ")"}, {"inputs", {{"x", {1, 2}}}}}).dump(),
+                          small_stack);
+    BOOST_TEST(r.status == 0, expr.substr(0, 40) << " → exit " << r.status << ": " << r.err.substr(0, 300));
+  }
+}
+
+// `> /dev/full` used to exit 0 with nothing written.
+BOOST_AUTO_TEST_CASE(a_failed_write_to_stdout_is_an_error) {
+  const Run r = run_cli({"grad"}, R"J({"expr": "sum(x)", "inputs": {"x": [1, 2]}})J",
+                        {.stdout_to = "/dev/full"});
+  BOOST_TEST(r.status == 2);
+  BOOST_TEST(r.one_line_starting("gradlab grad: cannot write the output to stdout: "), r.err);
+  BOOST_TEST(r.err.find(std::strerror(ENOSPC)) != std::string::npos, r.err);
 }
