@@ -167,10 +167,9 @@ const std::vector<FlagInfo>& flag_table() {
       {"--formulas", nullptr, {"check", "dot"}, "label each edge with the gradient sent back along it"},
       {"--lr", nullptr, {"check", "dot"}, "lay the diagram out left to right"},
       {"--max-elements", "N", {"grad", "check", "dot"},
-       "the most numbers all the tensors of the document may hold together, counted as each "
-       "is made (default 1e8; one tensor at most 1e7)"},
+       "the numbers all its tensors may hold together (default 1e8)"},
       {"--max-nodes", "N", {"grad", "check", "dot"},
-       "the most ops its graphs may record together (default 1e6)"},
+       "the ops all its graphs may record together (default 1e6)"},
       {"--max-input-bytes", "N", {"grad", "check", "dot"}, "the largest document read (default 16 MiB)"},
       {"--help", nullptr, {"grad", "check", "dot"}, "show this help"},
   };
@@ -192,7 +191,7 @@ std::string subcommand_help(const std::string& subcommand) {
   for (const FlagInfo& f : flag_table()) {
     if (!takes(f, subcommand)) continue;
     std::string left = std::string(f.name) + (f.argument ? std::string(" ") + f.argument : "");
-    options += "  " + left + std::string(left.size() < 16 ? 16 - left.size() : 1, ' ') +
+    options += "  " + left + std::string(left.size() < 21 ? 21 - left.size() : 1, ' ') +
                f.meaning + "\n";
   }
   const char* text = subcommand == "grad" ? grad_help : subcommand == "check" ? check_help : dot_help;
