@@ -280,13 +280,11 @@ std::string read_text(const Flags& flags, const ReadStdin& read_stdin, const Lim
     const std::string path = flags.value("--input");
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw InputError("cannot read '" + path + "': " + std::strerror(errno));
-    try {
-      text = read_at_most(fd, most, "'" + path + "'");
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
-    ::close(fd);
+    const struct Closing {
+      int fd;
+      ~Closing() { ::close(fd); }
+    } closing{fd};
+    text = read_at_most(fd, most, "'" + path + "'");
   } else {
     text = read_stdin(flags.subcommand, most);
   }
