@@ -8,13 +8,15 @@
 // starts with "gradlab <subcommand>: " (a syntax error adds the expression and a caret).
 #include "cli/commands.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -23,6 +25,7 @@
 
 #include "cli/expr.hpp"
 #include "cli/json_io.hpp"
+#include "engine/budget.hpp"
 #include "engine/check.hpp"
 #include "engine/dot.hpp"
 #include "engine/graph.hpp"
@@ -55,6 +58,7 @@ The document (the same for all three):
    "inputs": {"x": [[0.5, -1, 2]], "W": [[…], […], […]], "V": …},
    "constants": {"t": [[1, 0]]}}
 Nested arrays give the shapes ([[0.5, -1, 2]] is 1×3; a bare number is 0-dimensional).
+JSON has no NaN or infinity: in the output, NaN, inf and -inf are printed as null.
 
 Expressions:
   a @ b          the matrix product
@@ -169,6 +173,11 @@ const std::vector<FlagInfo>& flag_table() {
       {"--values", nullptr, {"check", "dot"}, "print the numbers of small tensors in their boxes"},
       {"--formulas", nullptr, {"check", "dot"}, "label each edge with the gradient sent back along it"},
       {"--lr", nullptr, {"check", "dot"}, "lay the diagram out left to right"},
+      {"--max-elements", "N", {"grad", "check", "dot"},
+       "the numbers all its tensors may hold together (default 1e8)"},
+      {"--max-nodes", "N", {"grad", "check", "dot"},
+       "the ops all its graphs may record together (default 1e6)"},
+      {"--max-input-bytes", "N", {"grad", "check", "dot"}, "the largest document read (default 16 MiB)"},
       {"--help", nullptr, {"grad", "check", "dot"}, "show this help"},
   };
   return flags;
@@ -189,7 +198,7 @@ std::string subcommand_help(const std::string& subcommand) {
   for (const FlagInfo& f : flag_table()) {
     if (!takes(f, subcommand)) continue;
     std::string left = std::string(f.name) + (f.argument ? std::string(" ") + f.argument : "");
-    options += "  " + left + std::string(left.size() < 16 ? 16 - left.size() : 1, ' ') +
+    options += "  " + left + std::string(left.size() < 21 ? 21 - left.size() : 1, ' ') +
                f.meaning + "\n";
   }
   const char* text = subcommand == "grad" ? grad_help : subcommand == "check" ? check_help : dot_help;
@@ -244,14 +253,52 @@ struct Document {
   DType dtype = DType::float64;
 };
 
-std::string read_text(const Flags& flags, const ReadStdin& read_stdin) {
+// ---- budgets ----
+
+// What one document may cost: the work it describes is counted as it is done (the engine's
+// Budget), the document itself as it is read. Each limit has its option, named in the error.
+struct Limits {
+  std::int64_t elements = 100'000'000;   // 800 MB in float64, were they all alive at once
+  std::int64_t nodes = 1'000'000;        // about 200 MB of graph
+  std::int64_t input_bytes = 16 << 20;   // a learner's document is a few kilobytes
+};
+
+std::int64_t limit_option(const Flags& flags, const char* name, std::int64_t fallback) {
+  if (!flags.has(name)) return fallback;
+  const std::string text = flags.value(name);
+  std::int64_t n = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (error != std::errc() || end != text.data() + text.size() || n <= 0)
+    throw InputError(std::string(name) + " needs a whole number above 0, not '" + printable(text) + "'");
+  return n;
+}
+
+Limits read_limits(const Flags& flags) {
+  const Limits defaults;
+  return {limit_option(flags, "--max-elements", defaults.elements),
+          limit_option(flags, "--max-nodes", defaults.nodes),
+          limit_option(flags, "--max-input-bytes", defaults.input_bytes)};
+}
+
+std::string read_text(const Flags& flags, const ReadStdin& read_stdin, const Limits& limits) {
+  const auto most = static_cast<std::size_t>(limits.input_bytes);
+  std::string text;
   if (flags.has("--input")) {
     const std::string path = flags.value("--input");
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw InputError("cannot read '" + path + "': " + std::strerror(errno));
-    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw InputError("cannot read '" + path + "': " + std::strerror(errno));
+    const struct Closing {
+      int fd;
+      ~Closing() { ::close(fd); }
+    } closing{fd};
+    text = read_at_most(fd, most, "'" + path + "'");
+  } else {
+    text = read_stdin(flags.subcommand, most);
   }
-  return read_stdin(flags.subcommand);
+  if (text.size() > most)
+    throw InputError("the document is larger than the " + std::to_string(most) +
+                     " bytes allowed (--max-input-bytes N raises the limit)");
+  return text;
 }
 
 Json object_field(const Json& root, const char* key) {
@@ -516,8 +563,22 @@ int run_check(const Document& doc, const Flags& flags, std::ostream& output) {
       const std::string text = claim.get<std::string>();
       claimed = explained(where + ": ", text, [&] {
         const Program claim_program = parse(text);
-        Env claim_env = env;  // a claim's own steps stay its own
-        return as_tensor(evaluate(claim_program, claim_env), DType::float64);
+        // A claim's own steps stay its own: they are taken out of env again afterwards
+        // (copying env instead made 40 000 claims on 40 000 steps take minutes).
+        std::vector<std::string> own;
+        for (const Step& step : claim_program.steps)
+          if (!env.names.count(step.name)) own.push_back(step.name);
+        const auto forget = [&] {
+          for (const std::string& name : own) env.names.erase(name);
+        };
+        try {
+          const Tensor t = as_tensor(evaluate(claim_program, env), DType::float64);
+          forget();
+          return t;
+        } catch (...) {
+          forget();
+          throw;
+        }
       });
     } else {
       claimed = tensor_from_json(claim, DType::float64, where);
@@ -575,15 +636,31 @@ std::string one_line(std::string text) {
 }
 }  // namespace
 
+std::string read_at_most(int fd, std::size_t max_bytes, const std::string& name) {
+  std::string text;
+  char buffer[1 << 16];
+  while (text.size() <= max_bytes) {
+    const std::size_t want = std::min(sizeof buffer, max_bytes + 1 - text.size());
+    const ssize_t n = ::read(fd, buffer, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw InputError("cannot read " + name + ": " + std::strerror(errno));
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
 Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
   std::ostringstream out;
   std::string prefix = "gradlab";
-  set_max_elements(max_tensor_elements);
   try {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
       out << program_help << describe_functions()
-          << "\nExit status: 0 done; 1 a wrong claim under `check --strict`; 2 bad input "
-             "or usage.\n";
+          << "\nLimits (each subcommand's --help has its option): the elements all tensors of a "
+             "document hold\ntogether (1e8), the ops its graphs record (1e6), its size (16 MiB), "
+             "64 levels of nesting.\n"
+          << "\nExit status: 0 done; 1 a wrong claim under `check --strict`; 2 bad input, "
+             "usage, a limit\nreached, or output that could not be written.\n";
       return {0, out.str(), "", prefix};
     }
     if (args.empty())
@@ -594,7 +671,13 @@ Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
     prefix += " " + subcommand;
     const Flags flags = parse_flags(subcommand, {args.begin() + 1, args.end()});
     if (flags.has("--help")) return {0, subcommand_help(subcommand), "", prefix};
-    const Document doc = read_document(read_text(flags, read_stdin));
+    const Limits limits = read_limits(flags);
+    set_max_elements(std::min(max_tensor_elements, limits.elements));
+    const Budget budget({.elements = limits.elements,
+                         .nodes = limits.nodes,
+                         .elements_hint = "--max-elements N raises the limit",
+                         .nodes_hint = "--max-nodes N raises the limit"});
+    const Document doc = read_document(read_text(flags, read_stdin, limits));
     int status = 0;
     if (subcommand == "grad")
       status = run_grad(doc, out);
@@ -604,9 +687,14 @@ Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
       status = run_dot(doc, flags, out);
     return {status, out.str(), "", prefix};
   } catch (const ExplainedSyntaxError& e) {
-    return {2, "", prefix + ": " + e.what() + "\n", prefix};  // with the expression and a caret
+    // The message, then the expression and a caret: explain() made those two lines safe
+    // to print (and the caret lines up only as they are).
+    const std::string text = e.what();
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    return {2, "", prefix + ": " + printable(text.substr(0, end)) + text.substr(end) + "\n", prefix};
   } catch (const std::exception& e) {  // InputError, or an error no check foresaw
-    return {2, "", prefix + ": " + one_line(e.what()) + "\n", prefix};
+    // Whatever it quotes (a path, an option, nlohmann's "last read: …") may hold any byte.
+    return {2, "", prefix + ": " + printable(one_line(e.what())) + "\n", prefix};
   } catch (...) {
     return {2, "", prefix + ": unexpected error\n", prefix};
   }

@@ -1022,21 +1022,50 @@ std::string describe_functions() {
   return out.str();
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence of two to four bytes at text[i], or 0 if
+// there is none there (a stray continuation byte, a cut or overlong sequence, a surrogate).
+std::size_t utf8_sequence(const std::string& text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  const std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                             : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+  if (length == 0 || i + length > text.size()) return 0;
+  // The second byte's range narrows for E0 (no overlong), ED (no surrogate), F0, F4.
+  const unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+  const unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
+  for (std::size_t k = 2; k < length; ++k)
+    if (!is_continuation_byte(text[i + k])) return 0;
+  return length;
+}
+
+}  // namespace
+
 std::string printable(const std::string& text) {
   std::string out;
-  for (const char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) {
+      if (const std::size_t n = utf8_sequence(text, i)) {
+        out.append(text, i, n);  // UTF-8 (ŷ, δ) as it is
+        i += n - 1;
+        continue;
+      }
+    }
     if (c == '\n')
       out += "\\n";
     else if (c == '\t')
       out += "\\t";
     else if (c == '\r')
       out += "\\r";
-    else if (byte < 0x20 || byte == 0x7f) {
+    else if (byte < 0x20 || byte >= 0x7f) {  // a control character, or a byte that is not UTF-8
       const char digits[] = "0123456789abcdef";
       out += {'\\', 'x', digits[byte >> 4], digits[byte & 15]};
     } else {
-      out += c;  // UTF-8 (ŷ, δ) as it is
+      out += c;
     }
   }
   return out;

@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -13,12 +12,12 @@
 
 int main(int argc, char** argv) {
   const gradlab::cli::Outcome outcome =
-      gradlab::cli::run({argv + 1, argv + argc}, [](const std::string& subcommand) {
+      gradlab::cli::run({argv + 1, argv + argc}, [](const std::string& subcommand, std::size_t max_bytes) {
         if (isatty(STDIN_FILENO))  // a learner who typed just `gradlab grad` should not wonder why it waits
           std::cerr << "gradlab " << subcommand
                     << ": reading the JSON document from stdin (end it with Ctrl-D; --help "
                        "shows an example)\n";
-        return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+        return gradlab::cli::read_at_most(STDIN_FILENO, max_bytes, "stdin");
       });
   // Every byte of the output is written, or the program says it was not: `> /dev/full`, a
   // full disk or a closed pipe must not look like success with the JSON cut short.

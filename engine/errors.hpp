@@ -44,5 +44,10 @@ struct IOError : Error {
 struct FormatError : Error {
   using Error::Error;
 };
+// The work a Budget allows is used up (engine/budget.hpp): too many elements allocated or
+// ops recorded.
+struct BudgetError : Error {
+  using Error::Error;
+};
 
 }  // namespace gradlab

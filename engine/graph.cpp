@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "engine/budget.hpp"
 #include "engine/errors.hpp"
 #include "engine/kernels.hpp"
 #include "ops/elementwise.hpp"
@@ -235,6 +236,7 @@ void detail::check_forward(const OpInfo& op, const Tensor& output,
 
 void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
                     BackwardFn backward, std::initializer_list<TensorRef> saved) {
+  if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
   impl->node.reset(new Node(op, inputs, saved, std::move(backward)));

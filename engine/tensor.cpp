@@ -11,6 +11,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "engine/budget.hpp"
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
 #include "engine/memory.hpp"
@@ -64,6 +65,13 @@ std::atomic<std::int64_t> element_limit{std::numeric_limits<std::int64_t>::max()
                    " allowed here");
 }
 
+// The elements of a new tensor, charged to the budget in force if there is one
+// (engine/budget.hpp).
+[[gnu::always_inline]] inline void charge(std::int64_t elements, const Shape& shape) {
+  if (detail::budget_in_force.load(std::memory_order_relaxed)) [[unlikely]]
+    detail::charge_elements(elements, shape);
+}
+
 // The bytes of a tensor of this shape. Rejects shapes no buffer could hold, before
 // numel() could overflow, and shapes over the limit a program set.
 std::size_t bytes_for(const Shape& shape, DType dtype) {
@@ -74,6 +82,7 @@ std::size_t bytes_for(const Shape& shape, DType dtype) {
   bad = bad || n > (dtype == DType::float32 ? most / 4 : most / 8);
   if (bad || n > element_limit.load(std::memory_order_relaxed)) [[unlikely]]
     reject(shape, n, bad);
+  charge(n, shape);
   return static_cast<std::size_t>(n) * size_of(dtype);
 }
 
@@ -275,6 +284,7 @@ Tensor empty(const Shape& shape, DType dtype) {
 }
 
 Tensor empty_like(const Tensor& t) {
+  charge(t.numel(), t.shape());
   return Tensor(TensorImpl::make(t.shape(), t.dtype(), t.numel() * size_of(t.dtype())));
 }
 

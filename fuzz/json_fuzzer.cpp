@@ -28,7 +28,7 @@ std::size_t count_lines(const std::string& text) {
 
 void run(const std::string& subcommand, const std::string& document) {
   const gradlab::cli::Outcome outcome =
-      gradlab::cli::run({subcommand}, [&](const std::string&) { return document; });
+      gradlab::cli::run({subcommand}, [&](const std::string&, std::size_t) { return document; });
   if (outcome.status == 0) {
     require(outcome.err.empty() && !outcome.out.empty());
     return;

@@ -1,5 +1,7 @@
 #define BOOST_TEST_MODULE checkpoint
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdlib.h>  // mkdtemp
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -312,9 +314,68 @@ BOOST_AUTO_TEST_CASE(a_crash_while_saving_leaves_the_previous_checkpoint_intact)
   BOOST_TEST(bits(restored.parameters()) == bits(first.parameters()));
   const auto files = dir.files();
   BOOST_TEST_REQUIRE(files.size() == 2u);
-  BOOST_TEST(files[0].starts_with(".gradlab-save_checkpoint-"));
+  BOOST_TEST(files[0].starts_with(".cnn.ckpt.gradlab-save_checkpoint-"));
   BOOST_TEST(read(dir.path / files[0]).size() == 100u);  // cut off at the limit
   BOOST_TEST(files[1] == "cnn.ckpt");
+  // The next save of the same checkpoint removes what the dead one left.
+  save_checkpoint(path, second.parameters());
+  BOOST_TEST(dir.files() == std::vector<std::string>{"cnn.ckpt"});
+}
+
+// Leftovers of killed saves piled up, a whole checkpoint each: a save removes those of its
+// own target that no live save holds, and nothing else.
+BOOST_AUTO_TEST_CASE(a_save_removes_the_stale_temporaries_of_its_target_only) {
+  TempDir dir("gradlab-test-checkpoint");
+  const fs::path path = dir.path / "model.ckpt";
+  const std::string stale = ".model.ckpt.gradlab-save_checkpoint-abcdef";
+  const std::string live = ".model.ckpt.gradlab-save_checkpoint-ghijkl";
+  const std::string other = ".other.ckpt.gradlab-save_checkpoint-abcdef";
+  for (const std::string& name : {stale, live, other}) write(dir.path / name, "half a checkpoint");
+  const int held = ::open((dir.path / live).c_str(), O_RDONLY);  // a save in progress
+  BOOST_TEST_REQUIRE(held >= 0);
+  BOOST_TEST_REQUIRE(::flock(held, LOCK_EX) == 0);
+  save_checkpoint(path, three_parameters(0));
+  ::close(held);
+  BOOST_TEST(dir.files() == (std::vector<std::string>{live, other, "model.ckpt"}));
+}
+
+// A checkpoint saved through a symbolic link: the link stays, the file it names is replaced
+// (it was the link that was replaced by a regular file, cutting it from its target).
+BOOST_AUTO_TEST_CASE(saving_through_a_symbolic_link_replaces_the_file_it_names) {
+  TempDir dir("gradlab-test-checkpoint");
+  fs::create_directory(dir.path / "runs");
+  const fs::path target = dir.path / "runs" / "model-v2.ckpt", link = dir.path / "latest.ckpt";
+  save_checkpoint(target, three_parameters(0));
+  fs::create_symlink("runs/model-v2.ckpt", link);  // relative, as ln -s makes them
+  save_checkpoint(link, three_parameters(100));
+  BOOST_TEST(fs::is_symlink(link));
+  BOOST_TEST(fs::read_symlink(link) == fs::path("runs/model-v2.ckpt"));
+  std::vector<Tensor> loaded = three_parameters(-5);
+  load_checkpoint(target, loaded);
+  BOOST_TEST(bits(loaded) == bits(three_parameters(100)));
+  BOOST_TEST(dir.files() == (std::vector<std::string>{"latest.ckpt", "runs"}));
+
+  // A dangling link names the file to create.
+  fs::create_symlink("runs/new.ckpt", dir.path / "next.ckpt");
+  save_checkpoint(dir.path / "next.ckpt", three_parameters(7));
+  BOOST_TEST(fs::is_symlink(dir.path / "next.ckpt"));
+  BOOST_TEST(fs::is_regular_file(dir.path / "runs" / "new.ckpt"));
+}
+
+// A read-only checkpoint (0444) was silently replaced; now it is refused as cp refuses it,
+// even for root, and left as it was.
+BOOST_AUTO_TEST_CASE(a_read_only_checkpoint_is_refused_and_untouched) {
+  TempDir dir("gradlab-test-checkpoint");
+  const fs::path path = dir.path / "model.ckpt";
+  save_checkpoint(path, three_parameters(0));
+  const std::string before = read(path);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  BOOST_CHECK_EXCEPTION(save_checkpoint(path, three_parameters(100)), IOError,
+                        says_all({"save_checkpoint: cannot write '" + path.string() + "'", "read-only",
+                                  std::strerror(EACCES)}));
+  BOOST_TEST(read(path) == before);
+  BOOST_TEST((static_cast<mode_t>(fs::status(path).permissions()) & 0777) == 0444u);
+  BOOST_TEST(dir.files() == std::vector<std::string>{"model.ckpt"});
 }
 
 // The same, but the program survives: write() fails with EFBIG as on a full disk. The

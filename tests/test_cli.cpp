@@ -707,8 +707,8 @@ BOOST_AUTO_TEST_CASE(deep_documents_end_in_one_line_on_a_1_MB_stack) {
     BOOST_TEST(r.status == 2, expr.substr(0, 40) << " → exit " << r.status);
     BOOST_TEST(r.err.find(says) != std::string::npos, expr.substr(0, 40) << " → " << r.err.substr(0, 300));
   }
-  // Expressions near the limit (200 levels) still evaluate on that stack, each kind of nesting.
-  const std::size_t n = 195;
+  // Expressions near the limit (64 levels) still evaluate on that stack, each kind of nesting.
+  const std::size_t n = 60;
   std::string calls, parens = std::string(n, '(') + "x" + std::string(n, ')'), power = "x";
   for (std::size_t i = 0; i < n; ++i) calls += "sigmoid(";
   calls.append("x").append(n, ')');
@@ -727,4 +727,90 @@ BOOST_AUTO_TEST_CASE(a_failed_write_to_stdout_is_an_error) {
   BOOST_TEST(r.status == 2);
   BOOST_TEST(r.one_line_starting("gradlab grad: cannot write the output to stdout: "), r.err);
   BOOST_TEST(r.err.find(std::strerror(ENOSPC)) != std::string::npos, r.err);
+}
+
+// A document's budget: the elements its tensors hold together, the ops its graphs record,
+// its own size; each checked as the work proceeds, each error naming the option to raise it.
+BOOST_AUTO_TEST_CASE(each_document_has_a_budget_named_in_its_error) {
+  std::string steps;
+  for (int i = 0; i < 40; ++i) steps.append("h").append(std::to_string(i)).append(" = expand(x, 5000000, 2) + 1; ");
+  const json forty_big_steps = {{"expr", steps + "sum(h0)"}, {"inputs", {{"x", {1, 2}}}}};
+  refused(run_cli({"grad"}, forty_big_steps.dump()), "grad",
+          "more than the 100000000 allowed; --max-elements N raises the limit", "40 steps of 10⁷");
+  std::string nested = "sigmoid(x)";
+  for (int i = 0; i < 14; ++i) nested = "grad(sum(tanh(" + nested + ")), x)";  // doubling each time
+  refused(run_cli({"grad"}, json({{"expr", "sum(" + nested + ")"}, {"inputs", {{"x", {1, 2}}}}}).dump()),
+          "grad", "ops recorded, more than the 1000000 allowed; --max-nodes N raises the limit",
+          "nested grad");
+  refused(run_cli({"grad", "--input", "/dev/zero"}), "grad",
+          "the document is larger than the 16777216 bytes allowed (--max-input-bytes N raises", "/dev/zero");
+
+  // Each limit is the option's; raised, the same document goes through.
+  const json small = {{"expr", "h = expand(x, 500, 2) + 1; sum(h * h)"}, {"inputs", {{"x", {1, 2}}}}};
+  for (const std::string subcommand : {"grad", "dot"})
+    refused(run_cli({subcommand, "--max-elements", "1000"}, small.dump()), subcommand,
+            "more than the 1000 allowed; --max-elements N raises the limit", subcommand);
+  refused(run_cli({"grad", "--max-nodes", "2"}, small.dump()), "grad", "more than the 2 allowed", "nodes");
+  refused(run_cli({"grad", "--max-input-bytes", "20"}, small.dump()), "grad",
+          "larger than the 20 bytes allowed", "input");
+  BOOST_TEST(run_cli({"grad", "--max-elements", "20000", "--max-nodes", "10"}, small.dump()).status == 0);
+  json claimed = small;
+  claimed["claims"] = {{"x", "sum(2 * h, axis=0)"}};
+  refused(run_cli({"check", "--max-elements=2000"}, claimed.dump()), "check", "--max-elements N raises", "check");
+  for (const char* bad : {"0", "-5", "1e9", "many"})
+    refused(run_cli({"grad", "--max-elements", bad}, small.dump()), "grad",
+            "--max-elements needs a whole number above 0", bad);
+}
+
+// Messages: a directory given as --input was read as an empty document.
+BOOST_AUTO_TEST_CASE(input_that_is_a_directory_names_the_path) {
+  refused(run_cli({"grad", "--input", scratch().string()}), "grad",
+          "cannot read '" + scratch().string() + "': " + std::strerror(EISDIR), "a directory");
+}
+
+// Bytes that are not printable UTF-8 (a NUL, 0xff, an escape) never reach the terminal as
+// they are, wherever the message quotes them from: nlohmann's "last read: …" quoted them raw.
+BOOST_AUTO_TEST_CASE(messages_never_echo_raw_bytes) {
+  const auto well_formed = [](const std::string& text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const auto byte = static_cast<unsigned char>(text[i]);
+      if (byte == '\n' && i + 1 == text.size()) continue;
+      if (byte < 0x20 || byte == 0x7f) return false;
+      if (byte < 0x80) continue;
+      std::size_t n = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC2 ? 2 : 0;
+      if (n == 0 || i + n > text.size()) return false;
+      for (std::size_t k = 1; k < n; ++k)
+        if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+      i += n - 1;
+    }
+    return true;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"grad"}, "{\"expr\": \"sum(\xff\xfe)\", \"inputs\": {\"x\": [1]}}"},
+      {{"grad"}, std::string("{\"expr\": \"sum(x)\", \"inputs\": {\"x\": [1, \0\x1b]}}", 42)},
+      {{"grad"}, "{\"expr\": \"sum(x)\", \"inputs\": {\"x\": [1, \xc3]}}"},
+      {{"grad", "--\xff\x1b[2J"}, "{}"},
+      {{"grad", "--input", "/nonexistent/\xff\x1b.json"}, ""},
+      {{"grad"}, R"J({"expr": "x", "inputs": {"x": [1]}, "wrt": ["\u001b[2J\u0000"]})J"},
+  };
+  for (const auto& [args, input] : cases) {
+    const Run r = run_cli(args, input);
+    BOOST_TEST(r.status == 2);
+    BOOST_TEST(r.one_line_starting("gradlab grad: "), r.err);
+    BOOST_TEST(well_formed(r.err), json(r.err).dump(-1, ' ', true, json::error_handler_t::replace));
+  }
+}
+
+// --output through a link to a device: the device is written to (and its failure reported),
+// where the link used to be replaced by a regular file and the run said nothing.
+BOOST_AUTO_TEST_CASE(a_failed_write_to_output_is_an_error) {
+  const fs::path link = scratch() / "full.svg";
+  fs::remove(link);
+  fs::create_symlink("/dev/full", link);
+  const Run r = run_cli({"dot", "--output", link.string()}, R"J({"expr": "sum(x)", "inputs": {"x": [1, 2]}})J");
+  BOOST_TEST(r.status == 2);
+  BOOST_TEST(r.one_line_starting("gradlab dot: "), r.err);
+  BOOST_TEST(r.err.find(std::strerror(ENOSPC)) != std::string::npos, r.err);
+  BOOST_TEST(fs::is_symlink(link));
+  fs::remove(link);
 }

@@ -170,6 +170,27 @@ BOOST_AUTO_TEST_CASE(shapes_too_large_for_memory_are_rejected) {
   BOOST_CHECK_THROW(zeros({INT64_MAX, 2}), ShapeError);
 }
 
+// A Budget counts the elements of every new tensor and every op recorded, views free, and
+// past either limit the tensor or op is a BudgetError ending with the hint.
+BOOST_AUTO_TEST_CASE(a_budget_counts_elements_and_ops_as_they_are_made) {
+  const Tensor x = ones({2, 3}).set_requires_grad();
+  {
+    Budget budget({.elements = 20, .nodes = 2, .elements_hint = "ask for more"});
+    const Tensor y = x * x;                   // 6 elements, 1 op
+    const Tensor flat = reshape(y, {6});      // a view: no elements (and an op)
+    BOOST_TEST(budget.elements_used() == 6);
+    BOOST_TEST(budget.nodes_used() == 2);
+    BOOST_CHECK_EXCEPTION(zeros({3, 5}), BudgetError,
+                          says("tensor: a new tensor of shape [3, 5] would bring the elements "
+                               "allocated to 21, more than the 20 allowed; ask for more"));
+    BOOST_TEST(budget.elements_used() == 6);  // the refused one is not charged
+    BOOST_CHECK_EXCEPTION(y + 1.0, BudgetError, says("ops recorded, more than the 2 allowed"));
+    BOOST_CHECK_EXCEPTION(Budget({}), ValueError, says("another budget is in force"));
+  }
+  const Budget after({.elements = 1});  // the first one ended with its scope
+  BOOST_CHECK_THROW(zeros({2}), BudgetError);
+}
+
 // A large block freed by its tensor is handed to the next tensor of its size class, already
 // paged in; small ones and a cache turned off go back to the system.
 BOOST_AUTO_TEST_CASE(large_blocks_are_reused) {

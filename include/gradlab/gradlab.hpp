@@ -39,6 +39,7 @@
 //   ops/optim.hpp         SGD, Adam
 #pragma once
 
+#include "engine/budget.hpp"
 #include "engine/check.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/dot.hpp"
