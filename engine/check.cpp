@@ -436,13 +436,15 @@ class Checker {
   }
 
   // The edges (node, input) along which graph_[v] is used.
-  std::vector<std::pair<std::size_t, std::size_t>> uses(std::size_t v) const {
-    std::vector<std::pair<std::size_t, std::size_t>> out;
-    for (std::size_t k = v + 1; k < graph_.size(); ++k)
-      if (const Node* n = graph_[k].node())
-        for (std::size_t i = 0; i < n->inputs().size(); ++i)
-          if (n->inputs()[i].impl() == graph_[v].impl()) out.emplace_back(k, i);
-    return out;
+  const std::vector<std::pair<std::size_t, std::size_t>>& uses(std::size_t v) const {
+    if (!uses_) {  // once for the whole graph: a check may have thousands of claims
+      uses_.emplace(graph_.size());
+      for (std::size_t k = 0; k < graph_.size(); ++k)
+        if (const Node* n = graph_[k].node())
+          for (std::size_t i = 0; i < n->inputs().size(); ++i)
+            (*uses_)[index_.at(n->inputs()[i].impl())].emplace_back(k, i);
+    }
+    return (*uses_)[v];
   }
 
   const std::vector<Tensor>& true_walk() const {
@@ -820,7 +822,7 @@ class Checker {
                        branch});
       }
     }
-    const auto uses_of_v = uses(v);
+    const auto& uses_of_v = uses(v);
     if (uses_of_v.size() >= 2)
       for (const auto& [k, i] : uses_of_v)
         if (g[k].defined())
@@ -1361,6 +1363,7 @@ class Checker {
   std::map<std::string, Tensor> truth_;
   std::vector<std::string> warnings_;
   mutable std::optional<std::vector<Tensor>> true_walk_;
+  mutable std::optional<std::vector<std::vector<std::pair<std::size_t, std::size_t>>>> uses_;
 };
 
 }  // namespace
