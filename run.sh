@@ -60,12 +60,11 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc)
+# The builds are CMakePresets.json's (fuzz/CMakePresets.json for the fuzzers).
 if [ "$job" = sanitize ]; then
   # Any finding fails the run: UBSan stops at the first report instead of going on.
-  flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
-  cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
-  cmake --build build-sanitize -j"$jobs"
+  cmake --preset sanitize
+  cmake --build --preset sanitize -j"$jobs"
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
@@ -73,9 +72,8 @@ if [ "$job" = sanitize ]; then
   # their own build (two graphs trained at once; two differentiated at once through a shared
   # parameter; a graph, its nodes and their memory passed between threads). OpenBLAS's own
   # threads are not instrumented, so it runs single-threaded.
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS=-fsanitize=thread \
-    -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
-  cmake --build build-tsan -j"$jobs" --target test_reliability
+  cmake --preset tsan
+  cmake --build --preset tsan -j"$jobs" --target test_reliability
   OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" \
     ./build-tsan/tests/test_reliability \
       --run_test=two_threads_train_at_once_as_one_would,two_threads_differentiate_graphs_that_share_a_parameter,a_graph_built_in_one_thread_is_freed_in_another
@@ -84,8 +82,7 @@ fi
 
 if [ "$job" = fuzz ]; then
   # fuzz/ is a CMake project of its own: libFuzzer needs clang, the rest of gradlab is g++'s.
-  cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=clang++
-  cmake --build build-fuzz -j"$jobs"
+  (cd fuzz && cmake --preset fuzz && cmake --build --preset fuzz -j"$jobs")
   export OPENBLAS_NUM_THREADS=1  # the inputs are small; threads only slow each execution down
   # Inputs are capped so that each execution stays small; one taking over 10 s is a hang.
   expr_flags=(-dict=fuzz/expr.dict -max_len=512 -timeout=10)
@@ -118,8 +115,11 @@ if [ "$job" = fuzz ]; then
   exit "$status"
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$jobs"
+# CI (CI=true) builds with warnings as errors; both presets build into build/.
+preset=release
+[ "${CI:-}" = true ] && preset=ci
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j"$jobs"
 
 if [ "$job" = main ]; then
   cmake --build build --target docs  # runs the tutorials, then writes docs/ops.md
