@@ -91,13 +91,14 @@ std::int64_t max_elements() { return element_limit; }
 // two, and one cache line fewer to touch. The numbers' Storage header sits right after the
 // TensorImpl and frees the whole block when the last tensor viewing it goes; that is
 // usually this one, at the very end of its destructor (storage is its first member).
+static_assert(sizeof(TensorImpl) == Storage::tensor_bytes);  // Storage::place relies on it
 [[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
                                                                std::size_t bytes) {
   const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
   if (together > small_block_limit)
     return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
   std::byte* block = static_cast<std::byte*>(allocate_small(together));
-  Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), sizeof(TensorImpl), together);
+  Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), true, together);
   return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
 }
 
