@@ -8,6 +8,19 @@
 
 namespace gradlab {
 
+namespace {
+
+// What expand and to return when there is nothing to change: a new tensor over x's
+// numbers, recorded as the op, whose backward passes G on as it is. Never x's own handle:
+// a name given to the result would rename x, and a step `h = to(x, …)` would be x itself,
+// so that the gradient with respect to h would be x's.
+Tensor unchanged(const OpInfo& op, const Tensor& x) {
+  return record(op, share_numbers(x, x.shape()), {x},
+                [](const BackwardContext& c) { return Grads{c.grad}; });
+}
+
+}  // namespace
+
 const OpInfo reshape_op{"reshape", "x read with a new shape", {"∂x = G reshaped back"}};
 Tensor reshape(const Tensor& x, Shape shape, Here where) {
   const CallSite site(where);
@@ -26,8 +39,8 @@ Tensor reshape(const Tensor& x, Shape shape, Here where) {
   if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }) ||
       numel(shape) != x.numel())
     throw bad();
-  if (shape == x.shape()) return x;
-  // The numbers are row-major and contiguous, so the new tensor shares them.
+  // The numbers are row-major and contiguous, so the new tensor shares them (also when the
+  // shape is x's own: a new tensor all the same, see unchanged()).
   Tensor out = share_numbers(x, shape);
   return record(reshape_op, out, {x}, [](const BackwardContext& c) {
     return Grads{reshape(c.grad, c.inputs[0].shape())};
@@ -38,7 +51,7 @@ const OpInfo expand_op{"expand", "x repeated along axes of size 1",
                        {"∂x = G summed back over the repeated axes"}};
 Tensor expand(const Tensor& x, const Shape& shape, Here where) {
   const CallSite site(where);
-  if (x.shape() == shape) return x;
+  if (x.shape() == shape) return unchanged(expand_op, x);
   if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape)
     throw ShapeError("expand: cannot broadcast " + to_string(x.shape()) + " to " +
                      to_string(shape));
@@ -94,7 +107,7 @@ Tensor transpose(const Tensor& x, Here where) {
 const OpInfo to_op{"to", "x in another dtype", {"∂x = G in x's dtype"}};
 Tensor to(const Tensor& x, DType dtype, Here where) {
   const CallSite site(where);
-  if (x.dtype() == dtype) return x;
+  if (x.dtype() == dtype) return unchanged(to_op, x);
   Tensor out = empty(x.shape(), dtype);
   kernels::dispatch(x.dtype(), [&]<class From>(From) {
     kernels::dispatch(dtype, [&]<class To>(To) {
