@@ -17,9 +17,10 @@ namespace {
 // The steps in relu's and abs's gradients, [x > 0] and sign(x), for a number and for a
 // tensor (as a constant: the step has no gradient of its own), so that one fused formula
 // reads them in both forms (Note [Fused formulas]).
+// (Written ¬(v ≤ 0), not v > 0: a NaN passes G on, as PyTorch's threshold_backward does.)
 template <class T>
 T positive(T v) {
-  return T(v > 0);
+  return T(!(v <= 0));
 }
 Tensor positive(const Tensor& x) { return unary_map(x, [](auto v) { return positive(v); }); }
 template <class T>
@@ -149,7 +150,9 @@ Tensor tanh(const Tensor& x, Here where) {
 const OpInfo relu_op{"relu", "max(x, 0)", {"∂x = G ∘ [x > 0]"}};
 Tensor relu(const Tensor& x, Here where) {
   const CallSite site(where);
-  Tensor out = unary_map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  // ¬(v ≤ 0) rather than v > 0: relu(NaN) is NaN, so that a NaN goes on to the loss (and
+  // detect_anomaly sees it) instead of becoming a quiet 0.
+  Tensor out = unary_map(x, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); });
   return record(relu_op, out, {x}, [](const BackwardContext& c) {
     return Grads{fused([](auto g, auto x) { return g * positive(x); }, c.grad, c.inputs[0])};
   });

@@ -451,3 +451,17 @@ BOOST_AUTO_TEST_CASE(reflect_checks_only_the_axes_it_pads) {
   // No rows are added, so an image without rows can still get columns… of nothing.
   BOOST_TEST(pad(ones({0, 3}), Padding(0, 0, 1, 1), PadMode::reflect).shape() == Shape({0, 5}));
 }
+
+// A NaN in a window is that window's maximum, wherever it sits in the window, and its
+// gradient goes to it: max pooling does not drop a NaN, as relu now does not either.
+BOOST_AUTO_TEST_CASE(max_pool2d_keeps_a_nan) {
+  for (int at = 0; at < 4; ++at) {
+    std::vector<double> v = {1.0, 5.0, 3.0, 2.0};
+    v[at] = std::nan("");
+    Tensor x = from_vector(v, {2, 2}).set_requires_grad();
+    const Tensor y = max_pool2d(x, 2);
+    BOOST_TEST(std::isnan(y.item()), "NaN at " << at);
+    y.backward(tensor({{1.0}}));
+    BOOST_TEST(x.grad().at({at / 2, at % 2}) == 1.0);
+  }
+}

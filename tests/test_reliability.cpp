@@ -287,3 +287,12 @@ BOOST_AUTO_TEST_CASE(nodes_remember_the_users_line) {
   BOOST_TEST(g.node()->from_backward);
   BOOST_TEST(std::string(g.node()->where.file_name()).find("test_reliability.cpp") != std::string::npos);
 }
+
+// relu used to turn a NaN into 0, so that anomaly mode never saw it: now the NaN comes out
+// of relu and anomaly mode names where it came from.
+BOOST_AUTO_TEST_CASE(anomaly_mode_catches_a_nan_fed_to_relu) {
+  const Tensor x = tensor({1.0, std::nan("")}).name("data");
+  detect_anomaly on;
+  BOOST_CHECK_EXCEPTION(relu(x), AnomalyError,
+                        testing::says("input 0 ('data') of relu already holds NaN"));
+}
