@@ -1,6 +1,7 @@
 #include "engine/graph.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <mutex>
@@ -342,6 +343,60 @@ void accumulate(Tensor& into, Tensor&& g, bool recorded) {
   });
 }
 
+// Note [Leaf gradients across threads]
+// Two threads back-propagating separate graphs that share a parameter both add into its
+// .grad(): without a lock, one thread's sum overwrites the other's and updates are lost.
+// As PyTorch's AccumulateGrad does, each addition into a tensor's .grad() holds a lock,
+// one of a fixed set chosen by the tensor's address (a tensor has no room for a mutex of
+// its own, and a pass takes the lock once per leaf, not per op). Nothing is done while
+// holding it but that one addition, so two of them never nest.
+std::mutex& grad_lock(const TensorImpl* t) {
+  static std::array<std::mutex, 64> locks;
+  return locks[(reinterpret_cast<std::uintptr_t>(t) >> 4) % locks.size()];
+}
+
+// Note [Passes in threads]
+// A pass keeps its bookkeeping in the nodes (Note [Backward scheduling]), so two passes
+// through one graph at once would write the same slots: memory corruption, not just a
+// wrong sum. So a pass claims each node as it first reaches it, swapping its number into
+// `pass_` with a compare-and-swap, and refuses (GraphError) a node whose number belongs to
+// a pass still running. Which passes are running is kept here: their count, read on every
+// claim, and, consulted only when more than one runs, their numbers.
+class RunningPasses {
+ public:
+  void enter(std::uint32_t id) {
+    count_.fetch_add(1, std::memory_order_acq_rel);
+    for (std::atomic<std::uint32_t>& entry : ids_) {
+      std::uint32_t free = 0;
+      if (entry.compare_exchange_strong(free, id, std::memory_order_acq_rel)) return;
+    }
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+    throw GraphError("backward: more than " + std::to_string(ids_.size()) +
+                     " backward passes running at once");
+  }
+  void leave(std::uint32_t id) {
+    for (std::atomic<std::uint32_t>& entry : ids_)
+      if (entry.load(std::memory_order_relaxed) == id) {
+        entry.store(0, std::memory_order_release);
+        break;
+      }
+    count_.fetch_sub(1, std::memory_order_acq_rel);  // orders this pass's writes before any later claim
+  }
+  // Whether pass `id`, which is not the caller's, is running. Once a pass has left it
+  // never runs again, so a "no" stays true.
+  bool running(std::uint32_t id) const {
+    if (count_.load(std::memory_order_acquire) <= 1) return false;  // only the caller's
+    return std::any_of(ids_.begin(), ids_.end(), [id](const std::atomic<std::uint32_t>& entry) {
+      return entry.load(std::memory_order_acquire) == id;
+    });
+  }
+
+ private:
+  std::atomic<int> count_{0};
+  std::array<std::atomic<std::uint32_t>, 256> ids_{};  // 0: a free entry
+};
+constinit RunningPasses running_passes;
+
 struct Pass {
   bool retain_graph = false;
   bool create_graph = false;
@@ -357,33 +412,46 @@ struct BackwardPass {
     static std::atomic<std::uint32_t> passes{0};
     do id = ++passes;
     while (id == 0);  // 0 marks a node no pass has reached yet
+    running_passes.enter(id);
   }
+  ~BackwardPass() { running_passes.leave(id); }
+  BackwardPass(const BackwardPass&) = delete;
+  BackwardPass& operator=(const BackwardPass&) = delete;
 
   // The slot of t in this pass, made if `fresh` comes back true.
   Slot& slot(TensorImpl* t, bool& fresh) {
     if (!t->node) return leaves.find(t, fresh);
     Node& n = *t->node;
-    fresh = n.pass_ != id;
-    if (fresh) {
-      n.pass_ = id;
+    std::uint32_t last = n.pass_.load(std::memory_order_acquire);
+    fresh = last != id;
+    if (fresh) {  // claim it (Note [Passes in threads]), or touch nothing
+      if ((last != 0 && running_passes.running(last)) ||
+          !n.pass_.compare_exchange_strong(last, id, std::memory_order_acq_rel)) [[unlikely]]
+        overtaken(t);
       n.slot_ = Slot{};
     }
     return n.slot_;
   }
   // The slot of a tensor step 1 reached.
   Slot& reached(TensorImpl* t) {
-    if (t->node && t->node->pass_ == id) [[likely]]
+    if (t->node && t->node->pass_.load(std::memory_order_relaxed) == id) [[likely]]
       return t->node->slot_;
+    return reached_leaf(t);
+  }
+  [[gnu::noinline]] Slot& reached_leaf(TensorImpl* t) {
+    if (t->node) overtaken(t);  // another pass claimed it since
     bool fresh = false;
-    Slot& s = slot(t, fresh);
+    Slot& s = leaves.find(t, fresh);
     if (fresh) [[unlikely]]
       overtaken(t);
     return s;
   }
   [[noreturn]] void overtaken(const TensorImpl* t) const {
-    throw GraphError(std::string(caller) + ": another backward pass ran through the graph of " +
+    throw GraphError(std::string(caller) + ": another backward pass is running through the "
+                     "graph of " +
                      (t->node ? "'" + std::string(t->node->op->name) + "'" : "a leaf") +
-                     " while this one was running; run one pass at a time through a graph");
+                     " (another thread's, or one started inside a backward formula); run one "
+                     "pass at a time through a graph (separate graphs may share leaves)");
   }
 
   // Note [Version counters]
@@ -499,6 +567,7 @@ struct BackwardPass {
         (*options.results)[it->second] = own(g);
     }
     if (options.into_leaves && (!t->node || t->retains_grad)) {
+      const std::lock_guard lock(grad_lock(t));  // Note [Leaf gradients across threads]
       if (t->grad.defined())
         accumulate(t->grad, Tensor(g), options.create_graph);
       else

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -182,7 +183,7 @@ struct Node {
   // The backward pass running through this node keeps here its count of consumers still
   // to come and the sum of the gradients sent so far (see Note [Backward scheduling]);
   // `pass_` says which pass they belong to, so that nothing needs resetting between passes.
-  std::uint32_t pass_ = 0;
+  std::atomic<std::uint32_t> pass_ = 0;  // claimed atomically: see Note [Passes in threads]
   std::uint32_t output_version_ = 0;  // the version stamp of its output's numbers when recorded
   [[no_unique_address]] PassSlot slot_;  // (the bytes below fill its tail padding)
   std::uint8_t input_count_ = 0;
