@@ -207,7 +207,8 @@ struct ThreadModes {
   bool anomaly = false;                  // inside detect_anomaly
   bool in_backward = false;              // a backward pass with create_graph is recording
   bool site_open = false;                // an outermost CallSite is open …
-  std::source_location site = {};        // … at this place in the user's program
+  std::source_location site = {};        // … at this place in the user's program …
+  const char* site_op = nullptr;         // … for this op (for messages; may be null)
   const std::string* cluster = nullptr;  // the label of the innermost `cluster` scope
   const OpInfo* backward_of = nullptr;   // the op whose backward formula is running
 };
@@ -272,14 +273,17 @@ class detect_anomaly {
 
 // Where the user's program called an op. Each public op takes
 // `std::source_location where = std::source_location::current()`, which the compiler fills
-// in at the caller's line, and opens a CallSite with it first thing; the outermost one
+// in at the caller's line, and opens a CallSite with it (and its name, `__func__`) first
+// thing; the outermost one
 // counts, so that the nodes an op records through other ops (conv2d through pad) carry the
 // user's line, not the library's. A backward pass opens one with its node's line.
 class CallSite {
  public:
-  explicit CallSite(const std::source_location& where) : outermost_(!detail::modes.site_open) {
+  explicit CallSite(const std::source_location& where, const char* op = nullptr)
+      : outermost_(!detail::modes.site_open) {
     if (outermost_) {
       detail::modes.site = where;
+      detail::modes.site_op = op;
       detail::modes.site_open = true;
     }
   }

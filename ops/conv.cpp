@@ -167,7 +167,7 @@ Tensor as_batch(const Tensor& t) {
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& o, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (is_plain_image(input, weight)) {
     // One image, one kernel: one output channel, so the bias is a single number.
     if (bias.defined() && (bias.dim() > 1 || bias.numel() != 1))
@@ -196,7 +196,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
 
 Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   const Conv2dOptions& options, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (weight.dim() < 2)
     throw ShapeError("convolve2d: the kernel needs 2 or 4 dimensions, got " +
                      to_string(weight.shape()));
@@ -205,7 +205,7 @@ Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                         const ConvTranspose2dOptions& o, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   check_settings("conv_transpose2d", o.stride, o.padding, o.dilation, o.groups);
   const std::string shapes =
       "input " + to_string(input.shape()) + ", weight " + to_string(weight.shape());
@@ -243,7 +243,7 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
 
 Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Pair kernel,
                           const Conv2dOptions& o, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   check_settings("conv2d_weight_grad", o.stride, o.padding, o.dilation, o.groups);
   if (o.padding_mode != PadMode::zeros)
     throw ValueError("conv2d_weight_grad: only zeros padding; pad() the input first for " +

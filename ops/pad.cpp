@@ -107,7 +107,7 @@ Shape padded_shape(Shape s, Padding p) {
 const OpInfo pad_op{"pad", "x with a border: zeros, reflect, replicate or circular",
                     {"∂x = unpad(G): the border's gradient folded back onto x"}};
 Tensor pad(const Tensor& x, Padding p, PadMode mode, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   check_padding("pad", x.shape(), p, mode);
   Tensor out = zeros(padded_shape(x.shape(), p), x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
@@ -125,7 +125,7 @@ Tensor pad(const Tensor& x, Padding p, PadMode mode, Here where) {
 const OpInfo unpad_op{"unpad", "g with its border folded back onto the image (pad's adjoint)",
                       {"∂g = pad(G)"}};
 Tensor unpad(const Tensor& g, Padding p, PadMode mode, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (g.dim() < 2)
     throw ShapeError("unpad: needs an image with at least 2 dimensions, got " +
                      to_string(g.shape()));

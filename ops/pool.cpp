@@ -108,7 +108,7 @@ Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) 
 
 // y = max over each window:  ∂L/∂x = g sent back to each window's maximum (scatter)
 Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, options);
     const Positions positions(g.planes * g.out_h * g.out_w);
@@ -151,7 +151,7 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
 }
 
 Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, options);
     // Every channel of every image as its own one-channel image, one 1/(kH·kW) kernel.

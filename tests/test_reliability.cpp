@@ -353,3 +353,21 @@ BOOST_AUTO_TEST_CASE(anomaly_mode_catches_a_nan_fed_to_relu) {
   BOOST_CHECK_EXCEPTION(relu(x), AnomalyError,
                         testing::says("input 0 ('data') of relu already holds NaN"));
 }
+
+// A tensor that cannot be allocated is a MemoryError naming the op, the shape, the dtype
+// and the bytes (it was a bare std::bad_alloc). 8 TiB: more than any machine here has.
+BOOST_AUTO_TEST_CASE(running_out_of_memory_names_the_op_and_the_shape) {
+#if defined(GRADLAB_ADDRESS_SANITIZER)
+  return;  // AddressSanitizer stops the program at an allocation this big, by design
+#endif
+  const Tensor x = tensor({{1.0}});
+  const int line = __LINE__ + 1;
+  BOOST_CHECK_EXCEPTION(expand(x, {1 << 20, 1 << 20}), MemoryError, [&](const MemoryError& e) {
+    return testing::says("expand: out of memory allocating a float64 tensor of shape "
+                         "[1048576, 1048576] (8796093022208 bytes); called at ")(e) &&
+           testing::says(at_line(line))(e);
+  });
+  BOOST_CHECK_EXCEPTION(zeros({1 << 20, 1 << 21}, DType::float32), MemoryError,
+                        testing::says("empty: out of memory allocating a float32 tensor of "
+                                      "shape [1048576, 2097152] (8796093022208 bytes)"));
+}
