@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <gradlab/gradlab.hpp>
 #include <vector>
@@ -464,4 +465,20 @@ BOOST_AUTO_TEST_CASE(max_pool2d_keeps_a_nan) {
     y.backward(tensor({{1.0}}));
     BOOST_TEST(x.grad().at({at / 2, at % 2}) == 1.0);
   }
+}
+
+// Amounts near 2⁶² overflowed pad's, unpad's and the pools' int64 arithmetic (undefined
+// behaviour, caught by UBSan): now a ShapeError naming the op and the size.
+BOOST_AUTO_TEST_CASE(amounts_near_two_to_the_62_are_a_shape_error_not_an_overflow) {
+  const Tensor x = ones({3, 3});
+  const std::int64_t huge = std::int64_t(1) << 62, most = std::numeric_limits<std::int64_t>::max();
+  BOOST_CHECK_EXCEPTION(pad(x, Padding(huge, huge, 0, 0)), ShapeError,
+                        says("pad: the padded height is past the int64 range (above 2^63 - 1)"));
+  BOOST_CHECK_EXCEPTION(unpad(x, Padding(0, 0, most, most)), ShapeError,
+                        says("unpad: the unpadded width is past the int64 range (below -2^63)"));
+  // Padding at most half the kernel, yet the padded side 3 + 2 · (2^62 − 1) is past int64.
+  BOOST_CHECK_EXCEPTION(max_pool2d(x, {most, 2}, {.padding = {most / 2, 0}}), ShapeError,
+                        says("max_pool2d: the padded input's height is past the int64 range"));
+  BOOST_CHECK_EXCEPTION(avg_pool2d(x, {most, 2}, {.padding = {most / 2, 0}}), ShapeError,
+                        says("avg_pool2d: the padded input's height is past the int64 range"));
 }
