@@ -240,7 +240,8 @@ void Node::give_up_tensors(TensorList& into) {
   for (Tensor& t : kept)
     if (t.use_count() == 1) into.push_back(std::move(t));  // the others just lose a holder
   std::destroy(kept.begin(), kept.end());
-  emptied_ = true;
+  released = true;
+  input_count_ = 0;
 }
 
 void detail::check_forward(const OpInfo& op, const Tensor& output,

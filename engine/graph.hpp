@@ -178,7 +178,9 @@ struct Node {
   }
   const std::uint32_t* versions() const { return versions_at(count_); }
 
-  std::size_t live() const { return emptied_ ? 0 : released ? input_count_ : count_; }
+  // The tensors held now: the inputs alone once released; none once given up (which
+  // releases the node with no inputs left).
+  std::size_t live() const { return released ? input_count_ : count_; }
 
   // The backward pass running through this node keeps here its count of consumers still
   // to come and the sum of the gradients sent so far (see Note [Backward scheduling]);
@@ -194,7 +196,6 @@ struct Node {
   bool from_backward : 1 = false;  // recorded by a backward pass with create_graph
 
  private:
-  bool emptied_ : 1 = false;  // give_up_tensors took them all
   [[no_unique_address]] LiveNodeCount counted_ = {};
 };
 

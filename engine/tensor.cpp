@@ -104,13 +104,18 @@ namespace {
 // usually this one, at the very end of its destructor (storage is its first member).
 static_assert(sizeof(TensorImpl) == Storage::tensor_bytes);  // Storage::place relies on it
 [[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
-                                                               std::size_t bytes) try {
+                                                               std::size_t bytes) {
   const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
-  if (together > small_block_limit)
-    return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
+  if (together > small_block_limit) return make_large(shape, dtype, bytes);
   std::byte* block = static_cast<std::byte*>(allocate_small(together));
   Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), true, together);
   return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
+}
+
+// The numbers in a block of their own: where an allocation can fail (small blocks come
+// from slabs that a failure there would hardly leave room for anyway).
+Ref<TensorImpl> TensorImpl::make_large(const Shape& shape, DType dtype, std::size_t bytes) try {
+  return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
 } catch (const std::bad_alloc&) {
   out_of_memory(shape, dtype, bytes);
 }

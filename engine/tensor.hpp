@@ -145,6 +145,7 @@ struct TensorImpl : PooledObject {
 
  private:
   static void free(TensorImpl* t);  // deletes t, or ends it if its numbers share its block
+  static Ref<TensorImpl> make_large(const Shape& shape, DType dtype, std::size_t bytes);
 };
 
 // A new leaf tensor of the given shape (with as many elements) over the numbers of x.
