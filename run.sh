@@ -70,13 +70,14 @@ if [ "$job" = sanitize ]; then
     ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
   # ThreadSanitizer cannot share a build with AddressSanitizer: the tests of threads alone, in
   # their own build (two graphs trained at once; two differentiated at once through a shared
-  # parameter; a graph, its nodes and their memory passed between threads). OpenBLAS's own
+  # parameter; two adding into one parameter's grad; two back-propagating one graph; a graph,
+  # its nodes and their memory passed between threads). OpenBLAS's own
   # threads are not instrumented, so it runs single-threaded.
   cmake --preset tsan
   cmake --build --preset tsan -j"$jobs" --target test_reliability
   OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" \
     ./build-tsan/tests/test_reliability \
-      --run_test=two_threads_train_at_once_as_one_would,two_threads_differentiate_graphs_that_share_a_parameter,a_graph_built_in_one_thread_is_freed_in_another
+      --run_test=two_threads_train_at_once_as_one_would,two_threads_differentiate_graphs_that_share_a_parameter,two_threads_accumulate_into_one_parameter,two_threads_back_propagating_one_graph_work_or_refuse,a_graph_built_in_one_thread_is_freed_in_another
   exit
 fi
 

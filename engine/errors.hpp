@@ -35,6 +35,11 @@ struct IndexError : Error {
 struct AnomalyError : Error {
   using Error::Error;
 };
+// A tensor's memory could not be had (std::bad_alloc underneath): the op, the shape, the
+// dtype and the bytes asked for are in the message.
+struct MemoryError : Error {
+  using Error::Error;
+};
 // A file that cannot be read or written (the path is in the message).
 struct IOError : Error {
   using Error::Error;

@@ -1,6 +1,7 @@
 #include "engine/graph.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <mutex>
@@ -204,27 +205,44 @@ cluster::cluster(std::string label) : previous_(modes.cluster) {
 cluster::~cluster() { modes.cluster = previous_; }
 
 // A million-node chain must fit in 200 MB (bench/, deep_chain_1e6): with its output tensor
-// and that tensor's numbers, a node costs 176 bytes. (The fuzz build's stand-in for
-// std::source_location, fuzz/compat/, is 24 bytes instead of a pointer's 8.)
-static_assert(sizeof(Node) <= 72 + sizeof(std::source_location) && sizeof(TensorImpl) <= 80);
+// and that tensor's numbers, a node of two tensors costs 176 bytes. (The fuzz build's
+// stand-in for std::source_location, fuzz/compat/, is 24 bytes instead of a pointer's 8.)
+static_assert(Node::bytes_for(2) <= 72 + sizeof(std::source_location) && sizeof(TensorImpl) <= 80);
 
-// (Inline into attach, its one caller: the call was 2% of a small op's instructions.)
+// (Inline into make, its one caller: the call was 2% of a small op's instructions.)
 [[gnu::always_inline]] inline Node::Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
                                          std::initializer_list<TensorRef> saved,
-                                         BackwardFn backward)
-    : op(&op), backward(std::move(backward)) {
-  if (inputs.size() > UINT8_MAX)
-    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
-  tensors_.reserve(inputs.size() + saved.size());
-  for (const TensorRef& t : inputs) tensors_.push_back(t.tensor);
-  for (const TensorRef& t : saved) tensors_.push_back(t.tensor);
+                                         BackwardFn backward, std::uint32_t output_version)
+    : op(&op), backward(std::move(backward)), output_version_(output_version) {
   input_count_ = static_cast<std::uint8_t>(inputs.size());
+  Tensor* kept = tensors();
+  auto* seen = const_cast<std::uint32_t*>(versions_at(inputs.size() + saved.size()));
+  auto keep = [&](const TensorRef& t) {
+    seen[count_] = t.tensor.defined() ? t.tensor.impl()->storage->version_stamp() : 0;
+    ::new (kept + count_++) Tensor(t.tensor);
+  };
+  for (const TensorRef& t : inputs) keep(t);
+  for (const TensorRef& t : saved) keep(t);
+}
+
+[[gnu::always_inline]] inline Node* Node::make(const OpInfo& op,
+                                               std::initializer_list<TensorRef> inputs,
+                                               std::initializer_list<TensorRef> saved,
+                                               BackwardFn backward,
+                                               std::uint32_t output_version) {
+  if (inputs.size() + saved.size() > UINT8_MAX) [[unlikely]]
+    throw GraphError(std::string(op.name) + ": more than 255 inputs and saved values in one op");
+  void* block = PooledObject::operator new(bytes_for(inputs.size() + saved.size()));
+  return ::new (block) Node(op, inputs, saved, std::move(backward), output_version);
 }
 
 void Node::give_up_tensors(TensorList& into) {
-  for (Tensor& t : tensors_)
+  const std::span<Tensor> kept{tensors(), live()};
+  for (Tensor& t : kept)
     if (t.use_count() == 1) into.push_back(std::move(t));  // the others just lose a holder
-  tensors_.clear();
+  std::destroy(kept.begin(), kept.end());
+  released = true;
+  input_count_ = 0;
 }
 
 void detail::check_forward(const OpInfo& op, const Tensor& output,
@@ -239,7 +257,7 @@ void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_lis
   if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
-  impl->node.reset(new Node(op, inputs, saved, std::move(backward)));
+  impl->node.reset(Node::make(op, inputs, saved, std::move(backward), impl->storage->version_stamp()));
   impl->node->from_backward = modes.in_backward;
   impl->node->cluster = modes.cluster;
   if (modes.site_open) impl->node->where = modes.site;
@@ -320,12 +338,67 @@ void accumulate(Tensor& into, Tensor&& g, bool recorded) {
     into = into + g;
     return;
   }
+  const std::int64_t n = into.numel();
   kernels::dispatch(into.dtype(), [&]<class T>(T) {
     T* sum = into.data<T>();
     const T* add = g.data<T>();
-    for (std::int64_t i = 0, n = into.numel(); i < n; ++i) sum[i] += add[i];
+    for (std::int64_t i = 0; i < n; ++i) sum[i] += add[i];
   });
 }
+
+// Note [Leaf gradients across threads]
+// Two threads back-propagating separate graphs that share a parameter both add into its
+// .grad(): without a lock, one thread's sum overwrites the other's and updates are lost.
+// As PyTorch's AccumulateGrad does, each addition into a tensor's .grad() holds a lock,
+// one of a fixed set chosen by the tensor's address (a tensor has no room for a mutex of
+// its own, and a pass takes the lock once per leaf, not per op). Nothing is done while
+// holding it but that one addition, so two of them never nest.
+std::mutex& grad_lock(const TensorImpl* t) {
+  static std::array<std::mutex, 64> locks;
+  return locks[(reinterpret_cast<std::uintptr_t>(t) >> 4) % locks.size()];
+}
+
+// Note [Passes in threads]
+// A pass keeps its bookkeeping in the nodes (Note [Backward scheduling]), so two passes
+// through one graph at once would write the same slots: memory corruption, not just a
+// wrong sum. So a pass claims each node as it first reaches it, swapping its number into
+// `pass_` with a compare-and-swap, and refuses (GraphError) a node whose number belongs to
+// a pass still running. Which passes are running is kept here: their count, read on every
+// claim, and, consulted only when more than one runs, their numbers.
+class RunningPasses {
+ public:
+  void enter(std::uint32_t id) {
+    count_.fetch_add(1, std::memory_order_acq_rel);
+    for (std::atomic<std::uint32_t>& entry : ids_) {
+      std::uint32_t free = 0;
+      if (entry.compare_exchange_strong(free, id, std::memory_order_acq_rel)) return;
+    }
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+    throw GraphError("backward: more than " + std::to_string(ids_.size()) +
+                     " backward passes running at once");
+  }
+  void leave(std::uint32_t id) {
+    for (std::atomic<std::uint32_t>& entry : ids_)
+      if (entry.load(std::memory_order_relaxed) == id) {
+        entry.store(0, std::memory_order_release);
+        break;
+      }
+    count_.fetch_sub(1, std::memory_order_acq_rel);  // orders this pass's writes before any later claim
+  }
+  // Whether pass `id`, which is not the caller's, is running. Once a pass has left it
+  // never runs again, so a "no" stays true.
+  bool running(std::uint32_t id) const {
+    if (count_.load(std::memory_order_acquire) <= 1) return false;  // only the caller's
+    return std::any_of(ids_.begin(), ids_.end(), [id](const std::atomic<std::uint32_t>& entry) {
+      return entry.load(std::memory_order_acquire) == id;
+    });
+  }
+
+ private:
+  std::atomic<int> count_{0};
+  std::array<std::atomic<std::uint32_t>, 256> ids_{};  // 0: a free entry
+};
+constinit RunningPasses running_passes;
 
 struct Pass {
   bool retain_graph = false;
@@ -342,33 +415,83 @@ struct BackwardPass {
     static std::atomic<std::uint32_t> passes{0};
     do id = ++passes;
     while (id == 0);  // 0 marks a node no pass has reached yet
+    running_passes.enter(id);
   }
+  ~BackwardPass() { running_passes.leave(id); }
+  BackwardPass(const BackwardPass&) = delete;
+  BackwardPass& operator=(const BackwardPass&) = delete;
 
   // The slot of t in this pass, made if `fresh` comes back true.
   Slot& slot(TensorImpl* t, bool& fresh) {
     if (!t->node) return leaves.find(t, fresh);
     Node& n = *t->node;
-    fresh = n.pass_ != id;
-    if (fresh) {
-      n.pass_ = id;
+    std::uint32_t last = n.pass_.load(std::memory_order_acquire);
+    fresh = last != id;
+    if (fresh) {  // claim it (Note [Passes in threads]), or touch nothing
+      if ((last != 0 && running_passes.running(last)) ||
+          !n.pass_.compare_exchange_strong(last, id, std::memory_order_acq_rel)) [[unlikely]]
+        overtaken(t);
       n.slot_ = Slot{};
     }
     return n.slot_;
   }
   // The slot of a tensor step 1 reached.
   Slot& reached(TensorImpl* t) {
-    if (t->node && t->node->pass_ == id) [[likely]]
+    if (t->node && t->node->pass_.load(std::memory_order_relaxed) == id) [[likely]]
       return t->node->slot_;
+    return reached_leaf(t);
+  }
+  [[gnu::noinline]] Slot& reached_leaf(TensorImpl* t) {
+    if (t->node) overtaken(t);  // another pass claimed it since
     bool fresh = false;
-    Slot& s = slot(t, fresh);
+    Slot& s = leaves.find(t, fresh);
     if (fresh) [[unlikely]]
       overtaken(t);
     return s;
   }
   [[noreturn]] void overtaken(const TensorImpl* t) const {
-    throw GraphError(std::string(caller) + ": another backward pass ran through the graph of " +
+    throw GraphError(std::string(caller) + ": another backward pass is running through the "
+                     "graph of " +
                      (t->node ? "'" + std::string(t->node->op->name) + "'" : "a leaf") +
-                     " while this one was running; run one pass at a time through a graph");
+                     " (another thread's, or one started inside a backward formula); run one "
+                     "pass at a time through a graph (separate graphs may share leaves)");
+  }
+
+  // Note [Version counters]
+  // A backward formula reads the values its node kept (inputs, saved values) and trusts
+  // them to be what the forward pass saw. Changing one in place in between (x.set(…), an
+  // optimizer's step, load_checkpoint, a write through data<T>() of a view or of a detached
+  // copy, which share the numbers) would make the gradient silently wrong. So every
+  // storage counts its in-place writes (Storage::version), a node remembers the version of
+  // each tensor it keeps, and before a node's backward runs the two must agree, as in
+  // PyTorch. The cost: a load and a compare per kept tensor, and four bytes of the node.
+  // (Stamps, not versions, are compared: the version with its storage's constant low bits,
+  // one shift fewer per tensor.)
+  void check_versions(const Tensor& output, const Node& node) const {
+    const Tensor* kept = node.tensors();  // all of them: a released node never gets here
+    const std::uint32_t* seen = node.versions();
+    for (std::size_t i = 0; i < node.count_; ++i)
+      if (kept[i].defined() && kept[i].impl()->storage->version_stamp() != seen[i]) [[unlikely]]
+        changed_in_place(node, kept[i],
+                         i < node.input_count_
+                             ? "input " + std::to_string(i)
+                             : "saved value " + std::to_string(i - node.input_count_),
+                         seen[i]);
+    if (output.impl()->storage->version_stamp() != node.output_version_) [[unlikely]]
+      changed_in_place(node, output, "output", node.output_version_);
+  }
+  [[gnu::cold, noreturn]] void changed_in_place(const Node& node, const Tensor& t,
+                                                const std::string& which,
+                                                std::uint32_t seen_stamp) const {
+    const std::uint32_t seen = Storage::version_of(seen_stamp);
+    const std::string& name = t.name();
+    throw GraphError(std::string(caller) + ": a tensor needed for the gradient was changed in "
+                     "place: the " + which + (name.empty() ? "" : " ('" + name + "')") + " " +
+                     to_string(t.shape()) + " of '" + node.op->name + "' was at version " +
+                     std::to_string(seen) + " when recorded and is at version " +
+                     std::to_string(t.impl()->storage->version()) + " now; that '" +
+                     node.op->name + "' was called at " + to_string(node.where) +
+                     ". Clone it before changing it (x.clone()), or change it after backward");
   }
 
   // 1. Count consumers.
@@ -447,6 +570,7 @@ struct BackwardPass {
         (*options.results)[it->second] = own(g);
     }
     if (options.into_leaves && (!t->node || t->retains_grad)) {
+      const std::lock_guard lock(grad_lock(t));  // Note [Leaf gradients across threads]
       if (t->grad.defined())
         accumulate(t->grad, Tensor(g), options.create_graph);
       else
@@ -466,6 +590,7 @@ struct BackwardPass {
       throw GraphError(std::string(caller) + ": the graph through '" + node.op->name +
                        "' was freed by an earlier backward; pass retain_graph = true to that "
                        "earlier call to go through it again");
+    check_versions(self, node);
     Grads grads = [&] {
       const CallSite site(node.where);  // what the backward records comes from that line too
       const OpInfo* outer = std::exchange(modes.backward_of, node.op);
@@ -504,7 +629,7 @@ struct BackwardPass {
     if (!options.retain_graph) {
       node.released = true;
       node.backward.reset();
-      while (node.tensors_.size() > node.input_count_) node.tensors_.pop_back();  // saved
+      std::destroy_n(node.tensors() + node.input_count_, node.count_ - node.input_count_);
     }
   }
 

@@ -7,9 +7,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <source_location>
 #include <span>
 #include <string>
@@ -128,17 +130,33 @@ struct PassSlot {
   bool wanted = true;           // for grad(): a requested input can be reached from here
 };
 
-struct Node : PooledObject {
-  Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
-       std::initializer_list<TensorRef> saved, BackwardFn backward);
-
-  std::span<const Tensor> inputs() const { return {tensors_.data(), input_count_}; }
-  std::span<const Tensor> saved() const {
-    return {tensors_.data() + input_count_, tensors_.size() - input_count_};
+// An op's record in the graph. The tensors it keeps, its inputs and then its saved values,
+// follow it in the same block, each with the version its numbers had when recorded (Note
+// [Version counters] in engine/graph.cpp): a node of two tensors fills 80 bytes, and a
+// node of many needs no second allocation for them.
+struct Node {
+  static Node* make(const OpInfo& op, std::initializer_list<TensorRef> inputs,
+                    std::initializer_list<TensorRef> saved, BackwardFn backward,
+                    std::uint32_t output_version);
+  // `delete node` (TensorImpl::node does it) frees the block with the tensors' room in it.
+  // (Inline, as the destructor is: a small op frees a node.)
+  static void operator delete(Node* node, std::destroying_delete_t) {
+    const std::size_t bytes = bytes_for(node->count_);
+    node->~Node();
+    PooledObject::operator delete(node, bytes);
   }
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  std::span<const Tensor> inputs() const { return {tensors(), input_count_}; }
+  std::span<const Tensor> saved() const { return {tensors() + input_count_, live() - input_count_}; }
   // Moves out the inputs and saved values it holds the last reference to and lets go of
   // the rest: what TensorImpl::destroy needs to free a graph without recursion.
   void give_up_tensors(TensorList& into);
+  // The bytes of a node that keeps this many tensors.
+  static constexpr std::size_t bytes_for(std::size_t tensors) {
+    return sizeof(Node) + tensors * (sizeof(Tensor) + sizeof(std::uint32_t));
+  }
 
   const OpInfo* op;
   BackwardFn backward;
@@ -147,18 +165,38 @@ struct Node : PooledObject {
 
  private:
   friend struct BackwardPass;  // engine/graph.cpp: the bookkeeping below is its own
-  TensorList tensors_;         // the inputs, then the saved values
+  Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
+       std::initializer_list<TensorRef> saved, BackwardFn backward, std::uint32_t output_version);
+  ~Node() { std::destroy_n(tensors(), live()); }
+  Tensor* tensors() const {
+    return std::launder(reinterpret_cast<Tensor*>(const_cast<Node*>(this) + 1));
+  }
+  // The version stamps seen (Storage::version_stamp), one per tensor kept: after the room
+  // for `count` tensors.
+  const std::uint32_t* versions_at(std::size_t count) const {
+    return std::launder(reinterpret_cast<const std::uint32_t*>(tensors() + count));
+  }
+  const std::uint32_t* versions() const { return versions_at(count_); }
+
+  // The tensors held now: the inputs alone once released; none once given up (which
+  // releases the node with no inputs left).
+  std::size_t live() const { return released ? input_count_ : count_; }
+
   // The backward pass running through this node keeps here its count of consumers still
   // to come and the sum of the gradients sent so far (see Note [Backward scheduling]);
   // `pass_` says which pass they belong to, so that nothing needs resetting between passes.
-  PassSlot slot_;
-  std::uint32_t pass_ = 0;
+  std::atomic<std::uint32_t> pass_ = 0;  // claimed atomically: see Note [Passes in threads]
+  std::uint32_t output_version_ = 0;  // the version stamp of its output's numbers when recorded
+  [[no_unique_address]] PassSlot slot_;  // (the bytes below fill its tail padding)
   std::uint8_t input_count_ = 0;
+  std::uint8_t count_ = 0;  // tensors kept (the block's room): inputs and saved values
 
  public:
-  bool released = false;       // backward ran without retain_graph: saved values are gone
-  bool from_backward = false;  // recorded by a backward pass with create_graph
-  [[no_unique_address]] LiveNodeCount counted = {};
+  bool released : 1 = false;       // backward ran without retain_graph: saved values are gone
+  bool from_backward : 1 = false;  // recorded by a backward pass with create_graph
+
+ private:
+  [[no_unique_address]] LiveNodeCount counted_ = {};
 };
 
 namespace detail {
@@ -170,7 +208,8 @@ struct ThreadModes {
   bool anomaly = false;                  // inside detect_anomaly
   bool in_backward = false;              // a backward pass with create_graph is recording
   bool site_open = false;                // an outermost CallSite is open …
-  std::source_location site = {};        // … at this place in the user's program
+  std::source_location site = {};        // … at this place in the user's program …
+  const char* site_op = nullptr;         // … for this op (for messages; may be null)
   const std::string* cluster = nullptr;  // the label of the innermost `cluster` scope
   const OpInfo* backward_of = nullptr;   // the op whose backward formula is running
 };
@@ -235,14 +274,17 @@ class detect_anomaly {
 
 // Where the user's program called an op. Each public op takes
 // `std::source_location where = std::source_location::current()`, which the compiler fills
-// in at the caller's line, and opens a CallSite with it first thing; the outermost one
+// in at the caller's line, and opens a CallSite with it (and its name, `__func__`) first
+// thing; the outermost one
 // counts, so that the nodes an op records through other ops (conv2d through pad) carry the
 // user's line, not the library's. A backward pass opens one with its node's line.
 class CallSite {
  public:
-  explicit CallSite(const std::source_location& where) : outermost_(!detail::modes.site_open) {
+  explicit CallSite(const std::source_location& where, const char* op = nullptr)
+      : outermost_(!detail::modes.site_open) {
     if (outermost_) {
       detail::modes.site = where;
+      detail::modes.site_op = op;
       detail::modes.site_open = true;
     }
   }

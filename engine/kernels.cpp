@@ -1,5 +1,7 @@
 #include "engine/kernels.hpp"
 
+#include <limits>
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -108,6 +110,15 @@ std::vector<std::int64_t> broadcast_strides(const Shape& from, const Shape& to) 
     stride *= from[k];
   }
   return strides;
+}
+
+std::int64_t checked_size(const char* op, const char* what, Wide value) {
+  if (value > std::numeric_limits<std::int64_t>::max() ||
+      value < std::numeric_limits<std::int64_t>::min()) [[unlikely]]
+    throw ShapeError(std::string(op) + ": " + what + " is past the int64 range (" +
+                     (value > 0 ? "above 2^63 - 1" : "below -2^63") +
+                     "): the sizes or options are too large");
+  return static_cast<std::int64_t>(value);
 }
 
 std::int64_t normalize_axis(const char* op, std::int64_t axis, std::int64_t rank) {

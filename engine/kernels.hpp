@@ -278,6 +278,13 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
           const double* a, const double* b, double beta, double* c);
 
+// Sizes worked out from the caller's options (a padding or stride near 2⁶²) can leave the
+// int64 range. Such formulas are written in 128 bits and brought back with checked_size:
+// a result past int64 is a ShapeError naming the op and the quantity (`what`), not
+// undefined behaviour.
+__extension__ typedef __int128 Wide;  // (__extension__: a GCC and clang type, said so)
+std::int64_t checked_size(const char* op, const char* what, Wide value);
+
 // Normalises an axis that may be negative; throws ValueError naming the op.
 std::int64_t normalize_axis(const char* op, std::int64_t axis, std::int64_t rank);
 

@@ -199,7 +199,7 @@ void detail::free_slow(void* block, std::size_t c) {
 
 Ref<Storage> Storage::allocate(std::size_t bytes) {
   const std::size_t small = sizeof(Storage) + bytes;
-  if (small <= small_block_limit) return place(allocate_small(small), 0, small);
+  if (small <= small_block_limit) return place(allocate_small(small), false, small);
   Storage* s = ::new (allocate_small(sizeof(Storage) + sizeof(Outside))) Storage;
   Outside& o = s->outside();
   if (bytes < large) {
@@ -212,9 +212,8 @@ Ref<Storage> Storage::allocate(std::size_t bytes) {
 }
 
 void Storage::destroy(Storage* s) {
-  if (s->small_) {
-    const std::size_t bytes = s->small_;
-    std::byte* block = reinterpret_cast<std::byte*>(s) - s->offset_;
+  if (const std::size_t bytes = s->small_block()) {
+    std::byte* block = reinterpret_cast<std::byte*>(s) - (s->stamp() & behind_bit ? tensor_bytes : 0);
     s->~Storage();
     free_small(block, bytes);
     return;

@@ -96,20 +96,47 @@ struct PooledObject {
 // A block of numbers, shared by the tensors that view it (reshape and detach share it),
 // freed or cached when the last of them goes. Small ones follow this 8-byte header in the
 // same small block; larger ones have a block of their own, 64-byte aligned when large.
+//
+// The header also counts the writes to the numbers, for Note [Version counters]
+// (engine/graph.cpp): each in-place write bumps the version, and a node remembers the
+// version of each tensor it keeps. To keep the header at 8 bytes (a one-element tensor and
+// its numbers fill 96), the count shares a word with where the block is: the low 8 bits
+// say that, the upper 24 count, wrapping round after 16.7 million writes (a change is
+// still seen unless exactly a multiple of that many writes come between recording and
+// backward).
 class Storage {
  public:
   static Ref<Storage> allocate(std::size_t bytes);  // uninitialised numbers
+  // The bytes of the one object a small block may hold before the header: a TensorImpl,
+  // whose numbers then share its block (engine/tensor.cpp asserts the size).
+  static constexpr std::size_t tensor_bytes = 80;
   // A storage whose numbers follow its header at `at`, inside a small block of
-  // `block_bytes` that begins `offset` bytes before it: the block is freed with it.
-  static Ref<Storage> place(void* at, std::size_t offset, std::size_t block_bytes) {
+  // `block_bytes` that begins at `at`, or `tensor_bytes` before it when `behind_tensor`:
+  // the block is freed with it.
+  static Ref<Storage> place(void* at, bool behind_tensor, std::size_t block_bytes) {
     Storage* s = ::new (at) Storage;
-    s->small_ = static_cast<std::uint16_t>(block_bytes);
-    s->offset_ = static_cast<std::uint16_t>(offset);
+    s->stamp_.store(static_cast<std::uint32_t>((block_bytes + 15) / 16) |
+                        (behind_tensor ? behind_bit : 0u),
+                    std::memory_order_relaxed);
     return Ref<Storage>::adopt(s);
   }
   static constexpr std::size_t header = 8;
-  void* data() { return small_ ? after() : outside().data; }
-  std::size_t small_block() const { return small_; }  // the small block it is in; 0 if none
+  void* data() { return small_block() ? after() : outside().data; }
+  // The small block it is in (its size rounded up to 16 bytes); 0 if none.
+  std::size_t small_block() const { return (stamp() & units_mask) * 16; }
+
+  // How many in-place writes the numbers have had (modulo 2²⁴).
+  std::uint32_t version() const { return version_of(stamp()); }
+  // The version with constant bits below it: two stamps of one storage are equal exactly
+  // when its versions are, and comparing them saves a shift.
+  std::uint32_t version_stamp() const { return stamp(); }
+  static std::uint32_t version_of(std::uint32_t stamp) { return stamp >> layout_bits; }
+  // An in-place write: Tensor::set, data<T>() on a non-const tensor, an optimizer's step.
+  // Not an atomic add: two threads writing the same numbers at once is a race on the
+  // numbers already, and either write alone changes the version.
+  void bump_version() {
+    stamp_.store(stamp() + (1u << layout_bits), std::memory_order_relaxed);
+  }
 
   std::atomic<std::uint32_t> refs{1};
   static void destroy(Storage* s);
@@ -122,11 +149,15 @@ class Storage {
   Storage() = default;
   void* after() { return reinterpret_cast<std::byte*>(this) + sizeof(Storage); }
   Outside& outside() { return *static_cast<Outside*>(after()); }
+  std::uint32_t stamp() const { return stamp_.load(std::memory_order_relaxed); }
 
-  std::uint16_t small_ = 0;   // > 0: the numbers follow, in a small block of this many bytes …
-  std::uint16_t offset_ = 0;  // … that begins this many bytes before the header
+  // The version above `layout_bits`; below, the small block's size in units of 16 bytes
+  // (0: the numbers have a block of their own) and whether a tensor comes first in it.
+  static constexpr unsigned layout_bits = 8;
+  static constexpr std::uint32_t units_mask = 0x7F, behind_bit = 0x80;
+  std::atomic<std::uint32_t> stamp_{0};
 };
-static_assert(sizeof(Storage) == Storage::header && small_block_limit <= UINT16_MAX);
+static_assert(sizeof(Storage) == Storage::header && small_block_limit / 16 <= 0x7F);
 
 // How many bytes freed large blocks may hold in all (default 512 MiB); setting it lower
 // releases cached blocks down to the new limit, 0 turns the cache off.

@@ -96,18 +96,37 @@ std::int64_t max_elements() { return element_limit; }
 [[gnu::always_inline]] inline TensorImpl::TensorImpl(const Shape& s, DType d, Ref<Storage> st)
     : storage(std::move(st)), dtype(d), shape(s) {}
 
+namespace {
+// std::bad_alloc says nothing of what was being made: say which op wanted what.
+[[noreturn, gnu::cold]] void out_of_memory(const Shape& shape, DType dtype, std::size_t bytes) {
+  const bool known = detail::modes.site_open && detail::modes.site_op;
+  throw MemoryError(std::string(known ? detail::modes.site_op : "empty") +
+                    ": out of memory allocating a " + to_string(dtype) + " tensor of shape " +
+                    to_string(shape) + " (" + std::to_string(bytes) + " bytes)" +
+                    (known ? "; called at " + to_string(detail::modes.site) : ""));
+}
+}  // namespace
+
 // A small tensor's numbers follow it in the same small block: one allocation instead of
 // two, and one cache line fewer to touch. The numbers' Storage header sits right after the
 // TensorImpl and frees the whole block when the last tensor viewing it goes; that is
 // usually this one, at the very end of its destructor (storage is its first member).
+static_assert(sizeof(TensorImpl) == Storage::tensor_bytes);  // Storage::place relies on it
 [[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
                                                                std::size_t bytes) {
   const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
-  if (together > small_block_limit)
-    return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
+  if (together > small_block_limit) return make_large(shape, dtype, bytes);
   std::byte* block = static_cast<std::byte*>(allocate_small(together));
-  Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), sizeof(TensorImpl), together);
+  Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), true, together);
   return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
+}
+
+// The numbers in a block of their own: where an allocation can fail (small blocks come
+// from slabs that a failure there would hardly leave room for anyway).
+Ref<TensorImpl> TensorImpl::make_large(const Shape& shape, DType dtype, std::size_t bytes) try {
+  return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
+} catch (const std::bad_alloc&) {
+  out_of_memory(shape, dtype, bytes);
 }
 
 void TensorImpl::free(TensorImpl* t) {

@@ -96,6 +96,10 @@ class Tensor {
   void backward(const Tensor& grad_output, BackwardOptions options = {}) const;
 
   Tensor detach() const;  // the same numbers, cut from the graph
+  // How many in-place writes its numbers have had, counted with every tensor that shares
+  // them (views, detach); backward refuses a kept value whose version moved since it was
+  // recorded (Note [Version counters] in engine/graph.cpp).
+  std::uint32_t version() const;
   Tensor clone() const;   // a copy of the numbers, cut from the graph
 
   TensorImpl* impl() const { return impl_.get(); }
@@ -141,6 +145,7 @@ struct TensorImpl : PooledObject {
 
  private:
   static void free(TensorImpl* t);  // deletes t, or ends it if its numbers share its block
+  static Ref<TensorImpl> make_large(const Shape& shape, DType dtype, std::size_t bytes);
 };
 
 // A new leaf tensor of the given shape (with as many elements) over the numbers of x.
@@ -149,6 +154,7 @@ Tensor share_numbers(const Tensor& x, Shape shape);
 // The accessors every op calls, inline.
 inline const Shape& Tensor::shape() const { return checked().shape; }
 inline DType Tensor::dtype() const { return checked().dtype; }
+inline std::uint32_t Tensor::version() const { return checked().storage->version(); }
 inline std::size_t size_of(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
 inline bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 // A tensor's shape was checked when it was made: its product fits.
@@ -220,9 +226,14 @@ std::string to_string(const Tensor& t);
 // ---- templates ----
 // (Always inline: every elementwise loop calls these, and a call to them cost more than a
 // small op's arithmetic.)
+// Writable access counts as an in-place write: it bumps the numbers' version, so that a
+// graph that kept them sees the change (Note [Version counters] in engine/graph.cpp). Read
+// through a const Tensor to leave the version alone.
 template <class T>
 [[gnu::always_inline]] inline T* Tensor::data() {
-  return const_cast<T*>(static_cast<const Tensor*>(this)->data<T>());
+  T* p = const_cast<T*>(static_cast<const Tensor*>(this)->data<T>());
+  impl_->storage->bump_version();
+  return p;
 }
 template <class T>
 [[gnu::always_inline]] inline const T* Tensor::data() const {

@@ -21,9 +21,12 @@ struct ConvParams {
   std::int64_t groups;
 };
 
+// (In 128 bits: the checks before it, check_conv's, keep the result within int64.)
 std::int64_t out_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
                       std::int64_t padding, std::int64_t dilation) {
-  return (in + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+  using kernels::Wide;
+  return static_cast<std::int64_t>(
+      (Wide(in) + 2 * Wide(padding) - Wide(dilation) * (kernel - 1) - 1) / stride + 1);
 }
 
 // x [N, C, H, W] convolved with a [O, C/groups, kH, kW] kernel.
@@ -127,15 +130,21 @@ void check_conv(const char* op, const Shape& input, const Shape& weight, const C
   if (weight[2] < 1 || weight[3] < 1)
     throw ShapeError(std::string(op) + ": the kernel needs at least one row and column; got " +
                      shapes);
-  if (input[1] != weight[1] * p.groups)
+  using kernels::checked_size, kernels::Wide;
+  const std::int64_t channels =
+      checked_size(op, "the input channels weight[1] · groups", Wide(weight[1]) * p.groups);
+  if (input[1] != channels)
     throw ShapeError(std::string(op) + ": channel mismatch: " + shapes + " with groups " +
-                     std::to_string(p.groups) + " needs " + std::to_string(weight[1] * p.groups) +
+                     std::to_string(p.groups) + " needs " + std::to_string(channels) +
                      " input channels, got " + std::to_string(input[1]));
   if (weight[0] % p.groups != 0)
     throw ShapeError(std::string(op) + ": " + shapes + ": the " + std::to_string(weight[0]) +
                      " output channels do not split into " + std::to_string(p.groups) + " groups");
-  const Shape reach{p.dilation.h * (weight[2] - 1) + 1, p.dilation.w * (weight[3] - 1) + 1};
-  const Shape padded{input[2] + 2 * padding.h, input[3] + 2 * padding.w};
+  const Shape reach{
+      checked_size(op, "the dilated kernel's height", Wide(p.dilation.h) * (weight[2] - 1) + 1),
+      checked_size(op, "the dilated kernel's width", Wide(p.dilation.w) * (weight[3] - 1) + 1)};
+  const Shape padded{checked_size(op, "the padded input's height", input[2] + 2 * Wide(padding.h)),
+                     checked_size(op, "the padded input's width", input[3] + 2 * Wide(padding.w))};
   if (reach[0] > padded[0] || reach[1] > padded[1])
     throw ShapeError(std::string(op) + ": the kernel (reaching " + to_string(reach) +
                      " with dilation " + to_string(p.dilation) +
@@ -167,7 +176,7 @@ Tensor as_batch(const Tensor& t) {
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& o, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (is_plain_image(input, weight)) {
     // One image, one kernel: one output channel, so the bias is a single number.
     if (bias.defined() && (bias.dim() > 1 || bias.numel() != 1))
@@ -196,7 +205,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
 
 Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   const Conv2dOptions& options, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (weight.dim() < 2)
     throw ShapeError("convolve2d: the kernel needs 2 or 4 dimensions, got " +
                      to_string(weight.shape()));
@@ -205,7 +214,7 @@ Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                         const ConvTranspose2dOptions& o, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   check_settings("conv_transpose2d", o.stride, o.padding, o.dilation, o.groups);
   const std::string shapes =
       "input " + to_string(input.shape()) + ", weight " + to_string(weight.shape());
@@ -226,9 +235,13 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
       o.output_padding.w >= o.stride.w)
     throw ValueError("conv_transpose2d: output_padding " + to_string(o.output_padding) +
                      " must be ≥ 0 and smaller than the stride " + to_string(o.stride));
+  // The output's side, and that side padded (what the kernels index), must fit in int64.
   const auto size = [&](std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t pad,
                         std::int64_t d, std::int64_t extra) {
-    return (in - 1) * s - 2 * pad + d * (k - 1) + extra + 1;
+    using kernels::Wide;
+    const Wide padded = Wide(in - 1) * s + Wide(d) * (k - 1) + extra + 1;
+    kernels::checked_size("conv_transpose2d", "the padded output's side", padded);
+    return kernels::checked_size("conv_transpose2d", "the output's side", padded - 2 * Wide(pad));
   };
   const Pair image{size(input.size(2), weight.size(2), o.stride.h, o.padding.h, o.dilation.h,
                         o.output_padding.h),
@@ -243,7 +256,7 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
 
 Tensor conv2d_weight_grad(const Tensor& input, const Tensor& grad_output, Pair kernel,
                           const Conv2dOptions& o, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   check_settings("conv2d_weight_grad", o.stride, o.padding, o.dilation, o.groups);
   if (o.padding_mode != PadMode::zeros)
     throw ValueError("conv2d_weight_grad: only zeros padding; pad() the input first for " +

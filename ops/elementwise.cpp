@@ -17,9 +17,10 @@ namespace {
 // The steps in relu's and abs's gradients, [x > 0] and sign(x), for a number and for a
 // tensor (as a constant: the step has no gradient of its own), so that one fused formula
 // reads them in both forms (Note [Fused formulas]).
+// (Written ¬(v ≤ 0), not v > 0: a NaN passes G on, as PyTorch's threshold_backward does.)
 template <class T>
 T positive(T v) {
-  return T(v > 0);
+  return T(!(v <= 0));
 }
 Tensor positive(const Tensor& x) { return unary_map(x, [](auto v) { return positive(v); }); }
 template <class T>
@@ -35,7 +36,7 @@ Tensor sign(const Tensor& x) { return unary_map(x, [](auto v) { return sign(v); 
 
 const OpInfo add_op{"add", "a + b", {"∂a = G", "∂b = G"}};
 Tensor add(const Tensor& a, const Tensor& b, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
   return record(add_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
@@ -47,7 +48,7 @@ Tensor add(const Tensor& a, const Tensor& b, Here where) {
 
 const OpInfo sub_op{"sub", "a − b", {"∂a = G", "∂b = −G"}};
 Tensor sub(const Tensor& a, const Tensor& b, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
   return record(sub_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
@@ -59,7 +60,7 @@ Tensor sub(const Tensor& a, const Tensor& b, Here where) {
 
 const OpInfo hadamard_op{"hadamard", "a ∘ b", {"∂a = G ∘ b", "∂b = G ∘ a"}};
 Tensor hadamard(const Tensor& a, const Tensor& b, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = binary_map("hadamard", a, b, [](auto x, auto y) { return x * y; });
   return record(hadamard_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
@@ -72,7 +73,7 @@ Tensor hadamard(const Tensor& a, const Tensor& b, Here where) {
 
 const OpInfo div_op{"div", "a / b", {"∂a = G / b", "∂b = −G ∘ a / b²"}};
 Tensor div(const Tensor& a, const Tensor& b, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
   return record(div_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
@@ -87,14 +88,14 @@ Tensor div(const Tensor& a, const Tensor& b, Here where) {
 
 const OpInfo neg_op{"neg", "−x", {"∂x = −G"}};
 Tensor neg(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = unary_map(x, [](auto v) { return -v; });
   return record(neg_op, out, {x}, [](const BackwardContext& c) { return Grads{-c.grad}; });
 }
 
 const OpInfo pow_op{"pow", "xᵖ", {"∂x = G ∘ p·xᵖ⁻¹"}};
 Tensor pow(const Tensor& x, double p, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   // x² (a squared error) as a product: std::pow is a hundred times slower.
   Tensor out = p == 2 ? unary_map(x, [](auto v) { return v * v; })
                       : unary_map(x, [p](auto v) { return static_cast<decltype(v)>(std::pow(v, p)); });
@@ -111,14 +112,14 @@ Tensor pow(const Tensor& x, double p, Here where) {
 
 const OpInfo exp_op{"exp", "eˣ", {"∂x = G ∘ eˣ"}};  // eˣ is the output itself
 Tensor exp(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = unary_map(x, [](auto v) { return kernels::fast_exp(v); });
   return record(exp_op, out, {x}, [](const BackwardContext& c) { return Grads{c.grad * c.output}; });
 }
 
 const OpInfo log_op{"log", "ln x", {"∂x = G / x"}};
 Tensor log(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = unary_map(x, [](auto v) { return std::log(v); });
   return record(log_op, out, {x},
                 [](const BackwardContext& c) { return Grads{c.grad / c.inputs[0]}; });
@@ -126,7 +127,7 @@ Tensor log(const Tensor& x, Here where) {
 
 const OpInfo sigmoid_op{"sigmoid", "σ(x) = 1 / (1 + e⁻ˣ)", {"∂x = G ∘ σ(x) ∘ (1 − σ(x))"}};
 Tensor sigmoid(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   // σ(v) = 1 / (1 + e⁻ᵛ). Far below 0, e⁻ᵛ overflows to ∞, and 1 / ∞ = 0 is still right.
   // (One expression without branches, so that the float32 loop vectorises: kernels::fast_exp.)
   Tensor out = unary_map(x, [](auto v) { return 1 / (1 + kernels::fast_exp(-v)); });
@@ -137,7 +138,7 @@ Tensor sigmoid(const Tensor& x, Here where) {
 
 const OpInfo tanh_op{"tanh", "tanh x", {"∂x = G ∘ (1 − tanh² x)"}};
 Tensor tanh(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = unary_map(x, [](auto v) { return std::tanh(v); });
   return record(tanh_op, out, {x}, [](const BackwardContext& c) {
     return Grads{fused([](auto g, auto t) { return g * (1 - t * t); }, c.grad, c.output)};
@@ -148,8 +149,10 @@ Tensor tanh(const Tensor& x, Here where) {
 // [x > 0] is a constant, so relu's second derivative is 0.
 const OpInfo relu_op{"relu", "max(x, 0)", {"∂x = G ∘ [x > 0]"}};
 Tensor relu(const Tensor& x, Here where) {
-  const CallSite site(where);
-  Tensor out = unary_map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  const CallSite site(where, __func__);
+  // ¬(v ≤ 0) rather than v > 0: relu(NaN) is NaN, so that a NaN goes on to the loss (and
+  // detect_anomaly sees it) instead of becoming a quiet 0.
+  Tensor out = unary_map(x, [](auto v) { return !(v <= 0) ? v : decltype(v)(0); });
   return record(relu_op, out, {x}, [](const BackwardContext& c) {
     return Grads{fused([](auto g, auto x) { return g * positive(x); }, c.grad, c.inputs[0])};
   });
@@ -161,7 +164,7 @@ Tensor relu(const Tensor& x, Here where) {
 // constant) is itself differentiable in G: grad-of-grad works.
 const OpInfo abs_op{"abs", "|x|", {"∂x = G ∘ sign(x)"}};
 Tensor abs(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = unary_map(x, [](auto v) { return std::abs(v); });
   return record(abs_op, out, {x}, [](const BackwardContext& c) {
     return Grads{fused([](auto g, auto x) { return g * sign(x); }, c.grad, c.inputs[0])};

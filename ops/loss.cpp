@@ -42,7 +42,7 @@ Tensor log_softmax_values(const char* op, const Tensor& x, std::int64_t axis) {
 
 const OpInfo softmax_op{"softmax", "y = eˣ / Σ eˣ", {"∂x = y ∘ (G − Σ G ∘ y)"}};
 Tensor softmax(const Tensor& x, std::int64_t axis, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   const SoftmaxParts p = softmax_parts("softmax", x, axis);
   Tensor out = kernels::binary_map("softmax", p.shifted, p.total,
                                    [](auto z, auto s) { return kernels::fast_exp(z) / s; });
@@ -54,7 +54,7 @@ Tensor softmax(const Tensor& x, std::int64_t axis, Here where) {
 
 const OpInfo log_softmax_op{"log_softmax", "y = x − ln Σ eˣ", {"∂x = G − eʸ ∘ Σ G"}};
 Tensor log_softmax(const Tensor& x, std::int64_t axis, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   Tensor out = log_softmax_values("log_softmax", x, axis);
   return record(log_softmax_op, out, {x}, [axis](const BackwardContext& c) {
     return Grads{c.grad - exp(c.output) * sum(c.grad, axis, true)};
@@ -63,7 +63,7 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis, Here where) {
 
 const OpInfo mse_loss_op{"mse_loss", "mean((p − t)²)", {"∂p = G · 2(p − t)/n", "∂t = −∂p"}};
 Tensor mse_loss(const Tensor& prediction, const Tensor& target, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (prediction.shape() != target.shape())
     throw ShapeError("mse_loss: prediction " + to_string(prediction.shape()) + " and target " +
                      to_string(target.shape()) + " differ in shape");
@@ -86,7 +86,7 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target, Here where) {
 const OpInfo cross_entropy_op{"cross_entropy", "mean over rows i of −log softmax(xᵢ)[tᵢ]",
                               {"∂x = G · (softmax(x) − onehot(t)) / N"}};
 Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targets, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (logits.dim() != 2)
     throw ShapeError(
         "cross_entropy: logits must be [N, C] (a row of class scores per "
@@ -120,7 +120,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& targ
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (targets.dim() != 1)
     throw ShapeError("cross_entropy: targets must be a 1-D tensor of class indices, got " +
                      to_string(targets.shape()));
@@ -140,7 +140,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Here where) {
 
 Tensor cross_entropy(const Tensor& logits, std::initializer_list<std::int64_t> targets,
                      Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return cross_entropy(logits, std::vector<std::int64_t>(targets));
 }
 

@@ -74,7 +74,7 @@ Tensor product(const Tensor& a, bool ta, const Tensor& b, bool tb) {
 // For a batch sharing B, ∂B adds up Aᵀ·G over the batch: one tall product.
 const OpInfo matmul_op{"matmul", "A · B", {"∂A = G · Bᵀ", "∂B = Aᵀ · G"}};
 Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return record(matmul_op, multiply(a, false, b, false), {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
     Grads g(2);
@@ -94,7 +94,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
 
 const OpInfo outer_op{"outer", "u vᵀ", {"∂u = G v", "∂v = Gᵀ u"}};
 Tensor outer(const Tensor& u, const Tensor& v, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (u.dim() != 1 || v.dim() != 1)
     throw ShapeError("outer: needs two 1-D vectors, got " + to_string(u.shape()) + " and " +
                      to_string(v.shape()));
@@ -117,7 +117,7 @@ Tensor outer(const Tensor& u, const Tensor& v, Here where) {
 // [m, 1, n, 1] ∘ [1, p, 1, q] broadcasts to [m, p, n, q], which reads as [m·p, n·q].
 // Its gradient is therefore that of the Hadamard product, summed over the broadcast axes.
 Tensor kron(const Tensor& a, const Tensor& b, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (a.dim() != b.dim() || a.dim() < 1 || a.dim() > 2)
     throw ShapeError("kron: needs two vectors or two matrices, got " + to_string(a.shape()) +
                      " and " + to_string(b.shape()));

@@ -48,6 +48,14 @@ Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
     if (!p.defined()) throw ValueError(who + " is undefined");
     if (!p.is_leaf() || !p.requires_grad())
       throw GraphError(who + " must be a leaf that requires grad (call set_requires_grad())");
+    // The same numbers twice would take every step twice (lr doubled, Adam's moments fed
+    // the gradient twice): a list mistake, refused rather than guessed at.
+    for (std::size_t j = 0; j < i; ++j)
+      if (params_[j].impl()->storage == p.impl()->storage)
+        throw ValueError(who + " is parameter " + std::to_string(j) +
+                         (params_[j].impl() == p.impl() ? " again"
+                                                        : " again (a view of its numbers)") +
+                         ": each step would update it twice; list every parameter once");
   }
 }
 

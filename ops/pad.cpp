@@ -64,6 +64,10 @@ void check_padding(const char* op, const Shape& image, Padding p, PadMode mode) 
   if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0)
     throw ValueError(where + ": amounts must not be negative");
   const std::int64_t h = image[image.size() - 2], w = image.back();
+  // The padded sides must fit in int64 (padded_shape and the loops over them rely on it).
+  using kernels::Wide;
+  kernels::checked_size(op, "the padded height", Wide(h) + p.top + p.bottom);
+  kernels::checked_size(op, "the padded width", Wide(w) + p.left + p.right);
   // Reflect mirrors about the edge pixel, so it can reach at most n − 1 pixels inward;
   // replicate and circular need at least one pixel to copy.
   if (mode == PadMode::reflect &&
@@ -107,7 +111,7 @@ Shape padded_shape(Shape s, Padding p) {
 const OpInfo pad_op{"pad", "x with a border: zeros, reflect, replicate or circular",
                     {"∂x = unpad(G): the border's gradient folded back onto x"}};
 Tensor pad(const Tensor& x, Padding p, PadMode mode, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   check_padding("pad", x.shape(), p, mode);
   Tensor out = zeros(padded_shape(x.shape(), p), x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
@@ -125,13 +129,16 @@ Tensor pad(const Tensor& x, Padding p, PadMode mode, Here where) {
 const OpInfo unpad_op{"unpad", "g with its border folded back onto the image (pad's adjoint)",
                       {"∂g = pad(G)"}};
 Tensor unpad(const Tensor& g, Padding p, PadMode mode, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (g.dim() < 2)
     throw ShapeError("unpad: needs an image with at least 2 dimensions, got " +
                      to_string(g.shape()));
   Shape image = g.shape();
-  image[image.size() - 2] -= p.top + p.bottom;
-  image.back() -= p.left + p.right;
+  using kernels::Wide;
+  image[image.size() - 2] = kernels::checked_size(
+      "unpad", "the unpadded height", Wide(image[image.size() - 2]) - p.top - p.bottom);
+  image.back() =
+      kernels::checked_size("unpad", "the unpadded width", Wide(image.back()) - p.left - p.right);
   if (image[image.size() - 2] < 0 || image.back() < 0)
     throw ShapeError("unpad: an image " + to_string(g.shape()) + " is smaller than its padding");
   check_padding("unpad", image, p, mode);

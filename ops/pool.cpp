@@ -33,20 +33,25 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, Pair kernel, Pool2dO
       o.padding.w < 0)
     throw ValueError(std::string(op) + ": " + settings +
                      ": kernel and stride must be ≥ 1, padding ≥ 0");
-  if (2 * o.padding.h > kernel.h || 2 * o.padding.w > kernel.w)
+  using kernels::Wide;
+  if (2 * Wide(o.padding.h) > kernel.h || 2 * Wide(o.padding.w) > kernel.w)
     throw ValueError(std::string(op) + ": " + settings +
                      ": padding must be at most half the kernel");
   const std::int64_t h = x.size(2), w = x.size(3);
   if (h == 0 || w == 0)  // every window would lie in the padding: nothing to pool
     throw ShapeError(std::string(op) + ": empty image " + to_string(x.shape()));
-  if (kernel.h > h + 2 * o.padding.h || kernel.w > w + 2 * o.padding.w)
+  const std::int64_t padded_h = kernels::checked_size(op, "the padded input's height",
+                                                      h + 2 * Wide(o.padding.h));
+  const std::int64_t padded_w = kernels::checked_size(op, "the padded input's width",
+                                                      w + 2 * Wide(o.padding.w));
+  if (kernel.h > padded_h || kernel.w > padded_w)
     throw ShapeError(std::string(op) + ": " + settings + " is larger than the padded input " +
                      to_string(x.shape()));
   return {x.size(0) * x.size(1),
           h,
           w,
-          (h + 2 * o.padding.h - kernel.h) / stride.h + 1,
-          (w + 2 * o.padding.w - kernel.w) / stride.w + 1,
+          (padded_h - kernel.h) / stride.h + 1,
+          (padded_w - kernel.w) / stride.w + 1,
           kernel,
           stride,
           o.padding};
@@ -108,7 +113,7 @@ Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) 
 
 // y = max over each window:  ∂L/∂x = g sent back to each window's maximum (scatter)
 Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, options);
     const Positions positions(g.planes * g.out_h * g.out_w);
@@ -151,13 +156,13 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
 }
 
 Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, options);
     // Every channel of every image as its own one-channel image, one 1/(kH·kW) kernel.
     const Tensor planes = reshape(x, {g.planes, 1, g.height, g.width});
     const Tensor mean_kernel =
-        full({1, 1, kernel.h, kernel.w}, 1.0 / double(kernel.h * kernel.w), x.dtype());
+        full({1, 1, kernel.h, kernel.w}, 1.0 / (double(kernel.h) * double(kernel.w)), x.dtype());
     const Tensor y = conv2d(planes, mean_kernel, {}, {.stride = g.stride, .padding = g.padding});
     return reshape(y, {x.size(0), x.size(1), g.out_h, g.out_w});
   });

@@ -53,23 +53,23 @@ double count(const Tensor& x, const Axes& reduced) {
 }  // namespace
 
 Tensor sum(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return scaled_sum(sum_op, x, Axes(x.dim(), true), false, 1.0);
 }
 
 Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   return scaled_sum(sum_op, x, one_axis("sum", x, axis), keepdim, 1.0);
 }
 
 Tensor mean(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   const Axes all(x.dim(), true);
   return scaled_sum(mean_op, x, all, false, 1.0 / count(x, all));
 }
 
 Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   const Axes reduced = one_axis("mean", x, axis);
   return scaled_sum(mean_op, x, reduced, keepdim, 1.0 / count(x, reduced));
 }
@@ -77,7 +77,7 @@ Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
 const OpInfo sum_to_op{"sum_to", "x summed down to a shape it was broadcast from",
                        {"∂x = G broadcast back to x's shape"}};
 Tensor sum_to_broadcast(Tensor x, const Shape& shape, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (kernels::broadcast_shapes("sum_to", shape, x.shape()) != x.shape())
     throw ShapeError("sum_to: cannot sum " + to_string(x.shape()) + " down to " + to_string(shape));
   Tensor out = kernels::reduce_to(x, shape, 0.0, [](auto acc, auto v) { return acc + v; });

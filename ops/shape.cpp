@@ -8,9 +8,22 @@
 
 namespace gradlab {
 
+namespace {
+
+// What expand and to return when there is nothing to change: a new tensor over x's
+// numbers, recorded as the op, whose backward passes G on as it is. Never x's own handle:
+// a name given to the result would rename x, and a step `h = to(x, …)` would be x itself,
+// so that the gradient with respect to h would be x's.
+Tensor unchanged(const OpInfo& op, const Tensor& x) {
+  return record(op, share_numbers(x, x.shape()), {x},
+                [](const BackwardContext& c) { return Grads{c.grad}; });
+}
+
+}  // namespace
+
 const OpInfo reshape_op{"reshape", "x read with a new shape", {"∂x = G reshaped back"}};
 Tensor reshape(const Tensor& x, Shape shape, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   auto bad = [&x, requested = shape] {
     return ShapeError("reshape: cannot view " + to_string(x.shape()) + " (" +
                       std::to_string(x.numel()) + " elements) as " + to_string(requested));
@@ -26,8 +39,8 @@ Tensor reshape(const Tensor& x, Shape shape, Here where) {
   if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }) ||
       numel(shape) != x.numel())
     throw bad();
-  if (shape == x.shape()) return x;
-  // The numbers are row-major and contiguous, so the new tensor shares them.
+  // The numbers are row-major and contiguous, so the new tensor shares them (also when the
+  // shape is x's own: a new tensor all the same, see unchanged()).
   Tensor out = share_numbers(x, shape);
   return record(reshape_op, out, {x}, [](const BackwardContext& c) {
     return Grads{reshape(c.grad, c.inputs[0].shape())};
@@ -37,8 +50,8 @@ Tensor reshape(const Tensor& x, Shape shape, Here where) {
 const OpInfo expand_op{"expand", "x repeated along axes of size 1",
                        {"∂x = G summed back over the repeated axes"}};
 Tensor expand(const Tensor& x, const Shape& shape, Here where) {
-  const CallSite site(where);
-  if (x.shape() == shape) return x;
+  const CallSite site(where, __func__);
+  if (x.shape() == shape) return unchanged(expand_op, x);
   if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape)
     throw ShapeError("expand: cannot broadcast " + to_string(x.shape()) + " to " +
                      to_string(shape));
@@ -64,7 +77,7 @@ Tensor expand(const Tensor& x, const Shape& shape, Here where) {
 
 const OpInfo transpose_op{"transpose", "xᵀ (two axes swapped)", {"∂x = Gᵀ"}};
 Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   const std::int64_t a = kernels::normalize_axis("transpose", axis0, x.dim());
   const std::int64_t b = kernels::normalize_axis("transpose", axis1, x.dim());
   Shape shape = x.shape();
@@ -84,7 +97,7 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1, Here w
 }
 
 Tensor transpose(const Tensor& x, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   if (x.dim() < 2)
     throw ShapeError("transpose: needs at least 2 dimensions to swap the last two, got shape " +
                      to_string(x.shape()));
@@ -93,8 +106,8 @@ Tensor transpose(const Tensor& x, Here where) {
 
 const OpInfo to_op{"to", "x in another dtype", {"∂x = G in x's dtype"}};
 Tensor to(const Tensor& x, DType dtype, Here where) {
-  const CallSite site(where);
-  if (x.dtype() == dtype) return x;
+  const CallSite site(where, __func__);
+  if (x.dtype() == dtype) return unchanged(to_op, x);
   Tensor out = empty(x.shape(), dtype);
   kernels::dispatch(x.dtype(), [&]<class From>(From) {
     kernels::dispatch(dtype, [&]<class To>(To) {
@@ -109,7 +122,7 @@ Tensor to(const Tensor& x, DType dtype, Here where) {
 
 const OpInfo flip_op{"flip", "x reversed along one axis", {"∂x = G reversed along it"}};
 Tensor flip(const Tensor& x, std::int64_t axis, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   const std::int64_t a = kernels::normalize_axis("flip", axis, x.dim());
   const std::int64_t n = x.size(a);
   std::int64_t outer = 1, inner = 1;
@@ -127,7 +140,7 @@ Tensor flip(const Tensor& x, std::int64_t axis, Here where) {
 }
 
 Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis, Here where) {
-  const CallSite site(where);
+  const CallSite site(where, __func__);
   const std::int64_t first = kernels::normalize_axis("flatten", start_axis, x.dim());
   const std::int64_t last = kernels::normalize_axis("flatten", end_axis, x.dim());
   if (first > last)

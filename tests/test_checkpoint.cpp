@@ -644,3 +644,15 @@ BOOST_AUTO_TEST_CASE(load_checks_its_arguments_like_save) {
   BOOST_CHECK_EXCEPTION(load_checkpoint(path, {named(x * 2.0, "a")}), GraphError,
                         says("made by an op"));
 }
+
+// Loading writes the parameters in place: a graph recorded before the load must not
+// back-propagate through the loaded numbers as if they were the ones it saw.
+BOOST_AUTO_TEST_CASE(loading_into_a_parameter_a_pending_graph_kept_is_caught) {
+  TempDir dir;
+  Tensor w = tensor({1.0, 2.0}).set_requires_grad().name("w");
+  save_checkpoint(dir.path / "w.ckpt", {w});
+  const Tensor loss = sum(w * w);
+  load_checkpoint(dir.path / "w.ckpt", {w});
+  BOOST_CHECK_EXCEPTION(loss.backward(), GraphError,
+                        says("the input 0 ('w') [2] of 'hadamard' was at version"));
+}

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <gradlab/gradlab.hpp>
 #include <string>
@@ -769,4 +770,21 @@ BOOST_AUTO_TEST_CASE(a_kernel_without_rows_or_columns_is_rejected) {
   BOOST_CHECK_EXCEPTION(
       conv2d_weight_grad(ones({1, 3, 4, 4}), ones({1, 2, 2, 2}), {3, 3}, {.groups = 2}), ShapeError,
       says("the 3 channels of input [1, 3, 4, 4] do not split into 2 groups"));
+}
+
+// Options near 2⁶² made the geometry's int64 arithmetic overflow (undefined behaviour,
+// caught by UBSan): now each is a ShapeError naming the op and the size that overflowed.
+BOOST_AUTO_TEST_CASE(options_near_two_to_the_62_are_a_shape_error_not_an_overflow) {
+  const Tensor x = ones({1, 1, 3, 3}), w = ones({1, 1, 2, 2});
+  const std::int64_t huge = std::int64_t(1) << 62, most = std::numeric_limits<std::int64_t>::max();
+  BOOST_CHECK_EXCEPTION(conv2d(x, w, {}, {.padding = huge}), ShapeError,
+                        says("conv2d: the padded input's height is past the int64 range (above "
+                             "2^63 - 1): the sizes or options are too large"));
+  BOOST_CHECK_EXCEPTION(conv2d(x, w, {}, {.dilation = {1, most}}), ShapeError,
+                        says("conv2d: the dilated kernel's width is past the int64 range"));
+  BOOST_CHECK_EXCEPTION(conv2d(ones({1, 2, 3, 3}), ones({1, 2, 2, 2}), {}, {.groups = huge}),
+                        ShapeError,
+                        says("conv2d: the input channels weight[1] · groups is past the int64"));
+  BOOST_CHECK_EXCEPTION(conv_transpose2d(x, w, {}, {.stride = huge}), ShapeError,
+                        says("conv_transpose2d: the padded output's side is past the int64"));
 }

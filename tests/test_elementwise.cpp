@@ -369,3 +369,24 @@ BOOST_AUTO_TEST_CASE(mixing_float32_and_float64_throws_dtype_error) {
   // A plain number takes the tensor's dtype, so it never causes a mismatch.
   BOOST_TEST((y32 * 2.0).dtype() == DType::float32);
 }
+
+// relu(NaN) is NaN (it was 0, hiding the NaN from the loss), in float64 and float32 and on
+// a tensor big enough to take the threaded loop; its gradient there is G, as in PyTorch
+// (threshold_backward: 0 only where x ≤ 0).
+BOOST_AUTO_TEST_CASE(relu_lets_a_nan_through) {
+  for (DType dtype : {DType::float64, DType::float32}) {
+    Tensor x = from_vector({std::nan(""), -1.0, 2.0, -0.0}, {4}, dtype).set_requires_grad();
+    const Tensor y = relu(x);
+    BOOST_TEST(std::isnan(y.at({0})));
+    BOOST_TEST(y.at({1}) == 0.0);
+    BOOST_TEST(y.at({2}) == 2.0);
+    BOOST_TEST(y.at({3}) == 0.0);
+    y.backward(from_vector({5.0, 5.0, 5.0, 5.0}, {4}, dtype));
+    check_values(x.grad(), "[4]", {5.0, 0.0, 5.0, 0.0});
+  }
+  std::vector<double> big(100000, -1.0);
+  big[54321] = std::nan("");
+  const std::vector<double> out = relu(from_vector(big, {100000}, DType::float32)).values();
+  BOOST_TEST(std::isnan(out[54321]));
+  BOOST_TEST(std::count_if(out.begin(), out.end(), [](double v) { return std::isnan(v); }) == 1);
+}

@@ -276,3 +276,71 @@ BOOST_AUTO_TEST_CASE(backward_formulas_capture_values_of_any_size) {
   sum(y).backward();
   BOOST_TEST(x.grad().at({1}) == 6.0, tt::tolerance(1e-12));  // 3 + 300 · 0.01
 }
+
+// Note [Version counters]: a value the graph kept, changed in place before backward, would
+// make the gradient silently wrong (here 2·5 instead of 2·1); backward refuses, naming the
+// op, the tensor, both versions and the line that recorded the op.
+BOOST_AUTO_TEST_CASE(a_kept_input_changed_in_place_is_a_graph_error) {
+  Tensor x = tensor({1.0, 2.0}).set_requires_grad().name("x");
+  const Tensor y = sum(x * x);
+  const std::uint32_t seen = x.version();
+  x.set({0}, 5.0);
+  BOOST_TEST(x.version() == seen + 1);
+  const std::string recorded = "test_graph.cpp:" + std::to_string(__LINE__ - 4) + " (in";
+  BOOST_CHECK_EXCEPTION(
+      y.backward(), GraphError, [&](const GraphError& e) {
+        return says("backward: a tensor needed for the gradient was changed in place: the input "
+                    "0 ('x') [2] of 'hadamard' was at version " + std::to_string(seen) +
+                    " when recorded and is at version " + std::to_string(seen + 1) +
+                    " now; that 'hadamard' was called at ")(e) &&
+               says(recorded)(e) &&
+               says("Clone it before changing it (x.clone()), or change it after backward")(e);
+      });
+  BOOST_TEST(!x.grad().defined());  // nothing was accumulated from the stale graph
+}
+
+// σ's backward reads its own output s: changing s is caught too, as is a change made
+// through a detached copy or a view, which share the numbers (and their version).
+BOOST_AUTO_TEST_CASE(outputs_detached_copies_and_views_share_the_version) {
+  Tensor z = tensor({0.5, -1.0}).set_requires_grad();
+  Tensor s = sigmoid(z).name("s");
+  s.set({1}, 0.0);  // s is the root: no consumer holds it, its own node checks it
+  BOOST_CHECK_EXCEPTION(s.backward(ones_like(s)), GraphError,
+                        says("the output ('s') [2] of 'sigmoid' was at version"));
+  Tensor s2 = sigmoid(z).name("s2");
+  const Tensor loss = sum(s2 * 2.0);
+  s2.set({1}, 0.0);
+  BOOST_CHECK_EXCEPTION(loss.backward(), GraphError,
+                        says("the input 0 ('s2') [2] of 'hadamard' was at version"));
+
+  Tensor x = tensor({1.0, 2.0}).set_requires_grad().name("x");
+  const Tensor y = sum(x * x);
+  Tensor d = x.detach();
+  BOOST_TEST(d.version() == x.version());
+  d.set({1}, 7.0);
+  BOOST_TEST(d.version() == x.version());
+  BOOST_CHECK_EXCEPTION(y.backward(), GraphError, says("the input 0 ('x') [2] of 'hadamard'"));
+
+  Tensor w = tensor({{1.0, 2.0}, {3.0, 4.0}}).set_requires_grad().name("w");
+  const Tensor l = sum(w * w);
+  Tensor flat = reshape(w.detach(), {4});
+  flat.data<double>()[3] = 0.0;  // a write through a view's data<T>()
+  BOOST_CHECK_EXCEPTION(l.backward(), GraphError, says("('w') [2, 2] of 'hadamard'"));
+}
+
+// What is not refused: a change after backward, a change to a clone, reading through a
+// const tensor, and a graph recorded after the change.
+BOOST_AUTO_TEST_CASE(changes_that_do_not_touch_a_pending_graph_are_fine) {
+  Tensor x = tensor({1.0, 2.0}).set_requires_grad();
+  const Tensor y = sum(x * x);
+  Tensor copy = x.detach().clone();
+  copy.set({0}, 9.0);
+  const Tensor& reader = x;
+  BOOST_TEST(reader.data<double>()[0] == 1.0);
+  y.backward();
+  check_values(x.grad(), "[2]", {2.0, 4.0});
+  x.set({0}, 3.0);  // after backward: the graph is done with it
+  x.zero_grad();
+  sum(x * x).backward();
+  check_values(x.grad(), "[2]", {6.0, 4.0});
+}

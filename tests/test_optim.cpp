@@ -103,3 +103,34 @@ BOOST_AUTO_TEST_CASE(decay_rates_of_one_and_infinite_rates_are_rejected) {
                         says("Adam: beta1 = 1.000000 must lie in [0, 1)"));
   BOOST_CHECK_EXCEPTION(SGD({p}, INFINITY), ValueError, says("SGD: lr = inf must be a finite"));
 }
+
+// SGD({P, P}) would step P twice per step(); listing a parameter twice is refused.
+BOOST_AUTO_TEST_CASE(a_parameter_listed_twice_is_a_value_error) {
+  Tensor p = param({1.0, 2.0}, "p"), q = param({3.0}, "q");
+  BOOST_CHECK_EXCEPTION(SGD({p, q, p}, 0.1), ValueError,
+                        says("optimizer: parameter 2 ('p') is parameter 0 again: each step would "
+                             "update it twice; list every parameter once"));
+  BOOST_CHECK_EXCEPTION(Adam({q, q}), ValueError, says("parameter 1 ('q') is parameter 0 again"));
+  Tensor view = p.detach().set_requires_grad();  // a leaf over p's numbers
+  BOOST_CHECK_EXCEPTION(SGD({p, view}, 0.1), ValueError,
+                        says("parameter 1 is parameter 0 again (a view of its numbers)"));
+}
+
+// An optimizer's step changes the parameters in place: a graph recorded before it and
+// back-propagated after it would see the new numbers, so its backward refuses to run.
+BOOST_AUTO_TEST_CASE(a_step_between_forward_and_backward_is_a_graph_error) {
+  Tensor w = param({1.0, 2.0}, "w");
+  SGD sgd({w}, 0.1);
+  const Tensor first = sum(w * w);
+  first.backward({.retain_graph = true});
+  sgd.step();
+  BOOST_CHECK_EXCEPTION(first.backward(), GraphError,
+                        says("the input 0 ('w') [2] of 'hadamard' was at version"));
+
+  Tensor v = param({1.0, 2.0}, "v");
+  Adam adam({v});
+  sum(v * v).backward();
+  const Tensor pending = sum(v * v);  // recorded before the step
+  adam.step();
+  BOOST_CHECK_EXCEPTION(pending.backward(), GraphError, says("('v') [2] of 'hadamard'"));
+}

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <gradlab/gradlab.hpp>
 #include <vector>
@@ -450,4 +451,34 @@ BOOST_AUTO_TEST_CASE(pooling_an_empty_image_is_an_error_not_a_read_outside_it) {
 BOOST_AUTO_TEST_CASE(reflect_checks_only_the_axes_it_pads) {
   // No rows are added, so an image without rows can still get columns… of nothing.
   BOOST_TEST(pad(ones({0, 3}), Padding(0, 0, 1, 1), PadMode::reflect).shape() == Shape({0, 5}));
+}
+
+// A NaN in a window is that window's maximum, wherever it sits in the window, and its
+// gradient goes to it: max pooling does not drop a NaN, as relu now does not either.
+BOOST_AUTO_TEST_CASE(max_pool2d_keeps_a_nan) {
+  for (int at = 0; at < 4; ++at) {
+    std::vector<double> v = {1.0, 5.0, 3.0, 2.0};
+    v[at] = std::nan("");
+    Tensor x = from_vector(v, {2, 2}).set_requires_grad();
+    const Tensor y = max_pool2d(x, 2);
+    BOOST_TEST(std::isnan(y.item()), "NaN at " << at);
+    y.backward(tensor({{1.0}}));
+    BOOST_TEST(x.grad().at({at / 2, at % 2}) == 1.0);
+  }
+}
+
+// Amounts near 2⁶² overflowed pad's, unpad's and the pools' int64 arithmetic (undefined
+// behaviour, caught by UBSan): now a ShapeError naming the op and the size.
+BOOST_AUTO_TEST_CASE(amounts_near_two_to_the_62_are_a_shape_error_not_an_overflow) {
+  const Tensor x = ones({3, 3});
+  const std::int64_t huge = std::int64_t(1) << 62, most = std::numeric_limits<std::int64_t>::max();
+  BOOST_CHECK_EXCEPTION(pad(x, Padding(huge, huge, 0, 0)), ShapeError,
+                        says("pad: the padded height is past the int64 range (above 2^63 - 1)"));
+  BOOST_CHECK_EXCEPTION(unpad(x, Padding(0, 0, most, most)), ShapeError,
+                        says("unpad: the unpadded width is past the int64 range (below -2^63)"));
+  // Padding at most half the kernel, yet the padded side 3 + 2 · (2^62 − 1) is past int64.
+  BOOST_CHECK_EXCEPTION(max_pool2d(x, {most, 2}, {.padding = {most / 2, 0}}), ShapeError,
+                        says("max_pool2d: the padded input's height is past the int64 range"));
+  BOOST_CHECK_EXCEPTION(avg_pool2d(x, {most, 2}, {.padding = {most / 2, 0}}), ShapeError,
+                        says("avg_pool2d: the padded input's height is past the int64 range"));
 }

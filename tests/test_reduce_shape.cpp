@@ -1,9 +1,11 @@
 #define BOOST_TEST_MODULE reduce_shape
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <functional>
 #include <gradlab/gradlab.hpp>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "testing.hpp"
@@ -163,7 +165,10 @@ BOOST_AUTO_TEST_CASE(to_converts_the_dtype) {
   const Tensor back = to(x32, DType::float64);
   BOOST_TEST(back.dtype() == DType::float64);
   check_values(back, "[3]", {static_cast<double>(0.1f), -2.5, 3}, 0);
-  BOOST_TEST(to(x, DType::float64).impl() == x.impl());  // already float64: no copy
+  // Already float64: no copy, but a new tensor over the same numbers.
+  const Tensor same = to(x, DType::float64);
+  BOOST_TEST(same.impl() != x.impl());
+  BOOST_TEST(same.data<double>() == x.data<double>());
 }
 
 BOOST_AUTO_TEST_CASE(float32_shape_ops) {
@@ -357,4 +362,33 @@ BOOST_AUTO_TEST_CASE(expand_and_sum_to_need_broadcastable_shapes) {
                         says("sum_to: shapes cannot be broadcast together: [4] and [2, 3]"));
   BOOST_CHECK_EXCEPTION(sum_to(ones({3}), {2, 3}), ShapeError,
                         says("sum_to: cannot sum [3] down to [2, 3]"));
+}
+
+// A reshape to the same shape, an expand to it or a to() to the same dtype still returns a
+// new tensor (a view of the same numbers): naming it leaves the input's name alone, and
+// the gradient with respect to it is its own. For h = op(x), L = Σ h ∘ x: ∂L/∂h = x (it
+// was 2x, x's own gradient, when h was x's handle).
+BOOST_AUTO_TEST_CASE(ops_that_change_nothing_still_return_a_new_tensor) {
+  const Tensor x = tensor({1.5, -2.0}).set_requires_grad().name("x");
+  const std::vector<std::function<Tensor(const Tensor&)>> no_ops = {
+      [](const Tensor& t) { return reshape(t, {2}); },
+      [](const Tensor& t) { return expand(t, {2}); },
+      [](const Tensor& t) { return to(t, DType::float64); }};
+  const std::vector<std::string> names = {"reshape", "expand", "to"};
+  for (std::size_t k = 0; k < no_ops.size(); ++k) {
+    BOOST_TEST_CONTEXT(names[k]) {
+      Tensor h = no_ops[k](x);
+      h.name("h");
+      BOOST_TEST(x.name() == "x");
+      BOOST_TEST(h.impl() != x.impl());
+      BOOST_TEST(std::as_const(h).data<double>() == x.data<double>());  // a view: the same numbers
+      BOOST_TEST(h.node()->op->name == names[k]);
+      const std::vector<Tensor> g = grad({sum(h * x)}, {h, x});
+      check_values(g[0], "[2]", {1.5, -2.0});
+      check_values(g[1], "[2]", {3.0, -4.0});
+    }
+  }
+  const Tensor w = tensor({{1.0, 2.0}}).set_requires_grad().name("W");
+  reshape(w, w.shape()).name("flat");
+  BOOST_TEST(w.name() == "W");
 }

@@ -158,6 +158,63 @@ BOOST_AUTO_TEST_CASE(two_threads_differentiate_graphs_that_share_a_parameter) {
   BOOST_TEST(a != b);
 }
 
+// Two threads calling backward() on graphs of their own that share a parameter both add
+// into its one .grad(): every addition counts (Note [Leaf gradients across threads]).
+// Without the lock, one thread's sum overwrote the other's in most runs.
+BOOST_AUTO_TEST_CASE(two_threads_accumulate_into_one_parameter) {
+  const std::int64_t n = 1 << 16;  // big enough that the two threads' additions overlap
+  Tensor W = zeros({n}).set_requires_grad().name("W");
+  const auto run = [&](double scale) {
+    const Tensor c = full({n}, scale);
+    for (int i = 0; i < 400; ++i) sum(W * c).backward();
+  };
+  std::thread first(run, 1.0), second(run, 2.0);
+  first.join();
+  second.join();
+  const std::vector<double> g = W.grad().values();
+  BOOST_TEST(std::count(g.begin(), g.end(), 400 * 1.0 + 400 * 2.0) == n);
+}
+
+// Two threads back-propagating the very same graph at once (retain_graph): each pass gets
+// the right gradient, or a GraphError if the other one holds the graph — never a corrupted
+// slot (it was a heap-use-after-free). (Boost.Test's checks are not for threads: the
+// outcomes are gathered and checked after the join.)
+BOOST_AUTO_TEST_CASE(two_threads_back_propagating_one_graph_work_or_refuse) {
+  const Tensor W = tensor({{0.5, -0.25}, {0.125, 0.75}}).set_requires_grad().name("W");
+  Tensor h = tensor({{1.0, -1.0}});
+  for (int i = 0; i < 300; ++i) h = sigmoid(matmul(h, W));
+  const Tensor L = sum(h);
+  const Tensor expected = grad({L}, {W}, {.retain_graph = true})[0];
+  std::atomic<int> right{0}, refused{0};
+  std::vector<std::string> wrong[2];
+  const auto run = [&](int who) {
+    for (int i = 0; i < 60; ++i) {
+      try {
+        const Tensor g = grad({L}, {W}, {.retain_graph = true})[0];
+        if (allclose(g, expected))
+          ++right;
+        else
+          wrong[who].push_back("a wrong gradient: " + to_string(g));
+      } catch (const GraphError& e) {
+        if (std::string(e.what()).find("grad: another backward pass is running through the "
+                                       "graph of") != std::string::npos)
+          ++refused;
+        else
+          wrong[who].push_back(e.what());
+      }
+    }
+  };
+  std::thread first(run, 0), second(run, 1);
+  first.join();
+  second.join();
+  BOOST_TEST(wrong[0].empty(), (wrong[0].empty() ? "" : wrong[0].front()));
+  BOOST_TEST(wrong[1].empty(), (wrong[1].empty() ? "" : wrong[1].front()));
+  BOOST_TEST(right + refused == 120);
+  BOOST_TEST_MESSAGE(right << " passes right, " << refused << " refused");
+  // Once both are done, the graph is whole: one more pass gives the same gradient.
+  BOOST_TEST(allclose(grad({L}, {W})[0], expected));
+}
+
 // A training step of the seed network, once warm, takes every block it needs from
 // gradlab's pools (engine/memory.hpp): no call reaches the general heap.
 BOOST_AUTO_TEST_CASE(a_warm_seed_network_step_allocates_nothing) {
@@ -286,4 +343,31 @@ BOOST_AUTO_TEST_CASE(nodes_remember_the_users_line) {
   BOOST_TEST_REQUIRE(g.node() != nullptr);
   BOOST_TEST(g.node()->from_backward);
   BOOST_TEST(std::string(g.node()->where.file_name()).find("test_reliability.cpp") != std::string::npos);
+}
+
+// relu used to turn a NaN into 0, so that anomaly mode never saw it: now the NaN comes out
+// of relu and anomaly mode names where it came from.
+BOOST_AUTO_TEST_CASE(anomaly_mode_catches_a_nan_fed_to_relu) {
+  const Tensor x = tensor({1.0, std::nan("")}).name("data");
+  detect_anomaly on;
+  BOOST_CHECK_EXCEPTION(relu(x), AnomalyError,
+                        testing::says("input 0 ('data') of relu already holds NaN"));
+}
+
+// A tensor that cannot be allocated is a MemoryError naming the op, the shape, the dtype
+// and the bytes (it was a bare std::bad_alloc). 8 TiB: more than any machine here has.
+BOOST_AUTO_TEST_CASE(running_out_of_memory_names_the_op_and_the_shape) {
+#if defined(GRADLAB_ADDRESS_SANITIZER)
+  return;  // AddressSanitizer stops the program at an allocation this big, by design
+#endif
+  const Tensor x = tensor({{1.0}});
+  const int line = __LINE__ + 1;
+  BOOST_CHECK_EXCEPTION(expand(x, {1 << 20, 1 << 20}), MemoryError, [&](const MemoryError& e) {
+    return testing::says("expand: out of memory allocating a float64 tensor of shape "
+                         "[1048576, 1048576] (8796093022208 bytes); called at ")(e) &&
+           testing::says(at_line(line))(e);
+  });
+  BOOST_CHECK_EXCEPTION(zeros({1 << 20, 1 << 21}, DType::float32), MemoryError,
+                        testing::says("empty: out of memory allocating a float32 tensor of "
+                                      "shape [1048576, 2097152] (8796093022208 bytes)"));
 }
