@@ -250,19 +250,21 @@ class Checker {
 
   // The loss: f's one number, or sum(f(xs) ∘ seed). `value`, if given, gets f(xs).
   Tensor loss_of(const std::vector<Tensor>& xs, Tensor* value = nullptr) const {
-    const Tensor v = f_(xs);
+    const Tensor result = f_(xs);
+    if (!result.defined()) throw ShapeError("check_gradient: the function returned nothing");
+    // In float64, without a node of its own when it already is (to() always makes one).
+    const Tensor v = result.dtype() == DType::float64 ? result : to(result, DType::float64);
     if (value) *value = v;
-    if (!v.defined()) throw ShapeError("check_gradient: the function returned nothing");
     if (seed_.defined()) {
       if (v.shape() != seed_.shape())
         throw ShapeError("check_gradient: the function returned " + to_string(v.shape()) +
                          ", but the seed (the upstream gradient) is " + to_string(seed_.shape()));
-      return sum(to(v, DType::float64) * seed_);
+      return sum(v * seed_);
     }
     if (v.numel() != 1)
       throw ShapeError("check_gradient: the function must return one number (a loss), got " +
                        to_string(v.shape()) + "; give CheckOptions::seed for a larger result");
-    return to(v, DType::float64);
+    return v;
   }
 
   static std::string name_of(const Tensor& x, std::size_t i) {
