@@ -1,0 +1,2 @@
+#define BOOST_TEST_MODULE linalg
+#include "testing.hpp"
