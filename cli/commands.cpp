@@ -65,10 +65,12 @@ Expressions:
   a * b          the Hadamard (elementwise) product; + - / are elementwise too,
                  and broadcast like NumPy
   x ^ 2          a power by a number; -x^2 is -(x^2), 2^3^2 is 2^(3^2)
+  a > b          1 where true, 0 elsewhere (no gradient); also < >= <= == !=,
+                 binding more loosely than arithmetic: x - 1 > 0 is (x - 1) > 0
   h = …; …       named steps before the value: claim them, see them in diagrams
   f(a, k=v)      functions, with keyword arguments; sizes as 2 or [2, 1];
                  modes as bare words or strings: padding_mode=reflect
-  ∘ · −          accepted for * @ - (formulas pasted from text)
+  ∘ · − ≥ ≤ ≠    accepted for * @ - >= <= != (formulas pasted from text)
 
 Functions:
 )HELP";

@@ -14,8 +14,10 @@
 #include "cli/json_io.hpp"
 #include "engine/errors.hpp"
 #include "engine/graph.hpp"
+#include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/pad.hpp"
@@ -78,7 +80,12 @@ struct Alias {
   const char* typeset;
   const char* ascii;
 };
-constexpr Alias typeset_operators[] = {{"∘", "*"}, {"·", "@"}, {"−", "-"}};
+constexpr Alias typeset_operators[] = {{"∘", "*"}, {"·", "@"}, {"−", "-"},
+                                       {"≥", ">="}, {"≤", "<="}, {"≠", "!="}};
+
+bool is_comparison(const std::string& op) {
+  return op == ">" || op == "<" || op == ">=" || op == "<=" || op == "==" || op == "!=";
+}
 
 const Alias* alias_at(const std::string& s, std::size_t i) {
   for (const Alias& a : typeset_operators)
@@ -138,7 +145,12 @@ std::vector<Token> tokenize(const std::string& s) {
       if (close == std::string::npos) throw ExprError("this string is never closed", start, true);
       i = close + 1;
       tokens.push_back({Token::Kind::string, s.substr(start + 1, close - start - 1), 0, start, i});
-    } else if (c != '\0' && std::strchr("+-*/@^(),;=[]", c)) {
+    } else if (c != '\0' && std::strchr("<>=!", c) && i + 1 < s.size() && s[i + 1] == '=') {
+      i += 2;  // >= <= == !=
+      tokens.push_back({Token::Kind::symbol, s.substr(start, 2), 0, start, i});
+    } else if (c == '!') {
+      throw ExprError("unexpected character '!' (not equal is written !=)", start, true);
+    } else if (c != '\0' && std::strchr("+-*/@^(),;=[]<>", c)) {
       ++i;
       tokens.push_back({Token::Kind::symbol, std::string(1, c), 0, start, i});
     } else {
@@ -182,13 +194,13 @@ class Parser {
       if (peek().kind == Token::Kind::name && is(peek(1), "=")) {
         const Token name = take();
         take();  // '='
-        p.steps.push_back({name.text, sum()});
+        p.steps.push_back({name.text, comparison()});
         if (peek().kind != Token::Kind::end)
           expect(";", "after the step '" + name.text + " = …' (or an operator)");
         if (peek().kind == Token::Kind::end) break;
         continue;
       }
-      p.value = sum();
+      p.value = comparison();
       if (is(peek(), ";")) take();
       if (peek().kind != Token::Kind::end)
         fail(std::string("expected an operator or the end of the expression") +
@@ -206,6 +218,18 @@ class Parser {
   }
 
  private:
+  // Loosest of all, as in C and Python: x - 1 > 0 is (x - 1) > 0.
+  Expr comparison() {
+    Expr left = sum();
+    if (peek().kind != Token::Kind::symbol || !is_comparison(peek().text)) return left;
+    left = binary(std::move(left), &Parser::sum);
+    if (peek().kind == Token::Kind::symbol && is_comparison(peek().text))
+      fail("comparisons cannot be chained (a < b < c means different things in C and Python): "
+           "write (a < b) * (b < c) for both",
+           peek());
+    return left;
+  }
+
   Expr sum() {
     const Nesting nested(*this, peek());
     Expr left = product();
@@ -266,7 +290,7 @@ class Parser {
       case Token::Kind::symbol:
         if (t.text == "(") {
           take();
-          Expr inner = sum();
+          Expr inner = comparison();
           expect(")", "to close the '(' at " + where(source_, locate(source_, t.begin)));
           return inner;
         }
@@ -290,7 +314,7 @@ class Parser {
         } else if (!e.keywords.empty() && !e.keywords.back().empty()) {
           fail("a positional argument cannot follow a keyword argument", peek());
         }
-        e.args.push_back(sum());
+        e.args.push_back(comparison());
         e.keywords.push_back(keyword);
         if (!is(peek(), ",")) break;
         take();
@@ -307,7 +331,7 @@ class Parser {
     Expr e{.kind = Expr::Kind::list, .offset = open.begin, .begin = open.begin};
     if (!is(peek(), "]")) {
       while (true) {
-        e.args.push_back(sum());
+        e.args.push_back(comparison());
         if (!is(peek(), ",")) break;
         take();
       }
@@ -460,6 +484,7 @@ class Arguments {
   std::string word(const char* parameter, const std::vector<std::string>& allowed,
                    const std::string& fallback);
   PadMode pad_mode(const char* parameter);
+  DType dtype() const;  // the document's: for tensors a function makes, such as eye(3)
   const Expr& expr(const char* parameter) const { return *bound_.at(parameter).front(); }
   [[noreturn]] void fail(const Expr& at, const std::string& message) const {
     throw ExprError(function_ + ": " + message, at.offset);
@@ -510,6 +535,7 @@ class Evaluator {
   }
 
   Tensor tensor(const Expr& e) { return as_tensor(eval(e), env_.dtype); }
+  DType dtype() const { return env_.dtype; }
 
   // A plain number: a literal, arithmetic on literals, or a one-element constant.
   double number(const Expr& e, const std::string& what) {
@@ -564,6 +590,7 @@ class Evaluator {
       return guarded(e, [&] { return Value(pow(std::get<Tensor>(left), p)); });
     }
     const Value right = eval(e.args[1]);
+    if (is_comparison(e.text)) return compare(e, left, right);
     return guarded(e, [&] {
       // Two numbers give a number; with a tensor on either side, gradlab's overloads (which
       // take a plain number on either side) record the op.
@@ -578,6 +605,27 @@ class Evaluator {
             }
           },
           left, right);
+    });
+  }
+
+  // A 0/1 tensor (a plain 0 or 1 for two numbers), carrying no gradient.
+  Value compare(const Expr& e, const Value& left, const Value& right) {
+    const std::string& op = e.text;
+    const auto holds = [&](double a, double b) {
+      return op == ">" ? a > b : op == "<" ? a < b : op == ">=" ? a >= b : op == "<=" ? a <= b
+             : op == "==" ? a == b : a != b;
+    };
+    const double* a = std::get_if<double>(&left);
+    const double* b = std::get_if<double>(&right);
+    if (a && b) return holds(*a, *b) ? 1.0 : 0.0;
+    return guarded(e, [&] {
+      const Tensor x = as_tensor(left, env_.dtype), y = as_tensor(right, env_.dtype);
+      if (op == ">") return Value(greater(x, y));
+      if (op == "<") return Value(less(x, y));
+      if (op == ">=") return Value(greater_equal(x, y));
+      if (op == "<=") return Value(less_equal(x, y));
+      if (op == "==") return Value(equal(x, y));
+      return Value(not_equal(x, y));
     });
   }
 
@@ -659,6 +707,8 @@ class Evaluator {
 // ---- reading arguments ----
 
 Tensor Arguments::tensor(const char* parameter) { return evaluator_.tensor(expr(parameter)); }
+
+DType Arguments::dtype() const { return evaluator_.dtype(); }
 
 double Arguments::number(const char* parameter) {
   return evaluator_.number(expr(parameter), function_ + ": " + parameter);
@@ -804,6 +854,13 @@ Value pooling(Arguments& a, bool max) {
   return max ? max_pool2d(x, kernel, options) : avg_pool2d(x, kernel, options);
 }
 
+// inverse, det, solve and each matmul of matrix_power: about n³ for each matrix of a batch.
+void limit_cubic(Arguments& a, const char* parameter, const Tensor& x, double times = 1) {
+  const double n = x.dim() >= 2 ? static_cast<double>(x.shape().back()) : 0;
+  const double batch = x.dim() == 3 ? static_cast<double>(x.shape()[0]) : 1;
+  limit_work(a, parameter, batch * n * n * n * times);
+}
+
 // grad(of, wrt): ∂(of)/∂(wrt), recorded with create_graph so that it can be differentiated
 // again: sum(grad(sum(sigmoid(x)), x)) differentiated by x is σ''(x).
 Value gradient(Arguments& a) {
@@ -937,6 +994,60 @@ const std::vector<Builtin>& builtins() {
        [](Arguments& a) { return pooling(a, true); }},
       {"avg_pool2d", {"x", "kernel"}, {"stride", "padding"}, "the mean of each window",
        [](Arguments& a) { return pooling(a, false); }},
+      {"where", {"condition", "a", "b"}, {}, "a where condition ≠ 0, b where it is 0 (broadcast)",
+       [](Arguments& a) -> Value {
+         return where(a.tensor("condition"), a.tensor("a"), a.tensor("b"));
+       }},
+      {"sign", {"x"}, {}, "−1, 0 or 1 (gradient 0)", [](Arguments& a) { return unary_op(sign, a); }},
+      {"maximum", {"a", "b"}, {}, "the larger of a and b, elementwise (NaN if either is)",
+       [](Arguments& a) -> Value { return maximum(a.tensor("a"), a.tensor("b")); }},
+      {"minimum", {"a", "b"}, {}, "the smaller of a and b, elementwise (NaN if either is)",
+       [](Arguments& a) -> Value { return minimum(a.tensor("a"), a.tensor("b")); }},
+      {"clamp", {"x"}, {"min", "max"}, "x limited to [min, max]; either bound may be left out",
+       [](Arguments& a) -> Value {
+         if (!a.has("min") && !a.has("max")) a.fail(a.expr("x"), "give min=…, max=… or both");
+         Bounds bounds;
+         if (a.has("min")) bounds.min = a.number("min");
+         if (a.has("max")) bounds.max = a.number("max");
+         return clamp(a.tensor("x"), bounds);
+       }},
+      {"trace", {"x"}, {}, "tr X = Σᵢ Xᵢᵢ of a matrix", [](Arguments& a) { return unary_op(trace, a); }},
+      {"diag", {"x"}, {}, "[n] → the diagonal matrix [n, n]; [m, n] → its diagonal",
+       [](Arguments& a) { return unary_op(diag, a); }},
+      {"eye", {"n"}, {"m"}, "the identity matrix [n, n] (or [n, m]), a constant",
+       [](Arguments& a) -> Value {
+         const std::int64_t n = a.integer("n"), m = a.integer("m", n);
+         if (static_cast<double>(n) * static_cast<double>(m) > max_tensor_elements)
+           a.fail(a.expr("n"), "an identity of " + std::to_string(n) + " × " + std::to_string(m) +
+                                   " is larger than the " + std::to_string(max_tensor_elements) +
+                                   " elements allowed here");
+         return eye(n, m, a.dtype());
+       }},
+      {"inverse", {"x"}, {}, "X⁻¹ of a square matrix (or a batch [B, n, n]); singular: an error",
+       [](Arguments& a) -> Value {
+         const Tensor x = a.tensor("x");
+         limit_cubic(a, "x", x);
+         return inverse(x);
+       }},
+      {"det", {"x"}, {}, "det X of a square matrix (or of each of a batch)",
+       [](Arguments& a) -> Value {
+         const Tensor x = a.tensor("x");
+         limit_cubic(a, "x", x);
+         return det(x);
+       }},
+      {"solve", {"A", "B"}, {}, "A⁻¹B without forming A⁻¹ (B: [n] or [n, k])",
+       [](Arguments& a) -> Value {
+         const Tensor A = a.tensor("A"), B = a.tensor("B");
+         limit_cubic(a, "A", A);
+         return solve(A, B);
+       }},
+      {"matrix_power", {"x", "k"}, {}, "Xᵏ for a whole number k (X⁰ = I; k < 0: (X⁻¹)^|k|)",
+       [](Arguments& a) -> Value {
+         const Tensor x = a.tensor("x");
+         const std::int64_t k = a.integer("k");
+         limit_cubic(a, "x", x, 2 * std::log2(2.0 + std::abs(static_cast<double>(k))));
+         return matrix_power(x, k);
+       }},
       {"grad", {"of", "wrt"}, {}, "∂of/∂wrt (of: one number), itself differentiable", gradient},
   };
   return table;

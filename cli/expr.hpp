@@ -5,15 +5,19 @@
 //   h = sigmoid(x @ W); y = sigmoid(h @ V); 0.5 * sum((y - t)^2)
 //
 // Grammar (lowest precedence first; every binary operator is left-associative except ^):
-//   program  := { NAME '=' sum ';' } sum [';']     named steps, then the value
+//   program  := { NAME '=' compare ';' } compare [';']   named steps, then the value
+//   compare  := sum [ ('>' | '<' | '>=' | '<=' | '==' | '!=') sum ]   not chained: a < b < c
+//                                                  is refused (it means different things in
+//                                                  C and Python)
 //   sum      := product { ('+' | '-') product }
 //   product  := unary { ('*' | '/' | '@') unary }  * is the Hadamard product, @ matmul
 //   unary    := '-' unary | power                  so -x^2 is -(x^2)
 //   power    := primary [ '^' unary ]              right-associative: x^-1, 2^3^2
 //   primary  := NUMBER | NAME | STRING | NAME '(' [ argument { ',' argument } ] ')'
-//             | '(' sum ')' | '[' [ sum { ',' sum } ] ']'   (a list of sizes: stride=[2, 1])
-//   argument := [ NAME '=' ] sum                    keyword arguments by name
-// `∘`, `·` and `−` are accepted for `*`, `@` and `-`, as formulas are often pasted from text.
+//             | '(' compare ')' | '[' [ compare { ',' compare } ] ']'   (sizes: stride=[2, 1])
+//   argument := [ NAME '=' ] compare                keyword arguments by name
+// `∘`, `·`, `−`, `≥`, `≤` and `≠` are accepted for `*`, `@`, `-`, `>=`, `<=` and `!=`, as
+// formulas are often pasted from text.
 #pragma once
 
 #include <cstddef>

@@ -267,6 +267,13 @@ int bold(const Diagram& d, const std::string& text) {
   return n;
 }
 
+// Refused with exit status 2 and one line on stderr that says `says`.
+void refused_here(const Run& r, const std::string& says) {
+  BOOST_TEST(r.status == 2, "exit " << r.status << ": " << r.err);
+  BOOST_TEST(r.err.find(says) != std::string::npos, r.err << " lacks: " << says);
+  BOOST_TEST(r.err.find('\n') == r.err.size() - 1, r.err);
+}
+
 }  // namespace
 
 // ---- grad ----
@@ -412,6 +419,82 @@ BOOST_AUTO_TEST_CASE(functions_and_keyword_arguments) {
                                {"inputs", inputs},
                                {"wrt", {"k"}}});
   check_close(out["grads"]["k"], nested(dk), 1e-12, "∂/∂k");
+}
+
+// Masks (issue 18): comparisons bind more loosely than arithmetic, give 0/1 constants, and
+// broadcast; where, maximum, minimum, clamp and sign by their names.
+BOOST_AUTO_TEST_CASE(masks_in_a_grad_document) {
+  const std::vector<std::pair<std::string, double>> cases = {
+      {"3 - 1 > 1", 1},  {"1 + 1 >= 2 * 1", 1}, {"2 < 1", 0},  {"2 <= 2", 1},
+      {"1 == 1 + 0", 1}, {"1 != 1", 0},         {"(1 < 2) + (3 ≥ 4) + (1 ≠ 2)", 2}};
+  for (const auto& [expr, want] : cases) {
+    const json out = ok("grad", {{"expr", expr}});
+    BOOST_TEST(out["value"].get<double>() == want, expr);
+  }
+  // relu by a mask: the mask carries no gradient, so ∂/∂x Σ x ∘ [x − 1 > 0] = [x > 1].
+  const json relu = ok("grad", {{"expr", "sum(x * (x - 1 > 0))"}, {"inputs", {{"x", {0.5, 2, 3}}}}});
+  check_close(relu["value"], 5.0, 0, "Σ x ∘ [x − 1 > 0]");
+  check_close(relu["grads"]["x"], {0.0, 1.0, 1.0}, 0, "[x − 1 > 0]");
+  // A step that is a mask, as CS231n writes relu's backward: dout ∘ (x > 0).
+  const json step = ok("grad", {{"expr", "m = x > 0; sum(m * x)"}, {"inputs", {{"x", {-1, 2}}}}});
+  check_close(step["grads"]["x"], {0.0, 1.0}, 0, "m = x > 0");
+  // Broadcast: [2, 1] against [3].
+  const json table = ok("grad", {{"expr", "c < r"}, {"constants", {{"c", {{1}, {2}}}, {"r", {0, 1.5, 3}}}}});
+  check_close(table["value"], {{0.0, 1.0, 1.0}, {0.0, 0.0, 1.0}}, 0, "[2, 1] < [3]");
+
+  // where, maximum (a tie shares the gradient), minimum, clamp, sign; as torch float64.
+  const json out = ok("grad", {{"expr", "sum(where(x > 0, x^2, -x) + maximum(x, y) + minimum(x, 0) + "
+                                        "clamp(x, min=-1, max=1.5) + clamp(y, max=0) + sign(x))"},
+                               {"inputs", {{"x", {-2.0, 0.5, 2.0}}, {"y", {1.0, 0.5, -3.0}}}}});
+  // where: 2 + 0.25 + 4; maximum: 1 + 0.5 + 2; minimum: −2; clamp: −1 + 0.5 + 1.5;
+  // clamp(y, max=0): 0 + 0 − 3; sign: −1 + 1 + 1.
+  check_close(out["value"], 6.25 + 3.5 - 2 + 1 - 3 + 1, 1e-14, "value");
+  check_close(out["grads"]["x"], {-1 + 0 + 1 + 0 + 0.0, 1 + 0.5 + 0 + 1 + 0.0, 4 + 1 + 0 + 0 + 0.0},
+              1e-14, "∂/∂x");
+  check_close(out["grads"]["y"], {1.0 + 0, 0.5 + 0, 0 + 1.0}, 1e-14, "∂/∂y");
+  // Errors: clamp without a bound, mismatched shapes naming the op.
+  refused_here(run_cli({"grad"}, json({{"expr", "clamp(x)"}, {"inputs", {{"x", {1}}}}}).dump()),
+               "clamp: give min=…, max=… or both");
+  refused_here(run_cli({"grad"}, json({{"expr", "x > y"}, {"inputs", {{"x", {1, 2}}, {"y", {1, 2, 3}}}}}).dump()),
+               "greater");
+}
+
+// Linear algebra (issue 18): ∂ tr(AXB)/∂X = AᵀBᵀ, ∂ log det X/∂X = X⁻ᵀ, inverse, solve,
+// matrix_power, diag and eye; a singular matrix is an error naming the op.
+BOOST_AUTO_TEST_CASE(linear_algebra_in_a_grad_document) {
+  const json tr = ok("grad", {{"expr", "trace(A @ X @ B)"},
+                              {"inputs", {{"X", {{1, 2}, {3, 4}}}}},
+                              {"constants", {{"A", {{1, 0}, {2, 1}}}, {"B", {{0, 1}, {1, 1}}}}}});
+  // tr(AXB) with AXB = [[2, 3], [8, 13]] after the products: 2 + 13.
+  check_close(tr["value"], 15.0, 0, "tr(AXB)");
+  check_close(tr["grads"]["X"], {{2.0, 3.0}, {1.0, 1.0}}, 1e-15, "AᵀBᵀ");
+  // X = [[4, 7], [2, 6]]: det 10, X⁻¹ = [[0.6, −0.7], [−0.2, 0.4]].
+  const json ld = ok("grad", {{"expr", "log(det(X))"}, {"inputs", {{"X", {{4, 7}, {2, 6}}}}}});
+  check_close(ld["value"], std::log(10.0), 1e-15, "log det X");
+  check_close(ld["grads"]["X"], {{0.6, -0.2}, {-0.7, 0.4}}, 1e-15, "X⁻ᵀ");
+  // torch float64: the value 6.6 and these gradients of the sum of the four.
+  const json mix = ok("grad", {{"expr", "det(X) + sum(inverse(X)) + sum(solve(X, b)) + "
+                                        "sum(matrix_power(X, -2))"},
+                               {"inputs", {{"X", {{2, 1}, {1, 3}}}, {"b", {1, 2}}}}});
+  check_close(mix["value"], 6.6, 1e-14, "value");
+  check_close(mix["grads"]["X"], {{2.6, -1.36}, {-1.16, 1.84}}, 1e-14, "∂X");
+  check_close(mix["grads"]["b"], {0.4, 0.2}, 1e-14, "∂b");
+  const json d = ok("grad", {{"expr", "sum(diag(v) @ eye(2, 3)) + trace(eye(2)) + sum(diag(diag(v)))"},
+                             {"inputs", {{"v", {1, 2}}}}});
+  check_close(d["value"], 3.0 + 2 + 3, 0, "diag, eye");
+  check_close(d["grads"]["v"], {2.0, 2.0}, 0, "∂v");
+  // float32: the same inverse.
+  const json single = ok("grad", {{"expr", "inverse(X)"}, {"inputs", {{"X", {{4, 7}, {2, 6}}}}}, {"dtype", "float32"}});
+  check_close(single["value"], {{0.6, -0.7}, {-0.2, 0.4}}, 1e-6, "float32 X⁻¹");
+  // A singular matrix, and a shape that is not square.
+  refused_here(run_cli({"grad"}, json({{"expr", "inverse(X)"}, {"inputs", {{"X", {{1, 2}, {2, 4}}}}}}).dump()),
+               "inverse: the [2, 2] matrix is singular");
+  refused_here(run_cli({"grad"}, json({{"expr", "solve(X, b)"}, {"inputs", {{"X", {{1, 2}, {2, 4}}}, {"b", {1, 1}}}}}).dump()),
+               "solve: A [2, 2] is singular");
+  refused_here(run_cli({"grad"}, json({{"expr", "det(X)"}, {"inputs", {{"X", {{1, 2, 3}}}}}}).dump()),
+               "det: needs a square matrix [n, n] or a batch of them [B, n, n], got [1, 3]");
+  refused_here(run_cli({"grad"}, json({{"expr", "matrix_power(X, 0.5)"}, {"inputs", {{"X", {{1}}}}}}).dump()),
+               "k must be a whole number");
 }
 
 // ---- check ----
@@ -626,7 +709,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_one_line_and_exit_2) {
 // A syntax error: the line, then the expression and a caret under the column it names.
 BOOST_AUTO_TEST_CASE(syntax_errors_show_a_caret_under_the_column) {
   const std::vector<std::pair<std::string, int>> cases = {
-      {"sum(x) +* 2", 9}, {"sum(x", 6}, {"h = sigmoid(x) x", 16}, {"2x", 2}, {"x # 2", 3}, {"", 1}};
+      {"sum(x) +* 2", 9}, {"sum(x", 6}, {"h = sigmoid(x) x", 16}, {"2x", 2}, {"x # 2", 3}, {"", 1},
+      {"x < 1 < 2", 7}, {"x ! 2", 3}, {"x >", 4}, {"x > = 1", 5}, {"x => 1", 4}};
   for (const auto& [expr, column] : cases) {
     const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", {{"x", {1}}}}}).dump());
     BOOST_TEST(r.status == 2, expr);

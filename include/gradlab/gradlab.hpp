@@ -28,7 +28,9 @@
 //   engine/memory.hpp     Ref, small blocks, Storage: tensor memory, pooled and cached for reuse
 //   engine/parallel.hpp   set_num_threads(), parallel_for(): the one pool of threads
 //   ops/elementwise.hpp   + − ∘ ÷, pow, exp, log, sigmoid, tanh, relu, abs
+//   ops/compare.hpp       > < >= <= == != (0/1 masks), where, sign, maximum, minimum, clamp
 //   ops/matmul.hpp        matmul, outer, kron
+//   ops/linalg.hpp        trace, diag, eye, inverse, det, solve, matrix_power
 //   ops/conv.hpp          conv2d, convolve2d, conv_transpose2d, conv2d_weight_grad
 //   ops/conv_kernels.hpp  the sliding-window reference kernel and the im2col + GEMM one
 //   ops/pad.hpp           pad (zeros, reflect, replicate, circular) and its gradient unpad
@@ -50,8 +52,10 @@
 #include "engine/gradcheck.hpp"
 #include "engine/graph.hpp"
 #include "engine/tensor.hpp"
+#include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/optim.hpp"

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The ops of issue 18 (masks, linear algebra) through `gradlab grad`, against PyTorch float64:
+values and gradients (second derivatives through grad() too) to 1e-9 relative. Not run by ctest
+(it needs python3-torch, Debian's: /usr/bin/python3).  Usage: issue18_ops.py build/gradlab"""
+import torch, json, subprocess, sys
+torch.manual_seed(0)
+G = sys.argv[1] if len(sys.argv) > 1 else "build/gradlab"
+def run(expr, inputs, constants={}):
+    doc = {"expr": expr, "inputs": {k: v.tolist() for k, v in inputs.items()},
+           "constants": {k: v.tolist() for k, v in constants.items()}}
+    r = subprocess.run([G, "grad"], input=json.dumps(doc), capture_output=True, text=True)
+    if r.returncode: print("FAIL", expr, r.stderr); return None
+    return json.loads(r.stdout)
+failed = []
+
+
+def compare(name, expr, f, inputs, constants={}):
+    out = run(expr, inputs, constants)
+    ts = {k: v.clone().double().requires_grad_() for k, v in inputs.items()}
+    val = f(**ts, **{k: v.double() for k, v in constants.items()})
+    val.backward(torch.ones_like(val))
+    err = (torch.tensor(out["value"], dtype=torch.float64) - val.detach()).abs().max().item()
+    for k in ts:
+        g = torch.tensor(out["grads"][k], dtype=torch.float64)
+        if ts[k].grad is None: ts[k].grad = torch.zeros_like(ts[k])
+        err = max(err, (g - ts[k].grad).abs().max().item() / max(1.0, ts[k].grad.abs().max().item()))
+    print(f"{name:16s} max rel err {err:.1e}", "ok" if err <= 1e-9 else "MISMATCH")
+    failed.append(err > 1e-9)
+X = torch.randn(4, 4, dtype=torch.float64) * 0.4 + torch.eye(4, dtype=torch.float64)
+Xb = torch.randn(3, 3, 3, dtype=torch.float64) * 0.4 + torch.eye(3, dtype=torch.float64)
+B = torch.randn(4, 2, dtype=torch.float64); v = torch.randn(4, dtype=torch.float64)
+a = torch.randn(3, 4, dtype=torch.float64); b = torch.randn(4, dtype=torch.float64)
+compare("trace", "trace(X @ X)", lambda X: torch.trace(X @ X), {"X": X})
+compare("diag", "diag(v) @ X + diag(X)", lambda v, X: torch.diag(v) @ X + torch.diag(X), {"v": v, "X": X})
+compare("eye", "X * eye(4)", lambda X: X * torch.eye(4, dtype=torch.float64), {"X": X})
+compare("inverse", "inverse(X)", lambda X: torch.inverse(X), {"X": X})
+compare("inverse batch", "inverse(X)", lambda X: torch.inverse(X), {"X": Xb})
+compare("det", "det(X)", lambda X: torch.det(X), {"X": X})
+compare("det batch", "det(X)", lambda X: torch.det(X), {"X": Xb})
+compare("solve", "solve(X, B)", lambda X, B: torch.linalg.solve(X, B), {"X": X, "B": B})
+compare("solve vector", "solve(X, v)", lambda X, v: torch.linalg.solve(X, v), {"X": X, "v": v})
+for k in (0, 1, 3, 4, -1, -3):
+    compare(f"matrix_power {k}", f"matrix_power(X, {k}) + X", lambda X, k=k: torch.linalg.matrix_power(X, k) + X, {"X": X})
+compare("comparisons", "a * ((a > b) + (a < 0.5) + (a >= b) + (a <= 0) + (a == a) + (a != b))",
+        lambda a, b: a * ((a > b).double() + (a < 0.5).double() + (a >= b).double() + (a <= 0).double() + (a == a).double() + (a != b).double()), {"a": a, "b": b})
+compare("where", "where(a > 0, a ^ 2, b)", lambda a, b: torch.where(a > 0, a ** 2, b), {"a": a, "b": b})
+compare("maximum", "maximum(a, b)", lambda a, b: torch.maximum(a, b), {"a": a, "b": b})
+compare("minimum", "minimum(a, b)", lambda a, b: torch.minimum(a, b), {"a": a, "b": b})
+t = torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64); u = torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64)
+compare("maximum ties", "maximum(a, b) * 3", lambda a, b: torch.maximum(a, b) * 3, {"a": t, "b": u})
+compare("minimum ties", "minimum(a, b) * 3", lambda a, b: torch.minimum(a, b) * 3, {"a": t, "b": u})
+compare("clamp", "clamp(a, min=-0.5, max=0.7)", lambda a: torch.clamp(a, min=-0.5, max=0.7), {"a": a})
+compare("clamp bounds", "clamp(a, min=-1, max=1)", lambda a: torch.clamp(a, min=-1, max=1), {"a": torch.tensor([-1.0, 0.0, 1.0, 2.0], dtype=torch.float64)})
+compare("clamp min", "clamp(a, min=0.1)", lambda a: torch.clamp(a, min=0.1), {"a": a})
+compare("clamp max", "clamp(a, max=0.1)", lambda a: torch.clamp(a, max=0.1), {"a": a})
+compare("sign", "sign(a) * a", lambda a: torch.sign(a) * a, {"a": a})
+# second derivatives through grad(): d/dX of sum(grad(det(X), X)) and of sum(grad(sum(inverse(X)), X))
+for name, expr, f in [("det'' ", "sum(grad(det(X), X) * X)", lambda X: (torch.autograd.grad(torch.det(X), X, create_graph=True)[0] * X).sum()),
+                      ("inverse''", "sum(grad(sum(inverse(X)), X) * X)", lambda X: (torch.autograd.grad(torch.inverse(X).sum(), X, create_graph=True)[0] * X).sum())]:
+    compare(name, expr, f, {"X": X})
+sys.exit(1 if any(failed) else 0)
