@@ -13,6 +13,7 @@
 #include "engine/errors.hpp"
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
+#include "engine/reference_backward.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
 #include "ops/reduce.hpp"
@@ -352,27 +353,17 @@ class Checker {
   // what it sends instead.
   using Alteration = std::function<Grads(const BackwardContext&, const Grads&)>;
 
-  // ∂(⟨seed, graph_[from]⟩)/∂ every tensor of the graph, by the plain reverse walk over the
-  // topological order (undefined where nothing flows), node `altered` changed by `alter`.
+  // ∂(⟨seed, graph_[from]⟩)/∂ every tensor of the graph, by the plain reverse walk
+  // (engine/reference_backward.hpp), with the nodes in `alter` changed.
   using Alterations = std::vector<std::pair<std::size_t, Alteration>>;
   std::vector<Tensor> walk(std::size_t from, const Tensor& seed, const Alterations& alter = {}) const {
-    no_grad plain;
-    std::vector<Tensor> g(graph_.size());
-    g[from] = seed;
-    for (std::size_t k = from + 1; k-- > 0;) {
-      const Node* n = graph_[k].node();
-      if (!n || !g[k].defined() || !n->backward) continue;
-      const BackwardContext ctx{g[k], graph_[k], n->inputs(), n->saved()};
-      Grads sent = n->backward(ctx);
+    if (alter.empty()) return reference::walk(graph_, from, seed);
+    return reference::walk(graph_, from, seed, [&](std::size_t k, const BackwardContext& ctx, const Grads& sent) {
+      Grads g = sent;
       for (const auto& [node, change] : alter)
-        if (node == k) sent = change(ctx, sent);
-      for (std::size_t i = 0; i < n->inputs().size() && i < sent.size(); ++i) {
-        if (!sent[i].defined() || !n->inputs()[i].requires_grad()) continue;
-        Tensor& into = g[index_.at(n->inputs()[i].impl())];
-        into = into.defined() ? into + sent[i] : sent[i];
-      }
-    }
-    return g;
+        if (node == k) g = change(ctx, g);
+      return g;
+    });
   }
   std::vector<Tensor> walk_altered(const Alterations& alter) const {
     return walk(graph_.size() - 1, ones_like(loss_), alter);

@@ -20,6 +20,7 @@
 // Where things are:
 //   engine/tensor.hpp     Tensor, making tensors, printing
 //   engine/graph.hpp      Node, OpInfo, record(), backward(), grad(), no_grad, cluster
+//   engine/reference_backward.hpp  reference::grad(): the plain backward pass, to read first
 //   engine/dot.hpp        to_dot() diagrams of the graph and render() to SVG/PNG/PDF
 //   engine/gradcheck.hpp  gradcheck() and gradgradcheck() against finite differences
 //   engine/check.hpp      check_gradient(): hand-derived gradients checked, mistakes named
@@ -49,6 +50,7 @@
 #include "engine/files.hpp"
 #include "engine/memory.hpp"
 #include "engine/parallel.hpp"
+#include "engine/reference_backward.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/graph.hpp"
 #include "engine/tensor.hpp"
