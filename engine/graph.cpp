@@ -70,17 +70,6 @@ void check_forward(const OpInfo& op, const Tensor& output, std::span<const Tenso
                      (modes.site_open ? to_string(modes.site) : "an unknown place"));
 }
 
-// Sets a thread's flag for a scope and restores it on the way out, also on an exception.
-class FlagScope {
- public:
-  FlagScope(bool& flag, bool on) : flag_(flag), previous_(flag) { flag = on; }
-  ~FlagScope() { flag_ = previous_; }
-
- private:
-  bool& flag_;
-  bool previous_;
-};
-
 std::vector<const OpInfo*>& registry() {
   static std::vector<const OpInfo*> ops;
   return ops;
@@ -181,28 +170,20 @@ std::vector<Tensor> topological_order(const std::vector<Tensor>& roots) {
   return order;
 }
 
-no_grad::no_grad() : previous_(modes.grad) { modes.grad = false; }
-no_grad::~no_grad() { modes.grad = previous_; }
-detect_anomaly::detect_anomaly() : previous_(modes.anomaly) { modes.anomaly = true; }
-detect_anomaly::~detect_anomaly() { modes.anomaly = previous_; }
-
 std::string to_string(const std::source_location& where) {
   if (where.file_name()[0] == '\0') return "an unknown place";
   return std::string(where.file_name()) + ":" + std::to_string(where.line()) + " (in " +
          where.function_name() + ")";
 }
 
-enable_grad::enable_grad() : previous_(modes.grad) { modes.grad = true; }
-enable_grad::~enable_grad() { modes.grad = previous_; }
-
 // Labels are interned: a node keeps a pointer to its label, never a copy of it.
-cluster::cluster(std::string label) : previous_(modes.cluster) {
+const std::string* interned(std::string label) {
   static std::mutex mutex;
   static auto* labels = new std::set<std::string>;  // never destroyed: nodes point into it
   std::lock_guard lock(mutex);
-  modes.cluster = &*labels->insert(std::move(label)).first;
+  return &*labels->insert(std::move(label)).first;
 }
-cluster::~cluster() { modes.cluster = previous_; }
+cluster::cluster(std::string label) : ModeScope(modes.cluster, interned(std::move(label))) {}
 
 // A million-node chain must fit in 200 MB (bench/, deep_chain_1e6): with its output tensor
 // and that tensor's numbers, a node of two tensors costs 176 bytes. (The fuzz build's
@@ -593,11 +574,7 @@ struct BackwardPass {
     check_versions(self, node);
     Grads grads = [&] {
       const CallSite site(node.where);  // what the backward records comes from that line too
-      const OpInfo* outer = std::exchange(modes.backward_of, node.op);
-      struct Restore {
-        const OpInfo* outer;
-        ~Restore() { modes.backward_of = outer; }
-      } restore{outer};
+      const ModeScope<const OpInfo*> running(modes.backward_of, node.op);
       return node.backward(BackwardContext{g, self, inputs, node.saved()});
     }();
     // A backward formula that breaks its contract is a bug in that op — perhaps one a
@@ -635,8 +612,8 @@ struct BackwardPass {
 
   void run(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
     count(roots);
-    FlagScope mode(modes.grad, options.create_graph);
-    FlagScope recording(modes.in_backward, options.create_graph);
+    ModeScope<bool> mode(modes.grad, options.create_graph);
+    ModeScope<bool> recording(modes.in_backward, options.create_graph);
     for (std::size_t i = 0; i < roots.size(); ++i)
       accumulate(reached(roots[i].impl()).gradient, Tensor(seeds[i]), options.create_graph);
     if (!options.targets) {

@@ -244,16 +244,26 @@ std::vector<Tensor> topological_order(const std::vector<Tensor>& roots);
 // Grad mode: on by default, per thread.
 inline bool grad_enabled() { return detail::modes.grad; }
 
-// Scope guard: ops inside record nothing (e.g. optimizer updates, evaluation).
-class no_grad {
+// Scope guard: sets one of the thread's modes (detail::modes) for a scope and restores it on
+// the way out, also on an exception. no_grad, enable_grad, detect_anomaly and cluster are
+// this one guard with a mode and a value of their own; the backward pass uses it too.
+template <class T>
+class ModeScope {
  public:
-  no_grad();
-  ~no_grad();
-  no_grad(const no_grad&) = delete;
-  no_grad& operator=(const no_grad&) = delete;
+  ModeScope(T& mode, T value) : mode_(mode), previous_(mode) { mode = value; }
+  ~ModeScope() { mode_ = previous_; }
+  ModeScope(const ModeScope&) = delete;
+  ModeScope& operator=(const ModeScope&) = delete;
 
  private:
-  bool previous_;
+  T& mode_;
+  T previous_;
+};
+
+// Scope guard: ops inside record nothing (e.g. optimizer updates, evaluation).
+class no_grad : ModeScope<bool> {
+ public:
+  no_grad() : ModeScope(detail::modes.grad, false) {}
 };
 
 // Note [Anomaly mode]
@@ -261,15 +271,9 @@ class no_grad {
 // in an op's output (forward) or in a gradient its backward returns throws AnomalyError,
 // naming the op, its input shapes, and the line of the user's program that called it.
 // The checks read every number, so the scope is for hunting a NaN, not for training runs.
-class detect_anomaly {
+class detect_anomaly : ModeScope<bool> {
  public:
-  detect_anomaly();
-  ~detect_anomaly();
-  detect_anomaly(const detect_anomaly&) = delete;
-  detect_anomaly& operator=(const detect_anomaly&) = delete;
-
- private:
-  bool previous_;
+  detect_anomaly() : ModeScope(detail::modes.anomaly, true) {}
 };
 
 // Where the user's program called an op. Each public op takes
@@ -301,30 +305,18 @@ std::string to_string(const std::source_location& where);  // "main.cpp:12 (in m
 
 // Scope guard: grad mode on again inside a no_grad scope (for code that must record, such
 // as check_gradient).
-class enable_grad {
+class enable_grad : ModeScope<bool> {
  public:
-  enable_grad();
-  ~enable_grad();
-  enable_grad(const enable_grad&) = delete;
-  enable_grad& operator=(const enable_grad&) = delete;
-
- private:
-  bool previous_;
+  enable_grad() : ModeScope(detail::modes.grad, true) {}
 };
 
 // Scope guard: the ops recorded inside are drawn together in one labelled box by to_dot
 // (engine/dot.hpp), e.g. `cluster c("hidden layer");`. An inner scope replaces the label
 // of an outer one until it ends. Labels are kept for the life of the program (nodes point
 // to them), so use a fixed set of them, not a fresh one per step.
-class cluster {
+class cluster : ModeScope<const std::string*> {
  public:
   explicit cluster(std::string label);
-  ~cluster();
-  cluster(const cluster&) = delete;
-  cluster& operator=(const cluster&) = delete;
-
- private:
-  const std::string* previous_;
 };
 
 struct GradOptions {
