@@ -28,8 +28,9 @@ import subprocess
 import sys
 
 ELISION = "…"
+MAX_SHOWN = 10  # differing lines shown per block
 # A number followed by a unit of time, as the tutorials print durations.
-TIME = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?\s?(?:ns|µs|us|ms|s|min|h)(?![\w])")
+TIME = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?\s?(?:ns|µs|us|ms|s|min)(?![\w])")
 FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 
 
@@ -131,6 +132,9 @@ def explain(md_path, first_line, block, printed):
             continue
         for q in range(q1, q2):
             line = quoted[q]
+            if shown == MAX_SHOWN:
+                print("  … and more: fix these first")
+                return
             if best_score > 0 and w1 + (q - q1) < w2:
                 w = w1 + (q - q1)
                 number, near = best_start + w + 1, window[w]
@@ -150,6 +154,9 @@ def main():
     md_path, command = sys.argv[1], sys.argv[2:]
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     printed = [mask(l) for l in result.stdout.split("\n")]
+    if not any(line.strip() for line in printed):
+        print(f"{' '.join(command)} printed nothing (exit status {result.returncode})")
+        return 1
     failures = checked = 0
     for first_line, tag, block in quoted_blocks(md_path):
         if tag == "":
