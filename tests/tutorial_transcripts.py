@@ -142,7 +142,10 @@ def explain(md_path, first_line, block, printed):
                 number, near = nearest(line, printed)
             print(f"  {md_path}:{first_line + plain[q][0]}")
             print(f"    quoted:          {line}")
-            print(f"    nearest printed: {near}   (output line {number})")
+            if near == line:
+                print(f"    it is printed (output line {number}), but not in this order")
+            else:
+                print(f"    nearest printed: {near}   (output line {number})")
             shown += 1
     if shown == 0:
         print("  every line is printed, but not in one run: mark lines left out with …")
