@@ -245,11 +245,13 @@ int main(int argc, char** argv) {
 
   // ────────────────────────────────────────────────────────────────────────────────────
   t.section("5. Where they show up in a network");
-  // The 3-4-2 sigmoid network:  h = σ(x·W),  ŷ = σ(h·V),  C = ½‖ŷ − t‖².
+  // The 3-4-2 sigmoid network of tutorials 2 and 3:  h = σ(x·W),  ŷ = σ(h·V),
+  // C = ½‖ŷ − t‖², with their very weights: a generator of its own seeded 42, W drawn first.
+  Generator network_gen(42);
   const Tensor x = tensor({{0.5, -1.0, 2.0}}).name("x");
-  const Tensor target = tensor({{1, 0}}).name("t");
-  const Tensor W = randn({3, 4}, gen).set_requires_grad().name("W");
-  const Tensor V = randn({4, 2}, gen).set_requires_grad().name("V");
+  const Tensor target = tensor({{1.0, 0.0}}).name("t");
+  const Tensor W = randn({3, 4}, network_gen).set_requires_grad().name("W");
+  const Tensor V = randn({4, 2}, network_gen).set_requires_grad().name("V");
   const Tensor z = matmul(x, W);  // a dense layer is a matrix product
   const Tensor h = sigmoid(z);
   const Tensor y_hat = sigmoid(matmul(h, V));
@@ -285,6 +287,8 @@ int main(int argc, char** argv) {
   const Tensor delta_out = (y_hat - target) * y_hat * (1.0 - y_hat);
   const Tensor delta_hidden = matmul(delta_out, transpose(V)) * h * (1.0 - h);
   show("δ_out", delta_out);
+  t.claim(max_abs_diff(delta_out, tensor({{-0.1409, 0.1383}})) <= 5e-5,
+          "δ_out = [-0.1409, 0.1383], as in tutorial 3: the same network, the same weights");
   show("δ = (δ_out Vᵀ) ∘ h ∘ (1 − h)", delta_hidden);
   // Outer products: with one example, hᵀ δ_out (4×1 · 1×2) is the outer product of h and δ_out.
   const Tensor dC_dV = outer(reshape(h, {4}), reshape(delta_out, {2}));
