@@ -140,3 +140,20 @@ BOOST_AUTO_TEST_CASE(norm_and_sqrt) {
   check_first_and_second_derivatives([](const std::vector<Tensor>& p) { return sqrt(p[0]); },
                                      {rand({3}, gen) + 0.5});
 }
+
+BOOST_AUTO_TEST_CASE(max_of_nan_sends_the_gradient_to_the_nan) {
+  Tensor x = tensor({1.0, not_a_number, 3.0}).set_requires_grad();
+  check_values(grad({max(x)}, {x})[0], "[3]", {0, 1, 0});
+  check_values(grad({min(x)}, {x})[0], "[3]", {0, 1, 0});
+}
+
+BOOST_AUTO_TEST_CASE(the_tensor_overloads_leave_the_numbers_ones_alone) {
+  // gradlab::max, min, sqrt, sin, cos take tensors; with both namespaces open, calls on
+  // plain numbers still find the standard ones.
+  using namespace std;
+  BOOST_TEST(max(1, 2) == 2);
+  BOOST_TEST(min(1.5, 2.5) == 1.5);
+  BOOST_TEST(sqrt(4.0) == 2.0);
+  BOOST_TEST(sin(0.0) == 0.0);
+  BOOST_TEST(max(tensor({1.0, 2.0})).item() == 2.0);
+}
