@@ -17,12 +17,14 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/layers.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/pad.hpp"
 #include "ops/pool.hpp"
 #include "ops/reduce.hpp"
+#include "ops/reductions.hpp"
 #include "ops/shape.hpp"
 
 namespace gradlab::cli {
@@ -881,6 +883,15 @@ Value gradient(Arguments& a) {
   return grad({of}, {wrt}, {.create_graph = true})[0];
 }
 
+// var's and std's options: all elements without axis=…; unbiased unless unbiased=false.
+Spread spread(Arguments& a) {
+  Spread o;
+  if (a.has("axis")) o.axis = a.integer("axis");
+  o.keepdim = a.flag("keepdim", false);
+  o.unbiased = a.flag("unbiased", true);
+  return o;
+}
+
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> table = {
       {"sigmoid", {"x"}, {}, "σ(x) = 1 / (1 + e^(−x))", [](Arguments& a) { return unary_op(sigmoid, a); }},
@@ -1048,6 +1059,72 @@ const std::vector<Builtin>& builtins() {
          limit_cubic(a, "x", x, 2 * std::log2(2.0 + std::abs(static_cast<double>(k))));
          return matrix_power(x, k);
        }},
+      {"max", {"x"}, {"axis", "keepdim"},
+       "the largest element, of all or along an axis (ties share the gradient, as torch.amax)",
+       [](Arguments& a) -> Value {
+         if (!a.has("axis")) return max(a.tensor("x"));
+         return max(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
+       }},
+      {"min", {"x"}, {"axis", "keepdim"},
+       "the smallest element, of all or along an axis (ties share the gradient, as torch.amin)",
+       [](Arguments& a) -> Value {
+         if (!a.has("axis")) return min(a.tensor("x"));
+         return min(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
+       }},
+      {"argmax", {"x"}, {"axis", "keepdim"},
+       "the index of the largest element (flat without an axis; no gradient)",
+       [](Arguments& a) -> Value {
+         if (!a.has("axis")) return argmax(a.tensor("x"));
+         return argmax(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
+       }},
+      {"logsumexp", {"x"}, {"axis", "keepdim"}, "ln Σ e^x, of all or along an axis, computed stably",
+       [](Arguments& a) -> Value {
+         if (!a.has("axis")) return logsumexp(a.tensor("x"));
+         return logsumexp(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
+       }},
+      {"var", {"x"}, {"axis", "keepdim", "unbiased"},
+       "the variance, of all or along an axis (unbiased: / (n − 1), by default)",
+       [](Arguments& a) -> Value { return var(a.tensor("x"), spread(a)); }},
+      {"std", {"x"}, {"axis", "keepdim", "unbiased"}, "√var(x), with var's options",
+       [](Arguments& a) -> Value { return std(a.tensor("x"), spread(a)); }},
+      {"norm", {"x"}, {}, "‖x‖₂ = √(Σ x²) of all elements (Frobenius for a matrix)",
+       [](Arguments& a) { return unary_op(norm, a); }},
+      {"sqrt", {"x"}, {}, "√x", [](Arguments& a) { return unary_op(sqrt, a); }},
+      {"sin", {"x"}, {}, "sin x", [](Arguments& a) { return unary_op(sin, a); }},
+      {"cos", {"x"}, {}, "cos x", [](Arguments& a) { return unary_op(cos, a); }},
+      {"leaky_relu", {"x"}, {"slope"}, "x where x > 0, slope·x elsewhere (slope 0.01 by default)",
+       [](Arguments& a) -> Value {
+         return leaky_relu(a.tensor("x"), a.has("slope") ? a.number("slope") : 0.01);
+       }},
+      {"elu", {"x"}, {"alpha"}, "x where x > 0, α(e^x − 1) elsewhere (α = 1 by default)",
+       [](Arguments& a) -> Value {
+         return elu(a.tensor("x"), a.has("alpha") ? a.number("alpha") : 1.0);
+       }},
+      {"gelu", {"x"}, {}, "x·Φ(x), Φ the normal CDF (the erf form)",
+       [](Arguments& a) { return unary_op(gelu, a); }},
+      {"softplus", {"x"}, {}, "ln(1 + e^x), computed stably",
+       [](Arguments& a) { return unary_op(softplus, a); }},
+      {"layer_norm", {"x", "gamma", "beta"}, {"eps"},
+       "(x − mean) / √(var + eps) · gamma + beta along the last axis (eps 1e-5)",
+       [](Arguments& a) -> Value {
+         return layer_norm(a.tensor("x"), a.tensor("gamma"), a.tensor("beta"),
+                           a.has("eps") ? a.number("eps") : 1e-5);
+       }},
+      {"batch_norm", {"x", "gamma", "beta"}, {"eps"},
+       "normalised with the batch's statistics: axis 0 of [N, D], N, H, W of [N, C, H, W]",
+       [](Arguments& a) -> Value {
+         return batch_norm(a.tensor("x"), a.tensor("gamma"), a.tensor("beta"),
+                           a.has("eps") ? a.number("eps") : 1e-5);
+       }},
+      {"dropout", {"x", "p"}, {"seed"},
+       "zeros with probability p, the rest scaled by 1/(1 − p); the mask from seed (0 by default)",
+       [](Arguments& a) -> Value {
+         const std::int64_t seed = a.integer("seed", 0);
+         if (seed < 0) a.fail(a.expr("seed"), "seed must be at least 0");
+         return dropout(a.tensor("x"), a.number("p"), static_cast<std::uint64_t>(seed));
+       }},
+      {"embedding", {"W", "idx"}, {}, "W[idx]: the rows of W [V, D] that the indices pick",
+       [](Arguments& a) -> Value { return embedding(a.tensor("W"), a.tensor("idx")); }},
       {"grad", {"of", "wrt"}, {}, "∂of/∂wrt (of: one number), itself differentiable", gradient},
   };
   return table;

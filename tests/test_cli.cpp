@@ -459,6 +459,52 @@ BOOST_AUTO_TEST_CASE(masks_in_a_grad_document) {
                "greater");
 }
 
+// Reductions and layers (issue 18), as torch float64 (tests/torch_reference/
+// issue18_reductions_layers.py compares many more).
+BOOST_AUTO_TEST_CASE(reductions_and_layers_in_a_grad_document) {
+  // max's tie shares the gradient (torch.amax); argmax is a constant; var unbiased.
+  const json r = ok("grad", {{"expr", "max(x) + sum(min(x, axis=1)) + argmax(x) + var(x) + norm(x)"},
+                             {"inputs", {{"x", {{1, 3}, {3, 0}}}}}});
+  // 3 + (1 + 0) + 1 + var{1, 3, 3, 0} = 6.75 / 3 = 2.25, + √19.
+  check_close(r["value"], 3 + 1 + 0 + 1 + 2.25 + std::sqrt(19.0), 1e-14, "value");
+  // max: ½ to each 3; min: 1 to x₀₀ and x₁₁; var: 2(x − 1.75)/3; norm: x/√19.
+  const double n = std::sqrt(19.0);
+  check_close(r["grads"]["x"], {{1 + 2 * (1 - 1.75) / 3 + 1 / n, 0.5 + 2 * (3 - 1.75) / 3 + 3 / n},
+                                {0.5 + 2 * (3 - 1.75) / 3 + 3 / n, 1 + 2 * (0 - 1.75) / 3 + 0 / n}},
+              1e-14, "∂/∂x");
+  const json k = ok("grad", {{"expr", "sum(logsumexp(x, axis=0, keepdim=true)) + sum(std(x, axis=1, unbiased=false))"},
+                             {"inputs", {{"x", {{0, 2}, {1, 0}}}}}});
+  // Columns: ln(1 + e), ln(e² + 1); rows' biased std: 1 and ½.
+  check_close(k["value"], std::log(1 + std::exp(1.0)) + std::log(std::exp(2.0) + 1) + 1.5, 1e-14, "value");
+  const json l = ok("grad", {{"expr", "sum(leaky_relu(x, slope=0.1) + elu(x) + sin(x) + cos(x) + softplus(x) + gelu(x) + sqrt(x * x + 1))"},
+                             {"inputs", {{"x", {-1.0, 2.0}}}}});
+  const double want = -0.1 + 2 + (std::exp(-1.0) - 1) + 2 + std::sin(-1.0) + std::sin(2.0) + std::cos(-1.0) +
+                      std::cos(2.0) + std::log1p(std::exp(-1.0)) + std::log1p(std::exp(2.0)) +
+                      -0.5 * std::erfc(1 / std::sqrt(2.0)) + 2 * 0.5 * std::erfc(-2 / std::sqrt(2.0)) +
+                      std::sqrt(2.0) + std::sqrt(5.0);
+  check_close(l["value"], want, 1e-13, "value");
+  const json nrm = ok("grad", {{"expr", "sum(layer_norm(x, g, b) * x) + sum(batch_norm(x, g, b, eps=0.5))"},
+                               {"inputs", {{"x", {{1, 2}, {3, 5}}}, {"g", {1, 2}}, {"b", {0, 1}}}}});
+  // layer_norm rows: ∓s₁ and ∓s₂ scaled by [1, 2], shifted by [0, 1], times x; batch_norm's
+  // normalised columns sum to 0, leaving 2·Σb.
+  const double s1 = 0.5 / std::sqrt(0.25 + 1e-5), s2 = 1 / std::sqrt(1 + 1e-5);
+  check_close(nrm["value"], (-s1 * 1 + (2 * s1 + 1) * 2) + (-s2 * 3 + (2 * s2 + 1) * 5) + 2 * (0 + 1), 1e-12,
+              "value");
+  const json e = ok("grad", {{"expr", "sum(embedding(W, i) * embedding(W, i)) + sum(dropout(W, 0))"},
+                             {"inputs", {{"W", {{1, 2}, {3, 4}}}}}, {"constants", {{"i", {1, 1, 0}}}}});
+  check_close(e["value"], 2 * (9 + 16) + 1 + 4 + 10, 0, "value");
+  check_close(e["grads"]["W"], {{2 + 1.0, 4 + 1.0}, {12 + 1.0, 16 + 1.0}}, 0, "∂W: rows added back");
+  // Errors name the op.
+  refused_here(run_cli({"grad"}, json({{"expr", "embedding(W, i)"}, {"inputs", {{"W", {{1, 2}}}}},
+                                       {"constants", {{"i", {1}}}}}).dump()),
+               "embedding: the index 1 at position [0] is out of range for 1 rows (0 to 0)");
+  refused_here(run_cli({"grad"}, json({{"expr", "dropout(x, 1)"}, {"inputs", {{"x", {1}}}}}).dump()),
+               "dropout: p must be in [0, 1), got 1");
+  refused_here(run_cli({"grad"}, json({{"expr", "layer_norm(x, g, g)"}, {"inputs", {{"x", {{1, 2}}}, {"g", {1}}}}}).dump()),
+               "layer_norm: gamma [1] must be [2]");
+  refused_here(run_cli({"grad"}, json({{"expr", "max(x, axis=2)"}, {"inputs", {{"x", {1, 2}}}}}).dump()), "max");
+}
+
 // Linear algebra (issue 18): ∂ tr(AXB)/∂X = AᵀBᵀ, ∂ log det X/∂X = X⁻ᵀ, inverse, solve,
 // matrix_power, diag and eye; a singular matrix is an error naming the op.
 BOOST_AUTO_TEST_CASE(linear_algebra_in_a_grad_document) {

@@ -1,6 +1,6 @@
 // 8. Write your own op.
 //
-//   softplus(x) = ln(1 + eˣ)     its derivative: σ(x)
+//   my_softplus(x) = ln(1 + eˣ)  its derivative: σ(x)  (gradlab has its own softplus, ops/layers)
 //   swish(x)    = x·σ(x)         its derivative: σ(x) + x·σ(x)·(1 − σ(x))
 //
 // Two new elementwise ops, defined here the way ops/elementwise.cpp defines the built-in
@@ -28,9 +28,9 @@ namespace {
 // Declared once: the op's name, what it computes, and the gradient its backward sends to
 // its input, with G = ∂L/∂output. Diagrams print this text on the op's edges, and the op
 // joins all_ops(), the list docs/ops.md is made from.
-const OpInfo softplus_op{"softplus", "ln(1 + eˣ)", {"∂x = G ∘ σ(x)"}};
+const OpInfo softplus_op{"my_softplus", "ln(1 + eˣ)", {"∂x = G ∘ σ(x)"}};
 
-Tensor softplus(const Tensor& x, Here where = Here::current()) {
+Tensor my_softplus(const Tensor& x, Here where = Here::current()) {
   const CallSite site(where);  // anomaly messages name the caller's line, as for built-in ops
   // Forward. Written as ln(1 + eˣ), e^1000 overflows to infinity. The same number is
   //   ln(1 + eˣ) = max(x, 0) + ln(1 + e^(−|x|))
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
 
   t.section("1. softplus: the forward pass against the formula");
   const Tensor x = tensor({-2.0, -0.5, 0.0, 1.0, 3.0}).set_requires_grad().name("x");
-  const Tensor y = softplus(x);
+  const Tensor y = my_softplus(x);
   std::cout << "x                 " << std::fixed << std::setprecision(6);
   for (double v : x.values()) std::cout << std::setw(11) << v;
   std::cout << "\nsoftplus(x)       ";
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     forward_right = forward_right && close(y.at({i}), expected);
   }
   std::cout << '\n' << std::defaultfloat;
-  t.claim(forward_right, "softplus(x) equals ln(1 + eˣ) at x = −2, −0.5, 0, 1, 3");
+  t.claim(forward_right, "my_softplus(x) equals ln(1 + eˣ) at x = −2, −0.5, 0, 1, 3");
   std::cout << "the op's declaration:  " << softplus_op.name << " = " << softplus_op.formula
             << ",  " << softplus_op.gradients[0] << '\n';
   const auto ops = all_ops();
@@ -120,16 +120,16 @@ int main(int argc, char** argv) {
           "all_ops() lists softplus beside the built-in ops");
 
   t.section("2. softplus: the backward pass");
-  sum(y).backward();  // ∂/∂xᵢ Σ softplus(x) = σ(xᵢ)
+  sum(y).backward();  // ∂/∂xᵢ Σ my_softplus(x) = σ(xᵢ)
   std::cout << "x.grad = " << x.grad() << '\n';
   bool backward_right = true;
   for (std::int64_t i = 0; i < x.numel(); ++i)
     backward_right = backward_right && close(x.grad().at({i}), sigma_formula(x.at({i})));
-  t.claim(backward_right, "the gradient of Σ softplus(x) is σ(x), element by element");
+  t.claim(backward_right, "the gradient of Σ my_softplus(x) is σ(x), element by element");
 
   Generator gen(42);
   const Tensor x_random = (2.0 * randn({2, 3}, gen)).name("x");
-  const auto softplus_f = [](const std::vector<Tensor>& in) { return softplus(in[0]); };
+  const auto softplus_f = [](const std::vector<Tensor>& in) { return my_softplus(in[0]); };
   const GradcheckResult first = gradcheck(softplus_f, {x_random});
   const GradcheckResult second = gradgradcheck(softplus_f, {x_random});
   std::cout << first.message << '\n' << second.message << '\n';
@@ -141,11 +141,11 @@ int main(int argc, char** argv) {
   //   d/dz softplus = σ(z),   d²/dz² softplus = d/dz σ(z) = σ(z)·(1 − σ(z))
   Tensor z = tensor({-1.0, 0.0, 2.0}).set_requires_grad().name("z");
   const Tensor G = ones({3}).name("G");
-  const Tensor soft = softplus(z);
+  const Tensor soft = my_softplus(z);
   const Tensor slope = grad({soft}, {z}, {.grad_outputs = {G}, .create_graph = true})[0];
   const Tensor curvature = grad({sum(slope)}, {z})[0];
-  std::cout << "z = " << z << "\nd/dz softplus(z) = " << slope
-            << "\nd²/dz² softplus(z) = " << curvature << '\n';
+  std::cout << "z = " << z << "\nd/dz my_softplus(z) = " << slope
+            << "\nd²/dz² my_softplus(z) = " << curvature << '\n';
   bool curvature_right = true;
   for (std::int64_t i = 0; i < z.numel(); ++i) {
     const double s = sigma_formula(z.at({i}));
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
                       .title = "softplus's backward, recorded: G ∘ σ(z), built of gradlab ops"}));
 
   t.section("3. A forgotten factor, caught by gradcheck");
-  // Checked through L = Σ softplus(x), so that each element's numbers are ∂L/∂xᵢ itself:
+  // Checked through L = Σ my_softplus(x), so that each element's numbers are ∂L/∂xᵢ itself:
   // at x = 2 the backward returns e² = 7.389 where the slope is σ(2) = 0.881. At −1 and
   // 0.5, eˣ is wrong by less, so x[2] is the worst element.
   const GradcheckResult wrong =
@@ -177,17 +177,17 @@ int main(int argc, char** argv) {
   t.claim(std::abs(wrong.analytical / wrong.numerical - (1 + std::exp(2.0))) < 1e-5,
           "analytical / numerical = 1 + e² = 8.389, the forgotten factor");
 
-  t.section("4. Numerical care: softplus(1000)");
+  t.section("4. Numerical care: my_softplus(1000)");
   const Tensor big = tensor({-1000.0, 1000.0}).set_requires_grad().name("big");
   const Tensor naive = log(1.0 + exp(big));  // ln(1 + eˣ) as written
-  const Tensor careful = softplus(big);
+  const Tensor careful = my_softplus(big);
   std::cout << "ln(1 + exp(x)) written out: " << naive
             << "\nsoftplus(x):                " << careful << '\n';
   t.claim(std::isinf(naive.at({1})), "written out, ln(1 + e¹⁰⁰⁰) overflows to infinity");
   // ln(1 + e¹⁰⁰⁰) = 1000 + ln(1 + e⁻¹⁰⁰⁰), and e⁻¹⁰⁰⁰ ≈ 10⁻⁴³⁴ is far below what a double
   // adds to 1000; ln(1 + e⁻¹⁰⁰⁰) ≈ e⁻¹⁰⁰⁰ rounds to 0.
   t.claim(careful.at({1}) == 1000.0 && careful.at({0}) == 0.0,
-          "softplus(1000) = 1000 and softplus(−1000) = 0: finite and right");
+          "my_softplus(1000) = 1000 and my_softplus(−1000) = 0: finite and right");
   sum(careful).backward();
   std::cout << "its gradient σ(x): " << big.grad() << '\n';
   t.claim(big.grad().at({0}) == 0.0 && big.grad().at({1}) == 1.0,
@@ -195,9 +195,9 @@ int main(int argc, char** argv) {
   // float32 overflows much sooner: its largest number is 3.4·10³⁸ < e⁸⁹ ≈ 4.5·10³⁸.
   const Tensor x89 = tensor({89.0}, DType::float32).name("x89");
   std::cout << "in float32 at x = 89:  written out " << log(1.0 + exp(x89)).item() << ", softplus "
-            << softplus(x89).item() << '\n';
-  t.claim(std::isinf(log(1.0 + exp(x89)).item()) && softplus(x89).item() == 89.0,
-          "in float32, written out fails already at x = 89, while softplus(89) = 89");
+            << my_softplus(x89).item() << '\n';
+  t.claim(std::isinf(log(1.0 + exp(x89)).item()) && my_softplus(x89).item() == 89.0,
+          "in float32, written out fails already at x = 89, while my_softplus(89) = 89");
 
   t.section("5. swish, briefly");
   const Tensor w = tensor({-2.0, 0.0, 1.5}).set_requires_grad().name("w");
@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
   t.claim(swish_first.ok && swish_second.ok, "gradcheck and gradgradcheck pass for swish");
 
   t.section("6. softplus inside a network");
-  // h = softplus(X·W), ŷ = h·V, C = mean((ŷ − T)²): 8 examples, 3 inputs, 4 hidden units.
+  // h = my_softplus(X·W), ŷ = h·V, C = mean((ŷ − T)²): 8 examples, 3 inputs, 4 hidden units.
   const Tensor X = randn({8, 3}, gen).name("X");
   const Tensor T = randn({8, 1}, gen).name("T");
   Tensor W = (0.5 * randn({3, 4}, gen)).set_requires_grad().name("W");
@@ -228,8 +228,8 @@ int main(int argc, char** argv) {
   const auto network_loss = [&X, &T](const Tensor& W_, const Tensor& V_, Tensor* hidden = nullptr) {
     Tensor h;
     {
-      cluster layer("hidden layer: h = softplus(X·W)");
-      h = softplus(matmul(X, W_)).name("h");
+      cluster layer("hidden layer: h = my_softplus(X·W)");
+      h = my_softplus(matmul(X, W_)).name("h");
     }
     if (hidden) *hidden = h;
     return mse_loss(matmul(h, V_).name("ŷ"), T).name("C");

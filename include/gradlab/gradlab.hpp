@@ -57,6 +57,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/layers.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
@@ -64,4 +65,5 @@
 #include "ops/pad.hpp"
 #include "ops/pool.hpp"
 #include "ops/reduce.hpp"
+#include "ops/reductions.hpp"
 #include "ops/shape.hpp"

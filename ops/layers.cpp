@@ -1,0 +1,325 @@
+#include "ops/layers.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/graph.hpp"
+#include "engine/kernels.hpp"
+#include "ops/compare.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/reduce.hpp"
+#include "ops/reductions.hpp"
+#include "ops/shape.hpp"
+
+namespace gradlab {
+
+using kernels::fused;
+using kernels::unary_map;
+
+// ---- sin, cos ----
+
+const OpInfo sin_op{"sin", "sin x", {"∂x = G ∘ cos x"}};
+Tensor sin(const Tensor& x, Here where) {
+  const CallSite site(where, __func__);
+  Tensor out = unary_map(x, [](auto v) { return std::sin(v); });
+  return record(sin_op, out, {x}, [](const BackwardContext& c) {
+    return Grads{c.grad * cos(c.inputs[0])};
+  });
+}
+
+const OpInfo cos_op{"cos", "cos x", {"∂x = −G ∘ sin x"}};
+Tensor cos(const Tensor& x, Here where) {
+  const CallSite site(where, __func__);
+  Tensor out = unary_map(x, [](auto v) { return std::cos(v); });
+  return record(cos_op, out, {x}, [](const BackwardContext& c) {
+    return Grads{-c.grad * sin(c.inputs[0])};
+  });
+}
+
+// ---- leaky_relu, elu ----
+
+// The slope is a constant step of x (1 or slope; slope at 0, as torch), so the second
+// derivative is 0, as relu's.
+const OpInfo leaky_relu_op{"leaky_relu", "x where x > 0, slope · x elsewhere",
+                           {"∂x = G ∘ (1 where x > 0, slope elsewhere)"}};
+Tensor leaky_relu(const Tensor& x, double slope, Here where) {
+  const CallSite site(where, __func__);
+  Tensor out = unary_map(x, [slope](auto v) { return v > 0 ? v : static_cast<decltype(v)>(slope * v); });
+  return record(leaky_relu_op, out, {x}, [slope](const BackwardContext& c) {
+    const Tensor steps = unary_map(c.inputs[0], [slope](auto v) {
+      return v > 0 ? decltype(v)(1) : static_cast<decltype(v)>(slope);
+    });
+    return Grads{c.grad * steps};
+  });
+}
+
+// Below 0 the derivative α eˣ is the output plus α, so the backward reads y (recorded,
+// hence differentiable again); the choice of side, [x > 0], is a constant.
+const OpInfo elu_op{"elu", "x where x > 0, α(eˣ − 1) elsewhere",
+                    {"∂x = G where x > 0, G ∘ (y + α) elsewhere"}};
+Tensor elu(const Tensor& x, double alpha, Here where) {
+  const CallSite site(where, __func__);
+  Tensor out = unary_map(x, [alpha](auto v) {
+    return v > 0 ? v : static_cast<decltype(v)>(alpha * std::expm1(v));
+  });
+  return record(elu_op, out, {x}, [alpha](const BackwardContext& c) {
+    return Grads{gradlab::where(c.inputs[0] > 0, c.grad, c.grad * (c.output + alpha))};
+  });
+}
+
+// ---- gelu ----
+
+namespace {
+
+constexpr double inv_sqrt2 = 0.70710678118654752440;
+const double inv_sqrt_2pi = 1 / std::sqrt(2 * std::numbers::pi);
+
+}  // namespace
+
+// Φ, the standard normal CDF, is an op of its own so that gelu's backward, which needs it,
+// can be recorded and differentiated again (gradlab has no erf). Only gelu's backward uses it.
+const OpInfo normal_cdf_op{"normal_cdf", "Φ(x) = ½(1 + erf(x/√2)), inside gelu's gradient",
+                           {"∂x = G ∘ φ(x), φ(x) = e^(−x²/2) / √(2π)"}};
+
+namespace {
+
+// Φ and φ for a number and for a tensor (recorded), read by one fused formula.
+template <class T>
+T cdf(T v) {
+  return static_cast<T>(0.5 * (1 + std::erf(v * inv_sqrt2)));
+}
+template <class T>
+T density(T v) {
+  return static_cast<T>(std::exp(-0.5 * v * v) * inv_sqrt_2pi);
+}
+Tensor density(const Tensor& x) { return exp(-0.5 * x * x) * inv_sqrt_2pi; }
+Tensor cdf(const Tensor& x) {
+  Tensor out = unary_map(x, [](auto v) { return cdf(v); });
+  return record(normal_cdf_op, out, {x}, [](const BackwardContext& c) {
+    return Grads{c.grad * density(c.inputs[0])};
+  });
+}
+
+}  // namespace
+
+const OpInfo gelu_op{"gelu", "x · Φ(x), Φ the standard normal CDF (the erf form)",
+                     {"∂x = G ∘ (Φ(x) + x · φ(x))"}};
+Tensor gelu(const Tensor& x, Here where) {
+  const CallSite site(where, __func__);
+  Tensor out = unary_map(x, [](auto v) { return static_cast<decltype(v)>(v * cdf(v)); });
+  return record(gelu_op, out, {x}, [](const BackwardContext& c) {
+    return Grads{fused([](auto g, auto x) { return g * (cdf(x) + x * density(x)); }, c.grad,
+                       c.inputs[0])};
+  });
+}
+
+// ---- softplus ----
+
+const OpInfo softplus_op{"softplus", "ln(1 + eˣ) = max(x, 0) + ln(1 + e^(−|x|))", {"∂x = G ∘ σ(x)"}};
+Tensor softplus(const Tensor& x, Here where) {
+  const CallSite site(where, __func__);
+  Tensor out = unary_map(x, [](auto v) {
+    return static_cast<decltype(v)>((v > 0 ? v : 0) + std::log1p(std::exp(-std::abs(v))));
+  });
+  return record(softplus_op, out, {x}, [](const BackwardContext& c) {
+    return Grads{c.grad * sigmoid(c.inputs[0])};
+  });
+}
+
+// ---- layer_norm, batch_norm ----
+
+namespace {
+
+void check_affine(const char* op, const char* name, const Tensor& t, std::int64_t size,
+                  const char* what, const Tensor& x) {
+  if (!t.defined()) return;
+  if (t.shape() != Shape{size})
+    throw ShapeError(std::string(op) + ": " + name + " " + to_string(t.shape()) + " must be [" +
+                     std::to_string(size) + "], the size of " + what + " of x " +
+                     to_string(x.shape()));
+  kernels::check_same_dtype(op, x, t);
+}
+
+// (x − mean) / √(var + eps), given x's mean and biased variance as ops (so recorded).
+Tensor normalise(const Tensor& x, const Tensor& mean, const Tensor& variance, double eps) {
+  return (x - mean) / sqrt(variance + eps);
+}
+
+Tensor scale_and_shift(Tensor y, const Tensor& gamma, const Tensor& beta, const Shape& shape) {
+  if (gamma.defined()) y = y * reshape(gamma, shape);
+  if (beta.defined()) y = y + reshape(beta, shape);
+  return y;
+}
+
+}  // namespace
+
+const OpInfo layer_norm_op{"layer_norm",
+                           "(x − x̄) / √(var + ε) · γ + β along the last axis (made of mean, sub, pow, sqrt, div)",
+                           {"∂x, ∂γ, ∂β from the ops it is made of"}};
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                  Here where) {
+  const CallSite site(where, __func__);
+  if (x.dim() == 0)
+    throw ShapeError("layer_norm: needs at least one axis to normalise, got a 0-D tensor");
+  const std::int64_t d = x.shape().back();
+  check_affine("layer_norm", "gamma", gamma, d, "the last axis", x);
+  check_affine("layer_norm", "beta", beta, d, "the last axis", x);
+  const Tensor m = mean(x, -1, true);
+  const Tensor v = mean(pow(x - m, 2), -1, true);
+  return scale_and_shift(normalise(x, m, v, eps), gamma, beta, {d});
+}
+
+const OpInfo batch_norm_op{"batch_norm",
+                           "(x − x̄) / √(var + ε) · γ + β, statistics over N (and H, W) (made of mean, sub, pow, sqrt, div)",
+                           {"∂x, ∂γ, ∂β from the ops it is made of"}};
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                  Here where) {
+  const CallSite site(where, __func__);
+  if (x.dim() != 2 && x.dim() != 4)
+    throw ShapeError("batch_norm: needs [N, D] or [N, C, H, W], got " + to_string(x.shape()));
+  const std::int64_t channels = x.shape()[1];
+  const char* what = x.dim() == 2 ? "axis 1 (D)" : "axis 1 (C)";
+  check_affine("batch_norm", "gamma", gamma, channels, what, x);
+  check_affine("batch_norm", "beta", beta, channels, what, x);
+  const std::int64_t per_channel = x.numel() / std::max<std::int64_t>(channels, 1);
+  if (channels > 0 && per_channel == 1)
+    throw ValueError("batch_norm: one value per channel in " + to_string(x.shape()) +
+                     ": the batch statistics need at least two (as torch)");
+  // The mean over N, H, W as means over one axis after another (each slice is as long, so
+  // the mean of the means is the mean).
+  const auto average = [&](const Tensor& t) {
+    Tensor m = mean(t, 0, true);
+    if (t.dim() == 4) m = mean(mean(m, 2, true), 3, true);
+    return m;
+  };
+  const Tensor m = average(x);
+  const Tensor v = average(pow(x - m, 2));
+  const Shape shape = x.dim() == 2 ? Shape{channels} : Shape{1, channels, 1, 1};
+  return scale_and_shift(normalise(x, m, v, eps), gamma, beta, shape);
+}
+
+// ---- dropout ----
+
+// The mask m / (1 − p) is a constant drawn once: the gradient is G through the same mask.
+const OpInfo dropout_op{"dropout", "x ∘ m / (1 − p), m: 1 with probability 1 − p, else 0",
+                        {"∂x = G ∘ m / (1 − p)"}};
+Tensor dropout(const Tensor& x, double p, Generator& gen, Here where) {
+  const CallSite site(where, __func__);
+  if (!(p >= 0 && p < 1)) {
+    std::ostringstream message;
+    message << "dropout: p must be in [0, 1), got " << p;
+    throw ValueError(message.str());
+  }
+  const double keep = 1 / (1 - p);
+  Tensor mask = empty_like(x);
+  kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    T* m = mask.data<T>();
+    for (std::int64_t i = 0; i < x.numel(); ++i) m[i] = gen.uniform() >= p ? static_cast<T>(keep) : T(0);
+  });
+  Tensor out = kernels::binary_map("dropout", x, mask, [](auto v, auto m) { return v * m; });
+  return record(dropout_op, out, {x}, [mask](const BackwardContext& c) {
+    return Grads{c.grad * mask};
+  });
+}
+Tensor dropout(const Tensor& x, double p, std::uint64_t seed, Here where) {
+  Generator gen(seed);
+  return dropout(x, p, gen, where);
+}
+
+// ---- embedding ----
+
+namespace {
+
+std::string position(const Shape& shape, std::int64_t flat) {
+  std::vector<std::int64_t> at(shape.size());
+  for (std::size_t k = shape.size(); k-- > 0;) {
+    at[k] = flat % shape[k];
+    flat /= shape[k];
+  }
+  std::string text = "[";
+  for (std::size_t k = 0; k < at.size(); ++k) text += (k ? ", " : "") + std::to_string(at[k]);
+  return text + "]";
+}
+
+// The rows idx picks, each checked: a whole number in [0, rows).
+std::vector<std::int64_t> rows_of(const char* op, const Tensor& indices, std::int64_t rows) {
+  const std::vector<double> values = indices.values();
+  std::vector<std::int64_t> picked(values.size());
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    const double v = values[k];
+    std::ostringstream message;
+    message << op << ": the index " << v << " at position "
+            << position(indices.shape(), static_cast<std::int64_t>(k));
+    if (v != std::floor(v) || !std::isfinite(v))
+      throw IndexError(message.str() + " is not a whole number");
+    if (v < 0 || v >= static_cast<double>(rows))
+      throw IndexError(message.str() + " is out of range for " + std::to_string(rows) +
+                       " rows (0 to " + std::to_string(rows - 1) + ")");
+    picked[k] = static_cast<std::int64_t>(v);
+  }
+  return picked;
+}
+
+// G's rows added back into a [rows, D] table: embedding's gradient, and embedding's its.
+Tensor add_rows(const Tensor& g, const Tensor& indices, std::int64_t rows);
+
+}  // namespace
+
+// W[idx] and its adjoint each other: a row copied forward is a row added back.
+const OpInfo embedding_op{"embedding", "W[idx]: the rows of W [V, D] that idx picks",
+                          {"∂W = G's rows added into the rows idx picks (repeats add up)",
+                           "∂idx: none (indices)"}};
+const OpInfo embedding_backward_op{"embedding_backward",
+                                   "G's rows added into the rows idx picks (embedding's gradient)",
+                                   {"∂G = (the incoming gradient)[idx]", "∂idx: none (indices)"}};
+
+Tensor embedding(const Tensor& weight, const Tensor& indices, Here where) {
+  const CallSite site(where, __func__);
+  if (weight.dim() != 2)
+    throw ShapeError("embedding: W must be a matrix [V, D], got " + to_string(weight.shape()) +
+                     " (indices " + to_string(indices.shape()) + ")");
+  const std::int64_t rows = weight.shape()[0], d = weight.shape()[1];
+  const std::vector<std::int64_t> picked = rows_of("embedding", indices, rows);
+  Shape shape = indices.shape();
+  shape.push_back(d);
+  Tensor out = empty(shape, weight.dtype());
+  kernels::dispatch(weight.dtype(), [&]<class T>(T) {
+    const T* w = weight.data<T>();
+    T* o = out.data<T>();
+    for (std::size_t k = 0; k < picked.size(); ++k)
+      std::copy_n(w + picked[k] * d, d, o + static_cast<std::int64_t>(k) * d);
+  });
+  return record(embedding_op, out, {weight, indices}, [rows](const BackwardContext& c) {
+    Grads g(2);
+    if (c.needs(0)) g[0] = add_rows(c.grad, c.inputs[1], rows);
+    if (c.needs(1)) g[1] = zeros_like(c.inputs[1]);
+    return g;
+  });
+}
+
+namespace {
+
+Tensor add_rows(const Tensor& g, const Tensor& indices, std::int64_t rows) {
+  const std::int64_t d = g.shape().back();
+  const std::vector<std::int64_t> picked = rows_of("embedding", indices, rows);
+  Tensor out = zeros({rows, d}, g.dtype());
+  kernels::dispatch(g.dtype(), [&]<class T>(T) {
+    const T* in = g.data<T>();
+    T* o = out.data<T>();
+    for (std::size_t k = 0; k < picked.size(); ++k)
+      for (std::int64_t j = 0; j < d; ++j) o[picked[k] * d + j] += in[static_cast<std::int64_t>(k) * d + j];
+  });
+  return record(embedding_backward_op, out, {g, indices}, [](const BackwardContext& c) {
+    Grads gs(2);
+    if (c.needs(0)) gs[0] = embedding(c.grad, c.inputs[1]);
+    if (c.needs(1)) gs[1] = zeros_like(c.inputs[1]);
+    return gs;
+  });
+}
+
+}  // namespace
+
+}  // namespace gradlab
