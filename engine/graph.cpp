@@ -611,6 +611,33 @@ struct BackwardPass {
   }
 
   void run(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
+    try {
+      run_pass(roots, seeds);
+    } catch (...) {
+      drop_partial_sums(roots);
+      throw;
+    }
+  }
+
+  // A pass that throws part-way (a backward formula's error, a budget's) leaves partial
+  // sums in the slots of the nodes it claimed. With create_graph such a sum is a graph that
+  // holds the node's own output: a cycle that would never be freed. So they go.
+  void drop_partial_sums(std::span<const Tensor> roots) {
+    std::unordered_set<const TensorImpl*> seen;
+    SmallVector<const TensorImpl*, 16> work;
+    for (const Tensor& r : roots) work.push_back(r.impl());
+    while (!work.empty()) {
+      const TensorImpl* t = work.back();
+      work.pop_back();
+      Node* n = t->node.get();
+      if (!n || n->pass_.load(std::memory_order_relaxed) != id || !seen.insert(t).second) continue;
+      n->slot_.gradient = Tensor();
+      for (const Tensor& in : n->inputs())
+        if (in.requires_grad()) work.push_back(in.impl());
+    }
+  }
+
+  void run_pass(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
     count(roots);
     ModeScope<bool> mode(modes.grad, options.create_graph);
     ModeScope<bool> recording(modes.in_backward, options.create_graph);

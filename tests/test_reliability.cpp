@@ -371,3 +371,20 @@ BOOST_AUTO_TEST_CASE(running_out_of_memory_names_the_op_and_the_shape) {
                         testing::says("empty: out of memory allocating a float32 tensor of "
                                       "shape [1048576, 2097152] (8796093022208 bytes)"));
 }
+
+// A pass with create_graph that throws part-way leaves no graph behind: the partial sums it
+// kept in the nodes (graphs holding the nodes' own outputs) are dropped, not left in a cycle.
+BOOST_AUTO_TEST_CASE(a_recorded_pass_that_throws_part_way_frees_everything) {
+  static const OpInfo fails{"fails", "x", {"∂x: throws"}};
+  const std::int64_t before = live_nodes();
+  {
+    Tensor x = tensor({1.0, 2.0}).set_requires_grad();
+    const Tensor a = record(fails, sigmoid(x).detach(), {x}, [](const BackwardContext&) -> Grads {
+      throw ValueError("fails: on purpose");
+    });
+    Tensor h = x;
+    for (int i = 0; i < 5; ++i) h = tanh(h) * a + h;  // a sum of several uses: partial sums
+    BOOST_CHECK_THROW(grad({sum(h * h)}, {x}, {.create_graph = true}), ValueError);
+  }
+  BOOST_TEST(live_nodes() == before);
+}

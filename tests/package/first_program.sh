@@ -30,7 +30,9 @@ cmake --build "$scratch/with-cmake/build" >/dev/null
 
 pc=$(dirname "$(find "$scratch/prefix" -name gradlab.pc | head -n 1)")
 # shellcheck disable=SC2046  # pkg-config's flags are words
-g++ -O1 -o "$scratch/first-pc" "$scratch/first.cpp" $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs gradlab)
+# (CXXFLAGS and LDFLAGS, as the suite sets them for a sanitizer build; CMake reads them too.)
+g++ -O1 ${CXXFLAGS:-} ${LDFLAGS:-} -o "$scratch/first-pc" "$scratch/first.cpp" \
+  $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs gradlab)
 "$scratch/first-pc" >"$scratch/pkg-config.out"
 
 cmp "$scratch/cmake.out" "$scratch/pkg-config.out" || { echo "the two builds print differently" >&2; exit 1; }
