@@ -2,30 +2,11 @@
 """The ops of issue 18 (masks, linear algebra) through `gradlab grad`, against PyTorch float64:
 values and gradients (second derivatives through grad() too) to 1e-9 relative. Not run by ctest
 (it needs python3-torch, Debian's: /usr/bin/python3).  Usage: issue18_ops.py build/gradlab"""
-import torch, json, subprocess, sys
+import os, sys
+sys.path.insert(0, os.path.dirname(__file__))
+import torch
 torch.manual_seed(0)
-G = sys.argv[1] if len(sys.argv) > 1 else "build/gradlab"
-def run(expr, inputs, constants={}):
-    doc = {"expr": expr, "inputs": {k: v.tolist() for k, v in inputs.items()},
-           "constants": {k: v.tolist() for k, v in constants.items()}}
-    r = subprocess.run([G, "grad"], input=json.dumps(doc), capture_output=True, text=True)
-    if r.returncode: print("FAIL", expr, r.stderr); return None
-    return json.loads(r.stdout)
-failed = []
-
-
-def compare(name, expr, f, inputs, constants={}):
-    out = run(expr, inputs, constants)
-    ts = {k: v.clone().double().requires_grad_() for k, v in inputs.items()}
-    val = f(**ts, **{k: v.double() for k, v in constants.items()})
-    val.backward(torch.ones_like(val))
-    err = (torch.tensor(out["value"], dtype=torch.float64) - val.detach()).abs().max().item()
-    for k in ts:
-        g = torch.tensor(out["grads"][k], dtype=torch.float64)
-        if ts[k].grad is None: ts[k].grad = torch.zeros_like(ts[k])
-        err = max(err, (g - ts[k].grad).abs().max().item() / max(1.0, ts[k].grad.abs().max().item()))
-    print(f"{name:16s} max rel err {err:.1e}", "ok" if err <= 1e-9 else "MISMATCH")
-    failed.append(err > 1e-9)
+from issue18_common import compare, failed
 X = torch.randn(4, 4, dtype=torch.float64) * 0.4 + torch.eye(4, dtype=torch.float64)
 Xb = torch.randn(3, 3, 3, dtype=torch.float64) * 0.4 + torch.eye(3, dtype=torch.float64)
 B = torch.randn(4, 2, dtype=torch.float64); v = torch.randn(4, dtype=torch.float64)
