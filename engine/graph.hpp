@@ -92,7 +92,7 @@ class BackwardFn {
 // input the gradient it sends back, written with G for the gradient that arrives at its
 // output. Diagrams print these on their edges and docs/ops.md lists them all, so the two
 // read the same text. Each op file defines its OpInfo objects at namespace scope; the
-// constructor adds them to all_ops().
+// constructor adds them to registered_ops() (and so to all_ops(), ops/registry.hpp).
 struct OpInfo {
   OpInfo(const char* name, const char* formula, std::vector<const char*> gradients);
   OpInfo(const OpInfo&) = delete;
@@ -103,8 +103,9 @@ struct OpInfo {
   std::vector<const char*> gradients;  // one per input: "∂A = G · Bᵀ", "∂B = Aᵀ · G"
 };
 
-// Every OpInfo linked into the program, sorted by name.
-std::vector<const OpInfo*> all_ops();
+// The OpInfo objects constructed so far, in no order: those of the op files linked into the
+// program. all_ops() (ops/registry.hpp) makes sure every op file of the library is.
+std::vector<const OpInfo*> registered_ops();
 
 // Counts the Nodes alive in the program (all threads), so that tests can check that a graph
 // is freed when its last tensor goes.

@@ -65,5 +65,6 @@
 #include "ops/pad.hpp"
 #include "ops/pool.hpp"
 #include "ops/reduce.hpp"
+#include "ops/registry.hpp"
 #include "ops/reductions.hpp"
 #include "ops/shape.hpp"
