@@ -148,6 +148,9 @@ struct Node {
   }
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
+  // Public only because clang (14) checks the destructor's access at `delete node` even
+  // with the destroying operator delete above, which is what runs it.
+  ~Node() { std::destroy_n(tensors(), live()); }
 
   std::span<const Tensor> inputs() const { return {tensors(), input_count_}; }
   std::span<const Tensor> saved() const { return {tensors() + input_count_, live() - input_count_}; }
@@ -168,7 +171,6 @@ struct Node {
   friend struct BackwardPass;  // engine/graph.cpp: the bookkeeping below is its own
   Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
        std::initializer_list<TensorRef> saved, BackwardFn backward, std::uint32_t output_version);
-  ~Node() { std::destroy_n(tensors(), live()); }
   Tensor* tensors() const {
     return std::launder(reinterpret_cast<Tensor*>(const_cast<Node*>(this) + 1));
   }
