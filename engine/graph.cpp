@@ -171,6 +171,10 @@ std::string to_string(const std::source_location& where) {
          where.function_name() + ")";
 }
 
+no_grad::no_grad() : ModeScope(modes.grad, false) {}
+enable_grad::enable_grad() : ModeScope(modes.grad, true) {}
+detect_anomaly::detect_anomaly() : ModeScope(modes.anomaly, true) {}
+
 // Labels are interned: a node keeps a pointer to its label, never a copy of it.
 const std::string* interned(std::string label) {
   static std::mutex mutex;

@@ -250,6 +250,8 @@ inline bool grad_enabled() { return detail::modes.grad; }
 // Scope guard: sets one of the thread's modes (detail::modes) for a scope and restores it on
 // the way out, also on an exception. no_grad, enable_grad, detect_anomaly and cluster are
 // this one guard with a mode and a value of their own; the backward pass uses it too.
+// (Their constructors are in graph.cpp, beside the modes: GCC 12's UndefinedBehaviorSanitizer
+// takes the thread_local's address, reached from an inline constructor elsewhere, for null.)
 template <class T>
 class ModeScope {
  public:
@@ -266,7 +268,7 @@ class ModeScope {
 // Scope guard: ops inside record nothing (e.g. optimizer updates, evaluation).
 class no_grad : ModeScope<bool> {
  public:
-  no_grad() : ModeScope(detail::modes.grad, false) {}
+  no_grad();
 };
 
 // Note [Anomaly mode]
@@ -276,7 +278,7 @@ class no_grad : ModeScope<bool> {
 // The checks read every number, so the scope is for hunting a NaN, not for training runs.
 class detect_anomaly : ModeScope<bool> {
  public:
-  detect_anomaly() : ModeScope(detail::modes.anomaly, true) {}
+  detect_anomaly();
 };
 
 // Where the user's program called an op. Each public op takes
@@ -310,7 +312,7 @@ std::string to_string(const std::source_location& where);  // "main.cpp:12 (in m
 // as check_gradient).
 class enable_grad : ModeScope<bool> {
  public:
-  enable_grad() : ModeScope(detail::modes.grad, true) {}
+  enable_grad();
 };
 
 // Scope guard: the ops recorded inside are drawn together in one labelled box by to_dot
