@@ -5,6 +5,7 @@
 // bench/compare runs it side by side with LibTorch and OpenBLAS and prints the ratios.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -121,6 +122,52 @@ void tiny_chain_workload() {
       },
       20);
   emit("tiny_chain_ns_per_op", s / (3.0 * length) * 1e9, "ns");
+}
+
+// The ops of textbook derivations (W7 of the reference), float32: forward, then backward of
+// sum(y ∘ G) (or of the sum itself) into every input that asks for a gradient.
+void textbook_workloads(const std::function<bool(const std::string&)>& want) {
+  Generator gen(0);
+  Tensor x = randn({64, 256}, gen, f32).set_requires_grad();
+  Tensor gamma = ones({256}, f32).set_requires_grad(), beta = zeros({256}, f32).set_requires_grad();
+  const Tensor g = randn({64, 256}, gen, f32);
+  const auto clear = [&] {
+    for (Tensor* t : {&x, &gamma, &beta}) t->reset_grad();
+  };
+  if (want("batch_norm_fwd_bwd_b64_d256"))
+    emit("batch_norm_fwd_bwd_b64_d256", 1e6 * median_seconds([&] {
+           clear();
+           sum(batch_norm(x, gamma, beta) * g).backward();
+         }, 200), "us");
+  if (want("layer_norm_fwd_bwd_b64_d256"))
+    emit("layer_norm_fwd_bwd_b64_d256", 1e6 * median_seconds([&] {
+           clear();
+           sum(layer_norm(x, gamma, beta) * g).backward();
+         }, 200), "us");
+  if (want("logsumexp_fwd_bwd_b64_d256"))
+    emit("logsumexp_fwd_bwd_b64_d256", 1e6 * median_seconds([&] {
+           clear();
+           sum(logsumexp(x, 1)).backward();
+         }, 200), "us");
+  if (want("inverse_det_fwd_bwd_64")) {
+    // Well conditioned: the diagonal dominates.
+    Tensor a = (randn({64, 64}, gen, f32) + eye(64, f32) * 8.0).detach().set_requires_grad();
+    emit("inverse_det_fwd_bwd_64", 1e6 * median_seconds([&] {
+           a.reset_grad();
+           (sum(inverse(a)) + det(a)).backward();
+         }, 100), "us");
+  }
+  if (want("embedding_fwd_bwd_10000x64_n512")) {
+    Tensor table = randn({10000, 64}, gen, f32).set_requires_grad();
+    std::vector<double> rows(512);
+    for (double& r : rows) r = std::floor(gen.uniform() * 10000);
+    const Tensor idx = from_vector(rows, {512}, f32);
+    const Tensor h = randn({512, 64}, gen, f32);
+    emit("embedding_fwd_bwd_10000x64_n512", 1e6 * median_seconds([&] {
+           table.reset_grad();
+           sum(embedding(table, idx) * h).backward();
+         }, 200), "us");
+  }
 }
 
 // 784-256-10 with a sigmoid hidden layer, softmax cross-entropy, batch 64, one SGD step.
@@ -289,5 +336,6 @@ int main(int argc, char** argv) {
   if (want("mlp_784_256_10_b64_train_step")) mlp_workload();
   if (want("lenet5_b64_train_step")) lenet_workload();
   if (want("seed_net_3_4_2_train_step")) seed_net_workload();
+  textbook_workloads(want);
   if (want("deep_chain_1e6_fwd_bwd_free")) deep_chain_in_child(argv[0], threads);
 }

@@ -248,16 +248,19 @@ std::string position(const Shape& shape, std::int64_t flat) {
 std::vector<std::int64_t> rows_of(const char* op, const Tensor& indices, std::int64_t rows) {
   const std::vector<double> values = indices.values();
   std::vector<std::int64_t> picked(values.size());
+  const auto refuse = [&](std::size_t k, const std::string& why) {
+    std::ostringstream message;
+    message << op << ": the index " << values[k] << " at position "
+            << position(indices.shape(), static_cast<std::int64_t>(k)) << why;
+    throw IndexError(message.str());
+  };
   for (std::size_t k = 0; k < values.size(); ++k) {
     const double v = values[k];
-    std::ostringstream message;
-    message << op << ": the index " << v << " at position "
-            << position(indices.shape(), static_cast<std::int64_t>(k));
-    if (v != std::floor(v) || !std::isfinite(v))
-      throw IndexError(message.str() + " is not a whole number");
-    if (v < 0 || v >= static_cast<double>(rows))
-      throw IndexError(message.str() + " is out of range for " + std::to_string(rows) +
-                       " rows (0 to " + std::to_string(rows - 1) + ")");
+    if (v != std::floor(v) || !std::isfinite(v)) [[unlikely]]
+      refuse(k, " is not a whole number");
+    if (v < 0 || v >= static_cast<double>(rows)) [[unlikely]]
+      refuse(k, " is out of range for " + std::to_string(rows) + " rows (0 to " +
+                    std::to_string(rows - 1) + ")");
     picked[k] = static_cast<std::int64_t>(v);
   }
   return picked;
