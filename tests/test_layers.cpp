@@ -107,6 +107,47 @@ BOOST_AUTO_TEST_CASE(batch_norm_uses_the_batch_statistics) {
                         says("batch_norm: one value per channel in [1, 3]"));
 }
 
+// Note [Normalisation kernels]: a plain backward pass takes the kernel, a recorded one
+// (create_graph) the formula as ops. Both must give the same first derivatives, for each
+// layout (rows, [N, D] columns, [N, C, H, W] channels), with and without γ and β, in
+// float64 and float32.
+BOOST_AUTO_TEST_CASE(normalisation_kernels_agree_with_their_formula_as_ops) {
+  using Norm = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, double, Here);
+  struct Case {
+    Norm norm;
+    Shape x, param;
+  };
+  const Case cases[] = {{layer_norm, {5, 7}, {7}},      {layer_norm, {2, 3, 9}, {9}},
+                        {batch_norm, {6, 4}, {4}},      {batch_norm, {3, 2, 4, 5}, {2}},
+                        {batch_norm, {2, 3, 1, 1}, {3}}};
+  Generator gen(29);
+  for (const Case& k : cases)
+    for (const DType dtype : {DType::float64, DType::float32})
+      for (const bool affine : {true, false}) {
+        const Tensor x = randn(k.x, gen, dtype).set_requires_grad();
+        const Tensor gamma = affine ? randn(k.param, gen, dtype).set_requires_grad() : Tensor();
+        const Tensor beta = affine ? randn(k.param, gen, dtype).set_requires_grad() : Tensor();
+        const Tensor weights = randn(k.x, gen, dtype);
+        const auto grads = [&](bool create_graph) {
+          const Tensor loss = sum(k.norm(x, gamma, beta, 1e-5, Here::current()) * weights);
+          return affine ? grad({loss}, {x, gamma, beta}, {.create_graph = create_graph})
+                        : grad({loss}, {x}, {.create_graph = create_graph});
+        };
+        const std::vector<Tensor> kernel = grads(false), ops = grads(true);
+        for (std::size_t i = 0; i < kernel.size(); ++i) {
+          BOOST_TEST_CONTEXT(to_string(k.x) << " input " << i << (affine ? " with" : " without")
+                                            << " γ, β, " << (dtype == DType::float32 ? "float32" : "float64")) {
+            BOOST_TEST(!kernel[i].requires_grad());
+            if (i == 0) BOOST_TEST(ops[i].requires_grad());  // (∂β = Σ G is a constant here)
+            const std::vector<double> a = kernel[i].values(), b = ops[i].values();
+            BOOST_TEST_REQUIRE(a.size() == b.size());
+            for (std::size_t j = 0; j < a.size(); ++j)
+              BOOST_TEST(std::abs(a[j] - b[j]) <= (dtype == DType::float32 ? 1e-4 : 1e-12) * (1 + std::abs(b[j])));
+          }
+        }
+      }
+}
+
 BOOST_AUTO_TEST_CASE(dropout_is_reproducible_and_scaled) {
   const Tensor x = ones({1000});
   const Tensor d = dropout(x, 0.25, 42);
