@@ -17,6 +17,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/join.hpp"
 #include "ops/layers.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
@@ -483,6 +484,7 @@ class Arguments {
   Pair pair(const char* parameter, Pair fallback);
   Padding padding(const char* parameter);
   Shape sizes(const char* parameter);
+  std::vector<Tensor> tensors(const char* parameter);
   std::string word(const char* parameter, const std::vector<std::string>& allowed,
                    const std::string& fallback);
   PadMode pad_mode(const char* parameter);
@@ -525,7 +527,9 @@ class Evaluator {
         throw ExprError("a string is only an option's value, as in padding_mode=\"reflect\"",
                         e.offset);
       case Expr::Kind::list:
-        throw ExprError("a list [ … ] is only for sizes, as in stride=[2, 1]", e.offset);
+        throw ExprError("a list [ … ] is only for sizes, as in stride=[2, 1], and for the "
+                        "tensors that concat and stack join, as in concat([a, b])",
+                        e.offset);
       case Expr::Kind::negate:
         return negate(e);
       case Expr::Kind::binary:
@@ -773,6 +777,16 @@ Shape Arguments::sizes(const char* parameter) {
   return shape;
 }
 
+// concat([a, b, c]): the list's items, each a tensor.
+std::vector<Tensor> Arguments::tensors(const char* parameter) {
+  const Expr& e = expr(parameter);
+  if (e.kind != Expr::Kind::list)
+    fail(e, std::string(parameter) + " must be a list of tensors, as in " + function_ + "([a, b])");
+  std::vector<Tensor> list;
+  for (const Expr& item : e.args) list.push_back(evaluator_.tensor(item));
+  return list;
+}
+
 // A bare word or a string: padding_mode=reflect, padding_mode="reflect".
 std::string Arguments::word(const char* parameter, const std::vector<std::string>& allowed,
                             const std::string& fallback) {
@@ -912,7 +926,7 @@ const std::vector<Builtin>& builtins() {
        }},
       {"outer", {"u", "v"}, {}, "[m] and [n] → [m, n], uᵢ·vⱼ",
        [](Arguments& a) -> Value { return outer(a.tensor("u"), a.tensor("v")); }},
-      {"kron", {"a", "b"}, {}, "the Kronecker product a ⊗ b",
+      {"kron", {"a", "b"}, {}, "the Kronecker product a ⊗ b, of any ranks (as torch.kron)",
        [](Arguments& a) -> Value { return kron(a.tensor("a"), a.tensor("b")); }},
       {"sum", {"x"}, {"axis", "keepdim"}, "Σ of all elements, or along one axis",
        [](Arguments& a) -> Value {
@@ -1005,6 +1019,19 @@ const std::vector<Builtin>& builtins() {
        [](Arguments& a) { return pooling(a, true); }},
       {"avg_pool2d", {"x", "kernel"}, {"stride", "padding"}, "the mean of each window",
        [](Arguments& a) { return pooling(a, false); }},
+      {"concat", {"tensors"}, {"axis"},
+       "[a, b, …] joined along an axis (0 by default), as torch.cat",
+       [](Arguments& a) -> Value {
+         return concat(a.tensors("tensors"), a.integer("axis", 0));
+       }},
+      {"stack", {"tensors"}, {"axis"},
+       "[a, b, …] of one shape side by side along a new axis (0 by default), as torch.stack",
+       [](Arguments& a) -> Value {
+         return stack(a.tensors("tensors"), a.integer("axis", 0));
+       }},
+      {"upsample", {"x", "k"}, {},
+       "nearest neighbour: each element of the last two axes a k × k block of copies",
+       [](Arguments& a) -> Value { return upsample(a.tensor("x"), a.integer("k")); }},
       {"where", {"condition", "a", "b"}, {}, "a where condition ≠ 0, b where it is 0 (broadcast)",
        [](Arguments& a) -> Value {
          return where(a.tensor("condition"), a.tensor("a"), a.tensor("b"));

@@ -216,6 +216,25 @@ static_assert(Node::bytes_for(2) <= 72 + sizeof(std::source_location) && sizeof(
   return ::new (block) Node(op, inputs, saved, std::move(backward), output_version);
 }
 
+Node::Node(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward,
+           std::uint32_t output_version)
+    : op(&op), backward(std::move(backward)), output_version_(output_version) {
+  input_count_ = static_cast<std::uint8_t>(inputs.size());
+  auto* seen = const_cast<std::uint32_t*>(versions_at(inputs.size()));
+  for (const Tensor& t : inputs) {
+    seen[count_] = t.defined() ? t.impl()->storage->version_stamp() : 0;
+    ::new (tensors() + count_++) Tensor(t);
+  }
+}
+
+Node* Node::make(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward,
+                 std::uint32_t output_version) {
+  if (inputs.size() > UINT8_MAX)
+    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
+  void* block = PooledObject::operator new(bytes_for(inputs.size()));
+  return ::new (block) Node(op, inputs, std::move(backward), output_version);
+}
+
 void Node::give_up_tensors(TensorList& into) {
   const std::span<Tensor> kept{tensors(), live()};
   for (Tensor& t : kept)
@@ -232,15 +251,35 @@ void detail::check_forward(const OpInfo& op, const Tensor& output,
   gradlab::check_forward(op, output, list);
 }
 
+namespace {
+
+// What both attach()es do once the node is made.
+void place(const Tensor& output, Node* node) {
+  TensorImpl* impl = output.impl();
+  impl->requires_grad = true;
+  impl->node.reset(node);
+  node->from_backward = modes.in_backward;
+  node->cluster = modes.cluster;
+  if (modes.site_open) node->where = modes.site;
+}
+
+}  // namespace
+
 void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
                     BackwardFn backward, std::initializer_list<TensorRef> saved) {
   if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
-  TensorImpl* impl = output.impl();
-  impl->requires_grad = true;
-  impl->node.reset(Node::make(op, inputs, saved, std::move(backward), impl->storage->version_stamp()));
-  impl->node->from_backward = modes.in_backward;
-  impl->node->cluster = modes.cluster;
-  if (modes.site_open) impl->node->where = modes.site;
+  place(output, Node::make(op, inputs, saved, std::move(backward),
+                           output.impl()->storage->version_stamp()));
+}
+
+void detail::check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs) {
+  gradlab::check_forward(op, output, inputs);
+}
+
+void detail::attach(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs,
+                    BackwardFn backward) {
+  if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
+  place(output, Node::make(op, inputs, std::move(backward), output.impl()->storage->version_stamp()));
 }
 
 namespace {

@@ -139,6 +139,9 @@ struct Node {
   static Node* make(const OpInfo& op, std::initializer_list<TensorRef> inputs,
                     std::initializer_list<TensorRef> saved, BackwardFn backward,
                     std::uint32_t output_version);
+  // A node of any number of inputs (at most 255) and no saved values: record_list's.
+  static Node* make(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward,
+                    std::uint32_t output_version);
   // `delete node` (TensorImpl::node does it) frees the block with the tensors' room in it.
   // (Inline, as the destructor is: a small op frees a node.)
   static void operator delete(Node* node, std::destroying_delete_t) {
@@ -171,6 +174,8 @@ struct Node {
   friend struct BackwardPass;  // engine/graph.cpp: the bookkeeping below is its own
   Node(const OpInfo& op, std::initializer_list<TensorRef> inputs,
        std::initializer_list<TensorRef> saved, BackwardFn backward, std::uint32_t output_version);
+  Node(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward,
+       std::uint32_t output_version);
   Tensor* tensors() const {
     return std::launder(reinterpret_cast<Tensor*>(const_cast<Node*>(this) + 1));
   }
@@ -221,6 +226,9 @@ extern thread_local constinit ThreadModes modes;
 void check_forward(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs);
 void attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
             BackwardFn backward, std::initializer_list<TensorRef> saved);
+void check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs);
+void attach(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs,
+            BackwardFn backward);
 
 }  // namespace detail
 
@@ -237,6 +245,19 @@ Tensor record(const OpInfo& op, Tensor output, std::initializer_list<TensorRef> 
         return t.tensor.requires_grad();
       }))
     detail::attach(op, output, inputs, BackwardFn(std::forward<F>(backward)), saved);
+  return output;
+}
+
+// record() for an op whose inputs are a list of any length (concat([a, b, c])): the same,
+// the inputs (at most 255) given as a span, and no saved values.
+template <class F>
+Tensor record_list(const OpInfo& op, Tensor output, std::span<const Tensor> inputs,
+                   F&& backward) {
+  if (detail::modes.anomaly) detail::check_forward(op, output, inputs);
+  if (detail::modes.grad && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {
+        return t.requires_grad();
+      }))
+    detail::attach(op, output, inputs, BackwardFn(std::forward<F>(backward)));
   return output;
 }
 

@@ -53,6 +53,7 @@ kernels::ConvGeometry geometry(const Shape& x, std::int64_t out_channels, Pair k
 Tensor conv2d_core(const Tensor& x, const Tensor& w, const ConvParams& p);
 Tensor conv_transpose_core(const Tensor& u, const Tensor& w, const ConvParams& p, Pair image);
 Tensor weight_grad_core(const Tensor& x, const Tensor& v, Pair kernel, const ConvParams& p);
+Tensor convolve_core(const Tensor& x, const Tensor& w, const ConvParams& p);
 
 const OpInfo conv2d_op{"conv2d", "y = x ⋆ w: w slid over x, Hadamard product with each patch, summed",
                        {"∂x = conv_transpose2d(G, w)", "∂w = conv2d_weight_grad(x, G)"}};
@@ -104,6 +105,23 @@ Tensor weight_grad_core(const Tensor& x, const Tensor& v, Pair kernel, const Con
     Grads grads(2);
     if (c.needs(0)) grads[0] = conv_transpose_core(v, c.grad, p, {x.size(2), x.size(3)});
     if (c.needs(1)) grads[1] = conv2d_core(x, c.grad, p);
+    return grads;
+  });
+}
+
+// convolve2d is conv2d with the kernel turned half a circle (flipped along both axes);
+// recorded as its own op, the flips inside its forward and backward.
+Tensor turned(const Tensor& w) { return flip(flip(w, -1), -2); }
+
+const OpInfo convolve2d_op{"convolve2d", "y = x ∗ w: true convolution, conv2d with w flipped in both axes",
+                           {"∂x = conv_transpose2d(G, flip(w))", "∂w = flip(conv2d_weight_grad(x, G))"}};
+Tensor convolve_core(const Tensor& x, const Tensor& w, const ConvParams& p) {
+  const Tensor y = conv2d_core(x.detach(), turned(w.detach()), p);  // records nothing
+  return record(convolve2d_op, y, {x, w}, [p](const BackwardContext& c) {
+    const Tensor &x = c.inputs[0], &w = c.inputs[1];
+    Grads grads(2);
+    if (c.needs(0)) grads[0] = conv_transpose_core(c.grad, turned(w), p, {x.size(2), x.size(3)});
+    if (c.needs(1)) grads[1] = turned(weight_grad_core(x, c.grad, {w.size(2), w.size(3)}, p));
     return grads;
   });
 }
@@ -172,35 +190,42 @@ Tensor as_batch(const Tensor& t) {
   return view;
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
-              const Conv2dOptions& o, Here where) {
-  const CallSite site(where, __func__);
+// conv2d (flipped = false) or convolve2d (flipped = true): the checks, the plain 2-D image
+// and the padding modes are the same; only the recorded core differs.
+Tensor convolution(const char* op, bool flipped, const Tensor& input, const Tensor& weight,
+                   const Tensor& bias, const Conv2dOptions& o) {
   if (is_plain_image(input, weight)) {
     // One image, one kernel: one output channel, so the bias is a single number.
     if (bias.defined() && (bias.dim() > 1 || bias.numel() != 1))
-      throw ShapeError("conv2d: a 2-D image " + to_string(input.shape()) + " with a 2-D kernel " +
-                       to_string(weight.shape()) + " takes one bias number, got bias " +
-                       to_string(bias.shape()));
-    const Tensor y =
-        conv2d(as_batch(input), as_batch(weight), bias.defined() ? reshape(bias, {1}) : bias, o);
+      throw ShapeError(std::string(op) + ": a 2-D image " + to_string(input.shape()) +
+                       " with a 2-D kernel " + to_string(weight.shape()) +
+                       " takes one bias number, got bias " + to_string(bias.shape()));
+    const Tensor y = convolution(op, flipped, as_batch(input), as_batch(weight),
+                                 bias.defined() ? reshape(bias, {1}) : bias, o);
     return reshape(y, {y.size(2), y.size(3)});
   }
-  check_settings("conv2d", o.stride, o.padding, o.dilation, o.groups);
+  check_settings(op, o.stride, o.padding, o.dilation, o.groups);
   ConvParams p{o.stride, o.padding, o.dilation, o.groups};
-  check_conv("conv2d", input.shape(), weight.shape(), p);
-  kernels::check_same_dtype("conv2d", input, weight);
+  check_conv(op, input.shape(), weight.shape(), p);
+  kernels::check_same_dtype(op, input, weight);
   Tensor x = input;
   if (o.padding_mode != PadMode::zeros && (o.padding.h > 0 || o.padding.w > 0)) {
     try {
       x = pad(input, Padding(o.padding.h, o.padding.h, o.padding.w, o.padding.w), o.padding_mode);
     } catch (const ShapeError& e) {  // say which op the caller called
-      throw ShapeError(std::string("conv2d: ") + e.what());
+      throw ShapeError(std::string(op) + ": " + e.what());
     }
     p.padding = 0;
   }
-  return add_bias("conv2d", conv2d_core(x, weight, p), bias);
+  return add_bias(op, flipped ? convolve_core(x, weight, p) : conv2d_core(x, weight, p), bias);
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& o, Here where) {
+  const CallSite site(where, __func__);
+  return convolution("conv2d", false, input, weight, bias, o);
 }
 
 Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
@@ -209,7 +234,7 @@ Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   if (weight.dim() < 2)
     throw ShapeError("convolve2d: the kernel needs 2 or 4 dimensions, got " +
                      to_string(weight.shape()));
-  return conv2d(input, flip(flip(weight, -1), -2), bias, options);
+  return convolution("convolve2d", true, input, weight, bias, options);
 }
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias,

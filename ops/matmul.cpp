@@ -1,5 +1,6 @@
 #include "ops/matmul.hpp"
 
+#include <algorithm>
 
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
@@ -113,18 +114,51 @@ Tensor outer(const Tensor& u, const Tensor& v, Here where) {
   });
 }
 
-// Built from ops that already have gradients: reshaped so that the axes interleave,
-// [m, 1, n, 1] ∘ [1, p, 1, q] broadcasts to [m, p, n, q], which reads as [m·p, n·q].
-// Its gradient is therefore that of the Hadamard product, summed over the broadcast axes.
+namespace {
+
+// a and b with their axes interleaved, each with leading 1-axes up to the larger rank:
+// a as [a₀, 1, a₁, 1, …], b as [1, b₀, 1, b₁, …]. Their broadcast product [a₀, b₀, a₁, b₁, …]
+// read as [a₀·b₀, a₁·b₁, …] is a ⊗ b.
+struct KronShapes {
+  Shape a, b, both, out;
+};
+KronShapes kron_shapes(const Shape& a, const Shape& b) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  KronShapes s;
+  for (std::size_t k = 0; k < rank; ++k) {
+    const std::int64_t m = k + a.size() < rank ? 1 : a[k + a.size() - rank];
+    const std::int64_t p = k + b.size() < rank ? 1 : b[k + b.size() - rank];
+    s.a.push_back(m), s.a.push_back(1);
+    s.b.push_back(1), s.b.push_back(p);
+    s.both.push_back(m), s.both.push_back(p);
+    s.out.push_back(kernels::checked_size("kron", "a size of the result", kernels::Wide(m) * p));
+  }
+  kernels::checked_size("kron", "the result's size",
+                        kernels::Wide(numel(s.a)) * kernels::Wide(numel(s.b)));
+  return s;
+}
+
+}  // namespace
+
+// The forward is the broadcast Hadamard product of the interleaved operands; the backward
+// reads G the same way and sums the Hadamard product with the other operand over its axes.
+const OpInfo kron_op{"kron", "a ⊗ b: every entry of a scales a whole copy of b",
+                     {"∂aᵢⱼ = Σ (block (i, j) of G) ∘ b", "∂b = Σᵢⱼ aᵢⱼ · (block (i, j) of G)"}};
 Tensor kron(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
-  if (a.dim() != b.dim() || a.dim() < 1 || a.dim() > 2)
-    throw ShapeError("kron: needs two vectors or two matrices, got " + to_string(a.shape()) +
-                     " and " + to_string(b.shape()));
   kernels::check_same_dtype("kron", a, b);
-  if (a.dim() == 1) return reshape(reshape(a, {a.size(0), 1}) * reshape(b, {1, b.size(0)}), {-1});
-  const std::int64_t m = a.size(0), n = a.size(1), p = b.size(0), q = b.size(1);
-  return reshape(reshape(a, {m, 1, n, 1}) * reshape(b, {1, p, 1, q}), {m * p, n * q});
+  const KronShapes s = kron_shapes(a.shape(), b.shape());
+  const Tensor product = kernels::binary_map("kron", reshape(a.detach(), s.a), reshape(b.detach(), s.b),
+                                             [](auto x, auto y) { return x * y; });
+  return record(kron_op, reshape(product, s.out), {a, b}, [](const BackwardContext& c) {
+    const Tensor &a = c.inputs[0], &b = c.inputs[1];
+    const KronShapes s = kron_shapes(a.shape(), b.shape());
+    const Tensor g = reshape(c.grad, s.both);
+    Grads grads(2);
+    if (c.needs(0)) grads[0] = reshape(sum_to(g * reshape(b, s.b), s.a), a.shape());
+    if (c.needs(1)) grads[1] = reshape(sum_to(g * reshape(a, s.a), s.b), b.shape());
+    return grads;
+  });
 }
 
 Tensor reference::matmul(const Tensor& a, const Tensor& b) {

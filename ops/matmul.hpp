@@ -15,7 +15,9 @@ Tensor outer(const Tensor& u, const Tensor& v, Here where = Here::current());
 
 // The Kronecker product: every entry of a scales a whole copy of b.
 // kron([m, n], [p, q]) → [m·p, n·q] with (a ⊗ b)[i·p + k, j·q + l] = a[i, j]·b[k, l];
-// kron([m], [p]) → [m·p]. Contrast: the Hadamard product a ∘ b needs equal shapes and
+// kron([m], [p]) → [m·p]; any ranks, as torch.kron: the operand of lower rank gets leading
+// axes of size 1, and each size of the result is the product of the two sizes on that axis
+// (kron([2, 3, 4], [5, 6]) → [2, 15, 24]). Contrast: the Hadamard product a ∘ b needs equal shapes and
 // keeps them; the matrix product contracts an axis.
 Tensor kron(const Tensor& a, const Tensor& b, Here where = Here::current());
 

@@ -85,14 +85,16 @@ const OpInfo gather_op{"gather", "x at listed positions (max pooling's winners)"
                        {"∂x = scatter(G): back to where each value came from"}};
 const OpInfo scatter_op{"scatter", "g added into zeros at listed positions", {"∂g = gather(G)"}};
 
-Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape) {
+// gather, recorded as `op`: max pooling records its own name, its backward the same scatter.
+Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape,
+              const OpInfo& op = gather_op) {
   Tensor out = empty(shape, x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
     for (std::int64_t k = 0; k < positions.count; ++k) o[k] = in[positions[k]];
   });
-  return record(gather_op, out, {x}, [positions](const BackwardContext& c) {
+  return record(op, out, {x}, [positions](const BackwardContext& c) {
     return Grads{scatter(c.grad, positions, c.inputs[0].shape())};
   });
 }
@@ -111,7 +113,9 @@ Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape) 
 
 }  // namespace
 
-// y = max over each window:  ∂L/∂x = g sent back to each window's maximum (scatter)
+// y = max over each window: a gather of the windows' winners, recorded under its own name.
+const OpInfo max_pool2d_op{"max_pool2d", "the largest value of each window",
+                           {"∂x = scatter(G): each window's G to where its maximum was"}};
 Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
   const CallSite site(where, __func__);
   return on_batch(input, [&](const Tensor& x) {
@@ -151,20 +155,37 @@ Tensor max_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options
         }
       });
     });
-    return gather(x, positions, {x.size(0), x.size(1), g.out_h, g.out_w});
+    return gather(x, positions, {x.size(0), x.size(1), g.out_h, g.out_w}, max_pool2d_op);
   });
 }
 
+// The mean of each window: every channel of every image as its own one-channel image,
+// convolved with one 1/(kH·kW) kernel. Its gradient is that convolution's adjoint, the
+// transposed convolution with the same kernel (differentiable again, as conv_transpose2d is).
+const OpInfo avg_pool2d_op{"avg_pool2d", "the mean of each window",
+                           {"∂x = conv_transpose2d(G, 1/(kH·kW)): each window's G spread evenly over it"}};
 Tensor avg_pool2d(const Tensor& input, Pair kernel, const Pool2dOptions& options, Here where) {
   const CallSite site(where, __func__);
   return on_batch(input, [&](const Tensor& x) {
     const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, options);
-    // Every channel of every image as its own one-channel image, one 1/(kH·kW) kernel.
-    const Tensor planes = reshape(x, {g.planes, 1, g.height, g.width});
-    const Tensor mean_kernel =
-        full({1, 1, kernel.h, kernel.w}, 1.0 / (double(kernel.h) * double(kernel.w)), x.dtype());
-    const Tensor y = conv2d(planes, mean_kernel, {}, {.stride = g.stride, .padding = g.padding});
-    return reshape(y, {x.size(0), x.size(1), g.out_h, g.out_w});
+    const auto mean_kernel = [](const PoolGeometry& g, DType dtype) {
+      return full({1, 1, g.kernel.h, g.kernel.w},
+                  1.0 / (double(g.kernel.h) * double(g.kernel.w)), dtype);
+    };
+    const Tensor planes = reshape(x.detach(), {g.planes, 1, g.height, g.width});
+    const Tensor y = conv2d(planes, mean_kernel(g, x.dtype()), {},
+                            {.stride = g.stride, .padding = g.padding});  // records nothing
+    return record(avg_pool2d_op, reshape(y, {x.size(0), x.size(1), g.out_h, g.out_w}), {x},
+                  [g, mean_kernel](const BackwardContext& c) {
+                    // The rows and columns the last window left out, which the transposed
+                    // convolution must add back to come to H × W.
+                    const Pair missed{(g.height + 2 * g.padding.h - g.kernel.h) % g.stride.h,
+                                      (g.width + 2 * g.padding.w - g.kernel.w) % g.stride.w};
+                    const Tensor spread = conv_transpose2d(
+                        reshape(c.grad, {g.planes, 1, g.out_h, g.out_w}), mean_kernel(g, c.grad.dtype()),
+                        {}, {.stride = g.stride, .padding = g.padding, .output_padding = missed});
+                    return Grads{reshape(spread, c.inputs[0].shape())};
+                  });
   });
 }
 

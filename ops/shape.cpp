@@ -139,6 +139,8 @@ Tensor flip(const Tensor& x, std::int64_t axis, Here where) {
   return record(flip_op, out, {x}, [a](const BackwardContext& c) { return Grads{flip(c.grad, a)}; });
 }
 
+// A reshape, recorded as flatten so that a diagram says what the program called.
+const OpInfo flatten_op{"flatten", "x with a run of axes merged into one", {"∂x = G reshaped back"}};
 Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis, Here where) {
   const CallSite site(where, __func__);
   const std::int64_t first = kernels::normalize_axis("flatten", start_axis, x.dim());
@@ -152,7 +154,9 @@ Tensor flatten(const Tensor& x, std::int64_t start_axis, std::int64_t end_axis, 
   for (std::int64_t k = first; k <= last; ++k) merged *= x.size(k);
   shape.push_back(merged);
   shape.insert(shape.end(), x.shape().begin() + last + 1, x.shape().end());
-  return reshape(x, shape);
+  return record(flatten_op, share_numbers(x, shape), {x}, [](const BackwardContext& c) {
+    return Grads{reshape(c.grad, c.inputs[0].shape())};
+  });
 }
 
 }  // namespace gradlab

@@ -543,6 +543,56 @@ BOOST_AUTO_TEST_CASE(linear_algebra_in_a_grad_document) {
                "k must be a whole number");
 }
 
+// Joining (issue 18): list literals of tensors for concat and stack, upsample, kron of any
+// rank; tests/torch_reference/issue18_join.py compares more with torch.
+BOOST_AUTO_TEST_CASE(joining_in_a_grad_document) {
+  const json inputs = {{"a", {{1, 2}, {3, 4}}}, {"b", {{5, 6}}}, {"v", {1, 2}}};
+  const json cat = ok("grad", {{"expr", "c = concat([a, b, 2 * b]); sum(c * c)"}, {"inputs", inputs}});
+  // 1 + 4 + 9 + 16 + 25 + 36 + 100 + 144; ∂b = 2b + 2·2·(2b) = 10b.
+  check_close(cat["value"], 335.0, 0, "concat");
+  check_close(cat["grads"]["a"], {{2.0, 4.0}, {6.0, 8.0}}, 0, "∂a");
+  check_close(cat["grads"]["b"], {{50.0, 60.0}}, 0, "∂b");
+  const json cols = ok("grad", {{"expr", "concat([a, transpose(b)], axis=-1)"}, {"inputs", inputs}});
+  check_close(cols["value"], {{1.0, 2.0, 5.0}, {3.0, 4.0, 6.0}}, 0, "axis=-1");
+  const json st = ok("grad", {{"expr", "stack([v, 3 * v], axis=1)"}, {"inputs", inputs}});
+  check_close(st["value"], {{1.0, 3.0}, {2.0, 6.0}}, 0, "stack");
+  check_close(st["grads"]["v"], {4.0, 4.0}, 0, "∂v of stack");
+  const json up = ok("grad", {{"expr", "sum(upsample(b, 2) * upsample(b, 2))"}, {"inputs", inputs}});
+  check_close(up["value"], 4 * (25.0 + 36.0), 0, "upsample");
+  check_close(up["grads"]["b"], {{40.0, 48.0}}, 0, "∂b: 4 copies, each 2b");
+  const json k = ok("grad", {{"expr", "kron(v, a)"}, {"inputs", inputs}});
+  check_close(k["value"], {{1.0, 2.0, 2.0, 4.0}, {3.0, 4.0, 6.0, 8.0}}, 0, "kron [2] ⊗ [2, 2]");
+  // A list of sizes is still a list of sizes; a one-item list joins one tensor.
+  check_close(ok("grad", {{"expr", "reshape(concat([v]), [2, 1])"}, {"inputs", inputs}})["value"],
+              {{1.0}, {2.0}}, 0, "reshape with a list");
+  // Errors: one line naming the op, the item and the axis.
+  const auto refused_expr = [&](const std::string& expr, const std::string& says) {
+    refused_here(run_cli({"grad"}, json({{"expr", expr}, {"inputs", inputs}}).dump()), says);
+  };
+  refused_expr("concat([a, v])", "concat: tensor 1 [2] has 1 axes, tensor 0 [2, 2] has 2");
+  refused_expr("concat([a, transpose(b)])",
+               "concat: tensor 1 [2, 1] does not match tensor 0 [2, 2] along axis 1");
+  refused_expr("concat([a, b], axis=2)", "concat: axis 2 is out of range for a tensor of rank 2");
+  refused_expr("concat([])", "concat: needs at least one tensor");
+  refused_expr("concat(a)", "concat: tensors must be a list of tensors, as in concat([a, b])");
+  refused_expr("stack([a, b])", "stack: tensor 1 [1, 2] does not match tensor 0 [2, 2]");
+  refused_expr("upsample(a, 0)", "upsample: the factor k must be at least 1, got 0");
+  refused_expr("upsample(a, 1.5)", "upsample: k must be a whole number");
+  refused_expr("upsample(v, 2)", "upsample: needs at least 2 axes");
+  refused_expr("[a, b] + 1", "a list [ … ] is only for sizes");
+  // Syntax errors inside a list: the caret under the column.
+  for (const auto& [expr, column] : std::vector<std::pair<std::string, int>>{
+           {"concat([a, b)", 13}, {"concat([a,, b])", 11}, {"stack([a b])", 10}}) {
+    const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", inputs}}).dump());
+    BOOST_TEST(r.status == 2, expr);
+    BOOST_TEST(r.err.find("syntax error at column " + std::to_string(column) + ": ") != std::string::npos,
+               expr << " → " << r.err);
+    BOOST_TEST(r.err.find("\n    " + expr + "\n" + std::string(3 + column, ' ') + "^") !=
+                   std::string::npos,
+               expr << " → " << r.err);
+  }
+}
+
 // ---- check ----
 
 BOOST_AUTO_TEST_CASE(check_agrees_with_a_right_derivation) {

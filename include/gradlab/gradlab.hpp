@@ -36,6 +36,7 @@
 //   ops/conv_kernels.hpp  the sliding-window reference kernel and the im2col + GEMM one
 //   ops/pad.hpp           pad (zeros, reflect, replicate, circular) and its gradient unpad
 //   ops/pool.hpp          max_pool2d, avg_pool2d
+//   ops/join.hpp          concat, stack, upsample, narrow
 //   ops/reduce.hpp        sum, mean, sum_to
 //   ops/shape.hpp         reshape, expand, transpose, flip, flatten, to(dtype)
 //   ops/loss.hpp          softmax, log_softmax, mse_loss, cross_entropy
@@ -57,6 +58,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/join.hpp"
 #include "ops/layers.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
