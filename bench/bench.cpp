@@ -170,6 +170,27 @@ void textbook_workloads(const std::function<bool(const std::string&)>& want) {
   }
 }
 
+// One LSTM step (W8 of the reference): batch 32, input 64, hidden 128; the four gates are
+// slices of one product, and (h′, c′) are joined for the loss.
+void lstm_step_workload() {
+  Generator gen(0);
+  const std::int64_t B = 32, I = 64, H = 128;
+  const Tensor x = randn({B, I}, gen, f32), h = randn({B, H}, gen, f32), c = randn({B, H}, gen, f32);
+  Tensor wx = (randn({I, 4 * H}, gen, f32) * 0.1).detach().set_requires_grad();
+  Tensor wh = (randn({H, 4 * H}, gen, f32) * 0.1).detach().set_requires_grad();
+  Tensor b = zeros({4 * H}, f32).set_requires_grad();
+  emit("lstm_step_fwd_bwd_b32_i64_h128", 1e6 * median_seconds([&] {
+         for (Tensor* t : {&wx, &wh, &b}) t->reset_grad();
+         const Tensor a = matmul(x, wx) + matmul(h, wh) + b;
+         const auto gate = [&](std::int64_t k) { return narrow(a, 1, k * H, H); };
+         const Tensor i = sigmoid(gate(0)), f = sigmoid(gate(1)), o = sigmoid(gate(2));
+         const Tensor g = tanh(gate(3));
+         const Tensor c2 = f * c + i * g;
+         const Tensor h2 = o * tanh(c2);
+         sum(concat({h2, c2}, 1)).backward();
+       }, 200), "us");
+}
+
 // 784-256-10 with a sigmoid hidden layer, softmax cross-entropy, batch 64, one SGD step.
 void mlp_workload() {
   Generator gen(0);
@@ -337,5 +358,6 @@ int main(int argc, char** argv) {
   if (want("lenet5_b64_train_step")) lenet_workload();
   if (want("seed_net_3_4_2_train_step")) seed_net_workload();
   textbook_workloads(want);
+  if (want("lstm_step_fwd_bwd_b32_i64_h128")) lstm_step_workload();
   if (want("deep_chain_1e6_fwd_bwd_free")) deep_chain_in_child(argv[0], threads);
 }
