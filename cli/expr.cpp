@@ -453,15 +453,19 @@ std::string too_much_work(double work) {
   return message.str();
 }
 
-// [… m, k] @ [… k, n]: m·k·n for each matrix of the larger batch.
+// [… m, k] @ [… k, n]: m·k·n for each product of the broadcast batch (a vector: m or n = 1).
 double matmul_work(const Tensor& a, const Tensor& b) {
-  const auto rows = [](const Tensor& t) {
-    return t.shape().size() < 2 ? 1.0 : static_cast<double>(t.shape()[t.shape().size() - 2]);
+  const Shape &sa = a.shape(), &sb = b.shape();
+  const std::size_t batch_a = sa.size() > 2 ? sa.size() - 2 : 0;
+  const std::size_t batch_b = sb.size() > 2 ? sb.size() - 2 : 0;
+  double work = 1;
+  for (std::size_t d = 0; d < std::max(batch_a, batch_b); ++d)  // from the innermost batch axis
+    work *= static_cast<double>(std::max(d < batch_a ? sa[batch_a - 1 - d] : 1,
+                                         d < batch_b ? sb[batch_b - 1 - d] : 1));
+  const auto size = [](const Shape& s, std::size_t from_end) {
+    return s.size() >= from_end ? static_cast<double>(s[s.size() - from_end]) : 1.0;
   };
-  const auto columns = [](const Tensor& t) {
-    return t.shape().empty() ? 1.0 : static_cast<double>(t.shape().back());
-  };
-  return std::max(static_cast<double>(a.numel()) * columns(b), static_cast<double>(b.numel()) * rows(a));
+  return work * size(sa, 2) * size(sa, 1) * (sb.size() >= 2 ? size(sb, 1) : 1.0);
 }
 
 class Evaluator;
@@ -906,6 +910,20 @@ Spread spread(Arguments& a) {
   return o;
 }
 
+// sum and mean: of all elements, along one axis, or along a list of them (axis=[0, 2]).
+Value sum_or_mean(Arguments& a, bool mean_of) {
+  const Tensor x = a.tensor("x");
+  if (!a.has("axis")) return mean_of ? mean(x) : sum(x);
+  const bool keepdim = a.flag("keepdim", false);
+  if (a.expr("axis").kind == Expr::Kind::list) {
+    const Shape listed = a.sizes("axis");
+    const std::vector<std::int64_t> axes(listed.begin(), listed.end());
+    return mean_of ? mean(x, axes, keepdim) : sum(x, axes, keepdim);
+  }
+  const std::int64_t axis = a.integer("axis");
+  return mean_of ? mean(x, axis, keepdim) : sum(x, axis, keepdim);
+}
+
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> table = {
       {"sigmoid", {"x"}, {}, "σ(x) = 1 / (1 + e^(−x))", [](Arguments& a) { return unary_op(sigmoid, a); }},
@@ -928,21 +946,15 @@ const std::vector<Builtin>& builtins() {
        [](Arguments& a) -> Value { return outer(a.tensor("u"), a.tensor("v")); }},
       {"kron", {"a", "b"}, {}, "the Kronecker product a ⊗ b, of any ranks (as torch.kron)",
        [](Arguments& a) -> Value { return kron(a.tensor("a"), a.tensor("b")); }},
-      {"sum", {"x"}, {"axis", "keepdim"}, "Σ of all elements, or along one axis",
-       [](Arguments& a) -> Value {
-         if (!a.has("axis")) return sum(a.tensor("x"));
-         return sum(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
-       }},
-      {"mean", {"x"}, {"axis", "keepdim"}, "the mean of all elements, or along one axis",
-       [](Arguments& a) -> Value {
-         if (!a.has("axis")) return mean(a.tensor("x"));
-         return mean(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
-       }},
+      {"sum", {"x"}, {"axis", "keepdim"}, "Σ of all elements, or along an axis or axes ([0, 2])",
+       [](Arguments& a) { return sum_or_mean(a, false); }},
+      {"mean", {"x"}, {"axis", "keepdim"}, "the mean of all elements, or along an axis or axes",
+       [](Arguments& a) { return sum_or_mean(a, true); }},
       {"sum_to", {"x", "shape"}, {}, "sums the broadcast axes away: sum_to(g, 4)",
        [](Arguments& a) -> Value { return sum_to(a.tensor("x"), a.sizes("shape")); }, true},
       {"reshape", {"x", "shape"}, {}, "reshape(x, 2, 3); one size may be -1",
        [](Arguments& a) -> Value { return reshape(a.tensor("x"), a.sizes("shape")); }, true},
-      {"expand", {"x", "shape"}, {}, "broadcasts x to a shape: expand(b, 4, 3)",
+      {"expand", {"x", "shape"}, {}, "broadcasts x to a shape: expand(b, 4, 3); -1 keeps a size",
        [](Arguments& a) -> Value { return expand(a.tensor("x"), a.sizes("shape")); }, true},
       {"transpose", {"x"}, {"axis0", "axis1"}, "swaps two axes (the last two by default)",
        [](Arguments& a) -> Value {
@@ -968,10 +980,11 @@ const std::vector<Builtin>& builtins() {
        [](Arguments& a) -> Value { return log_softmax(a.tensor("x"), a.integer("axis", -1)); }},
       {"mse_loss", {"prediction", "target"}, {}, "mean((prediction − target)²)",
        [](Arguments& a) -> Value { return mse_loss(a.tensor("prediction"), a.tensor("target")); }},
-      {"cross_entropy", {"logits", "targets"}, {},
-       "logits [N, C], targets: N class indices (a constant)",
+      {"cross_entropy", {"logits", "targets"}, {"ignore_index"},
+       "logits [N, C], targets: N class indices or [N, C] rows of probabilities",
        [](Arguments& a) -> Value {
-         return cross_entropy(a.tensor("logits"), a.tensor("targets"));
+         return cross_entropy(a.tensor("logits"), a.tensor("targets"),
+                              {.ignore_index = a.integer("ignore_index", -100)});
        }},
       {"conv2d", {"input", "weight"},
        {"bias", "stride", "padding", "dilation", "groups", "padding_mode"},
@@ -982,8 +995,8 @@ const std::vector<Builtin>& builtins() {
        "true convolution: conv2d with the kernel flipped",
        [](Arguments& a) { return convolution(a, true); }},
       {"conv_transpose2d", {"input", "weight"},
-       {"bias", "stride", "padding", "output_padding", "dilation", "groups"},
-       "the transposed convolution (conv2d's input gradient)",
+       {"bias", "stride", "padding", "output_padding", "groups", "dilation"},
+       "the transposed convolution (conv2d's input gradient), in torch's order",
        [](Arguments& a) -> Value {
          // N·H·W · C·(O/groups)·kH·kW: each input element spread through the whole kernel.
          const Tensor input = a.tensor("input"), weight = a.tensor("weight");
@@ -992,8 +1005,8 @@ const std::vector<Builtin>& builtins() {
                                  {.stride = a.pair("stride", 1),
                                   .padding = a.pair("padding", 0),
                                   .output_padding = a.pair("output_padding", 0),
-                                  .dilation = a.pair("dilation", 1),
-                                  .groups = a.integer("groups", 1)});
+                                  .groups = a.integer("groups", 1),
+                                  .dilation = a.pair("dilation", 1)});
        }},
       {"conv2d_weight_grad", {"input", "grad_output", "kernel"},
        {"stride", "padding", "dilation", "groups"}, "conv2d's weight gradient",

@@ -33,7 +33,8 @@ namespace {
 template <class Holds>
 Tensor mask(const OpInfo& op, const Tensor& a, const Tensor& b, Here where, Holds holds) {
   const CallSite site(where);
-  return binary_map(op.name, a, b, [holds](auto x, auto y) { return decltype(x)(holds(x, y)); });
+  const auto [x, y] = promote(a, b);
+  return binary_map(op.name, x, y, [holds](auto u, auto v) { return decltype(u)(holds(u, v)); });
 }
 
 }  // namespace
@@ -87,7 +88,10 @@ const OpInfo where_op{"where", "a where c ≠ 0, b where c = 0",
                       {"∂c: none (a step)", "∂a = where(c, G, 0)", "∂b = where(c, 0, G)"}};
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b, Here here) {
   const CallSite site(here);
-  kernels::check_same_dtype("where", a, b);
+  if (a.dtype() != b.dtype()) {  // float32 with float64, as torch: in float64
+    const auto [x, y] = promote(a, b);
+    return where(condition, x, y);
+  }
   Shape shape;
   try {
     shape = kernels::broadcast_shapes("where", condition.shape(),
@@ -166,14 +170,16 @@ const OpInfo maximum_op{"maximum", "max(a, b) elementwise (NaN if either is)",
                         {"∂a = G ∘ ([a > b] + ½[a = b])", "∂b = G ∘ ([a < b] + ½[a = b])"}};
 Tensor maximum(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where);
-  return extremum<true>(maximum_op, a, b);
+  const auto [x, y] = promote(a, b);
+  return extremum<true>(maximum_op, x, y);
 }
 
 const OpInfo minimum_op{"minimum", "min(a, b) elementwise (NaN if either is)",
                         {"∂a = G ∘ ([a < b] + ½[a = b])", "∂b = G ∘ ([a > b] + ½[a = b])"}};
 Tensor minimum(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where);
-  return extremum<false>(minimum_op, a, b);
+  const auto [x, y] = promote(a, b);
+  return extremum<false>(minimum_op, x, y);
 }
 
 // ---- clamp ----

@@ -51,12 +51,15 @@ Tensor convolve2d(const Tensor& input, const Tensor& weight, const Tensor& bias 
                   const Conv2dOptions& options = {},
                   Here where = Here::current());
 
+// In torch.nn.functional.conv_transpose2d's order (…, output_padding, groups, dilation),
+// which differs from conv2d's (…, dilation, groups): {2, 1, 1} is stride, padding and
+// output_padding, positionally as in torch.
 struct ConvTranspose2dOptions {
   Pair stride = 1;
   Pair padding = 0;
   Pair output_padding = 0;  // extra rows/columns at the bottom/right, each < stride
-  Pair dilation = 1;
   std::int64_t groups = 1;
+  Pair dilation = 1;
 };
 
 // The transposed convolution, which is conv2d's backward with respect to its input: every

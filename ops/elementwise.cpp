@@ -5,6 +5,7 @@
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
 #include "ops/reduce.hpp"
+#include "ops/shape.hpp"
 
 namespace gradlab {
 
@@ -32,11 +33,16 @@ Tensor sign(const Tensor& x) { return unary_map(x, [](auto v) { return sign(v); 
 }  // namespace
 
 // Each op's OpInfo says what its backward returns, with G = ∂L/∂output. For broadcast
-// operands, sum_to adds the gradient back up over the axes that were stretched.
+// operands, sum_to adds the gradient back up over the axes that were stretched. A float32
+// operand meeting a float64 one is promoted first, as in torch (see promote()).
 
 const OpInfo add_op{"add", "a + b", {"∂a = G", "∂b = G"}};
 Tensor add(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
+  if (a.dtype() != b.dtype()) [[unlikely]] {
+    const auto [x, y] = promote(a, b);
+    return add(x, y);
+  }
   Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
   return record(add_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
@@ -49,6 +55,10 @@ Tensor add(const Tensor& a, const Tensor& b, Here where) {
 const OpInfo sub_op{"sub", "a − b", {"∂a = G", "∂b = −G"}};
 Tensor sub(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
+  if (a.dtype() != b.dtype()) [[unlikely]] {
+    const auto [x, y] = promote(a, b);
+    return sub(x, y);
+  }
   Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
   return record(sub_op, out, {a, b}, [](const BackwardContext& c) {
     Grads g(2);
@@ -61,6 +71,10 @@ Tensor sub(const Tensor& a, const Tensor& b, Here where) {
 const OpInfo hadamard_op{"hadamard", "a ∘ b", {"∂a = G ∘ b", "∂b = G ∘ a"}};
 Tensor hadamard(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
+  if (a.dtype() != b.dtype()) [[unlikely]] {
+    const auto [x, y] = promote(a, b);
+    return hadamard(x, y);
+  }
   Tensor out = binary_map("hadamard", a, b, [](auto x, auto y) { return x * y; });
   return record(hadamard_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
@@ -74,6 +88,10 @@ Tensor hadamard(const Tensor& a, const Tensor& b, Here where) {
 const OpInfo div_op{"div", "a / b", {"∂a = G / b", "∂b = −G ∘ a / b²"}};
 Tensor div(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
+  if (a.dtype() != b.dtype()) [[unlikely]] {
+    const auto [x, y] = promote(a, b);
+    return div(x, y);
+  }
   Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
   return record(div_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];

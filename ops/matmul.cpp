@@ -12,49 +12,78 @@ namespace gradlab {
 
 namespace {
 
-// The sizes of a product: `batch` independent [m, k]·[k, n] products. When b is shared by
-// the whole batch (3-D · 2-D), a is treated as one tall [batch·m, k] matrix instead.
+// The sizes of a product: numel(batch) independent [m, k]·[k, n] products, the batch axes of
+// a and b (all but their last two) broadcast together. When b is one matrix for the whole
+// batch (N-D · 2-D), a is treated as one tall [batch·m, k] matrix instead.
 struct Product {
-  std::int64_t batch, m, k, n;
-  Shape out;
+  std::int64_t m, k, n;
+  Shape a_batch, b_batch, batch;
+  Shape out;  // batch + [m, n]
+  bool tall;
 };
 
-// The product op(A) · op(B), where op(X) is X, or Xᵀ (its last two axes swapped) when its
-// flag is set; matmul itself has no flags, its backward does.
+// The product op(A) · op(B) of two operands of at least 2 dimensions, where op(X) is X, or
+// Xᵀ (its last two axes swapped) when its flag is set; matmul itself has no flags, its
+// backward does.
 Product check_matmul(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const Shape &sa = a.shape(), &sb = b.shape();
   const auto shapes = [&] {
     return to_string(sa) + (ta ? "ᵀ" : "") + " @ " + to_string(sb) + (tb ? "ᵀ" : "");
   };
-  if (!(sa.size() == 2 || sa.size() == 3) || !(sb.size() == 2 || sb.size() == 3) ||
-      (sa.size() == 2 && sb.size() == 3))
-    throw ShapeError(
-        "matmul: needs 2-D matrices, a 3-D batch times a 3-D batch, or a 3-D "
-        "batch times a matrix; got " +
-        shapes());
+  if (sa.size() < 2 || sb.size() < 2)
+    throw ShapeError("matmul: needs operands of at least 1 dimension, got " + shapes());
   const std::size_t ra = sa.size() - 2, rb = sb.size() - 2;  // the row axis of each
-  const std::int64_t m = sa[ra + ta], k = sa[ra + !ta], kb = sb[rb + tb], n = sb[rb + !tb];
-  if (k != kb) throw ShapeError("matmul: inner dimensions differ: " + shapes());
-  if (sa.size() == 3 && sb.size() == 3 && sa[0] != sb[0])
-    throw ShapeError("matmul: batch sizes differ: " + shapes());
+  Product p{sa[ra + ta], sa[ra + !ta], sb[rb + !tb], Shape(sa.begin(), sa.begin() + ra),
+            Shape(sb.begin(), sb.begin() + rb), {}, {}, rb == 0 && !ta};
+  if (p.k != sb[rb + tb]) throw ShapeError("matmul: inner dimensions differ: " + shapes());
+  try {
+    p.batch = p.a_batch == p.b_batch ? p.a_batch
+                                     : kernels::broadcast_shapes("matmul", p.a_batch, p.b_batch);
+  } catch (const ShapeError&) {
+    throw ShapeError("matmul: the batch dimensions " + to_string(p.a_batch) + " and " +
+                     to_string(p.b_batch) + " do not broadcast: " + shapes());
+  }
   kernels::check_same_dtype("matmul", a, b);
-  if (sa.size() == 2) return {1, m, k, n, {m, n}};
-  if (sb.size() == 2 && !ta) return {1, sa[0] * m, k, n, {sa[0], m, n}};  // one tall product
-  return {sa[0], m, k, n, {sa[0], m, n}};
+  p.out = p.batch;
+  p.out.push_back(p.m);
+  p.out.push_back(p.n);
+  return p;
 }
 
-// op(A) · op(B) by GEMM, the transposes read through its flags.
+// Which matrix of an operand with batch axes `from` product number i of the broadcast batch
+// `to` reads: its coordinates, with 0 on the axes `from` has as size 1 (or lacks).
+std::int64_t matrix_of(std::int64_t i, const Shape& from, const Shape& to) {
+  if (from == to) return i;
+  const std::size_t lead = to.size() - from.size();
+  std::int64_t index = 0, stride = 1;
+  for (std::size_t d = to.size(); d-- > lead;) {
+    const std::int64_t coordinate = i % to[d];
+    i /= to[d];
+    if (from[d - lead] != 1) index += coordinate * stride;
+    stride *= from[d - lead];
+  }
+  return index;
+}
+
+// op(A) · op(B) by GEMM, the transposes read through its flags: one call for 2-D operands
+// and for a batch times one matrix, one per product otherwise.
 Tensor multiply(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const Product p = check_matmul(a, ta, b, tb);
+  const std::int64_t items = numel(p.batch);
   // GEMM overwrites its output (β = 0); only an empty inner dimension leaves the zeros.
-  const bool any_products = p.m * p.n * p.k > 0;
+  const bool any_products = items * p.m * p.n * p.k > 0;
   Tensor out = any_products ? empty(p.out, a.dtype()) : zeros(p.out, a.dtype());
   if (!any_products) return out;
-  const bool shared_b = b.dim() == 2;  // every item of a batch times the same b
   kernels::dispatch(a.dtype(), [&]<class T>(T) {
-    for (std::int64_t i = 0; i < p.batch; ++i)
-      kernels::gemm(ta, tb, p.m, p.n, p.k, a.data<T>() + i * p.m * p.k,
-                    b.data<T>() + (shared_b ? 0 : i * p.k * p.n), T(0),
+    if (p.tall) {
+      kernels::gemm(false, tb, items * p.m, p.n, p.k, a.data<T>(), b.data<T>(), T(0),
+                    out.data<T>());
+      return;
+    }
+    for (std::int64_t i = 0; i < items; ++i)
+      kernels::gemm(ta, tb, p.m, p.n, p.k,
+                    a.data<T>() + matrix_of(i, p.a_batch, p.batch) * p.m * p.k,
+                    b.data<T>() + matrix_of(i, p.b_batch, p.batch) * p.k * p.n, T(0),
                     out.data<T>() + i * p.m * p.n);
   });
   return out;
@@ -70,24 +99,70 @@ Tensor product(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   return multiply(a, ta, b, tb);
 }
 
+// As torch.matmul reads a 1-D operand: a as a row [1, k], b as a column [k, 1].
+Shape as_matrix(const Tensor& x, bool left) {
+  if (x.dim() != 1) return x.shape();
+  return left ? Shape{1, x.size(0)} : Shape{x.size(0), 1};
+}
+
+// The shape of matmul's result from that of the product of the operands as matrices: the 1
+// of a row a (the axis of m) and of a column b (that of n) left out, as torch.matmul does.
+Shape result_shape(const Shape& full, const Tensor& a, const Tensor& b) {
+  Shape shape(full.begin(), full.end() - 2);
+  if (a.dim() > 1) shape.push_back(full[full.size() - 2]);
+  if (b.dim() > 1) shape.push_back(full.back());
+  return shape;
+}
+
+// x in the given shape: x itself when it has it already, else a (recorded) reshape.
+Tensor shaped(const Tensor& x, const Shape& shape) {
+  return x.shape() == shape ? x : reshape(x, shape);
+}
+
 }  // namespace
 
+// 1-D operands are read as a row (a) and a column (b), and that 1 is left out of the result;
+// the batch axes broadcast, and ∂A and ∂B are summed back over the axes that were broadcast.
+// A float32 operand with a float64 one is promoted first (promote()).
 // For a batch sharing B, ∂B adds up Aᵀ·G over the batch: one tall product.
 const OpInfo matmul_op{"matmul", "A · B", {"∂A = G · Bᵀ", "∂B = Aᵀ · G"}};
 Tensor matmul(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
-  return record(matmul_op, multiply(a, false, b, false), {a, b}, [](const BackwardContext& c) {
+  if (a.dtype() != b.dtype()) [[unlikely]] {
+    const auto [x, y] = promote(a, b);
+    return matmul(x, y);
+  }
+  if (a.dim() == 0 || b.dim() == 0)
+    throw ShapeError("matmul: needs operands of at least 1 dimension (* scales by a number), got " +
+                     to_string(a.shape()) + " @ " + to_string(b.shape()));
+  const bool vectors = a.dim() == 1 || b.dim() == 1;
+  if (vectors && a.shape().back() != b.shape()[b.dim() == 1 ? 0 : b.dim() - 2])
+    throw ShapeError("matmul: inner dimensions differ: " + to_string(a.shape()) + " @ " +
+                     to_string(b.shape()));
+  Tensor out = vectors ? multiply(share_numbers(a, as_matrix(a, true)), false,
+                                  share_numbers(b, as_matrix(b, false)), false)
+                       : multiply(a, false, b, false);
+  if (vectors) out = share_numbers(out, result_shape(out.shape(), a, b));
+  return record(matmul_op, out, {a, b}, [](const BackwardContext& c) {
     const Tensor &a = c.inputs[0], &b = c.inputs[1];
+    const Shape sa = as_matrix(a, true), sb = as_matrix(b, false);
+    // G with the 1s of 1-D operands back in place: [batch…, m, n].
+    Shape full(c.grad.shape().begin(), c.grad.shape().end() - (a.dim() > 1) - (b.dim() > 1));
+    full.push_back(sa[sa.size() - 2]);
+    full.push_back(sb.back());
+    const Tensor G = shaped(c.grad, full), A = shaped(a, sa), B = shaped(b, sb);
     Grads g(2);
-    if (c.needs(0)) g[0] = product(c.grad, false, b, true);
+    if (c.needs(0)) g[0] = shaped(sum_to(product(G, false, B, true), sa), a.shape());
     if (c.needs(1)) {
-      if (a.dim() == 3 && b.dim() == 2) {
-        const std::int64_t rows = a.size(0) * a.size(1);
-        g[1] = product(reshape(a, {rows, a.size(2)}), true, reshape(c.grad, {rows, b.size(1)}),
+      if (B.dim() == 2 && A.dim() > 2) {  // one tall product over the whole batch
+        std::int64_t rows = 1;  // all of A's axes but the last
+        for (std::int64_t d = 0; d + 1 < A.dim(); ++d) rows *= A.size(d);
+        g[1] = product(reshape(A, {rows, A.shape().back()}), true, reshape(G, {rows, B.size(1)}),
                        false);
       } else {
-        g[1] = product(a, true, c.grad, false);
+        g[1] = sum_to(product(A, true, G, false), sb);
       }
+      g[1] = shaped(g[1], b.shape());
     }
     return g;
   });
@@ -99,7 +174,10 @@ Tensor outer(const Tensor& u, const Tensor& v, Here where) {
   if (u.dim() != 1 || v.dim() != 1)
     throw ShapeError("outer: needs two 1-D vectors, got " + to_string(u.shape()) + " and " +
                      to_string(v.shape()));
-  kernels::check_same_dtype("outer", u, v);
+  if (u.dtype() != v.dtype()) {
+    const auto [x, y] = promote(u, v);
+    return outer(x, y);
+  }
   const std::int64_t m = u.size(0), n = v.size(0);
   // A column times a row, broadcast: the [m, 1] ∘ [1, n] Hadamard product is the outer product.
   Tensor out =
@@ -146,7 +224,10 @@ const OpInfo kron_op{"kron", "a ⊗ b: every entry of a scales a whole copy of b
                      {"∂aᵢⱼ = Σ (block (i, j) of G) ∘ b", "∂b = Σᵢⱼ aᵢⱼ · (block (i, j) of G)"}};
 Tensor kron(const Tensor& a, const Tensor& b, Here where) {
   const CallSite site(where, __func__);
-  kernels::check_same_dtype("kron", a, b);
+  if (a.dtype() != b.dtype()) {  // a float32 operand with a float64 one: promoted first
+    const auto [x, y] = promote(a, b);
+    return kron(x, y, where);
+  }
   const KronShapes s = kron_shapes(a.shape(), b.shape());
   const Tensor product = kernels::binary_map("kron", reshape(a.detach(), s.a), reshape(b.detach(), s.b),
                                              [](auto x, auto y) { return x * y; });
@@ -162,22 +243,24 @@ Tensor kron(const Tensor& a, const Tensor& b, Here where) {
 }
 
 Tensor reference::matmul(const Tensor& a, const Tensor& b) {
-  const Product p = check_matmul(a, false, b, false);
+  if (a.dim() == 0 || b.dim() == 0) return gradlab::matmul(a, b);  // the same error
+  const Tensor A = share_numbers(a, as_matrix(a, true)), B = share_numbers(b, as_matrix(b, false));
+  const Product p = check_matmul(A, false, B, false);
   Tensor out = zeros(p.out, a.dtype());
   kernels::dispatch(a.dtype(), [&]<class T>(T) {
-    for (std::int64_t s = 0; s < p.batch; ++s) {
-      const T* A = a.data<T>() + s * p.m * p.k;
-      const T* B = b.data<T>() + (b.dim() == 2 ? 0 : s * p.k * p.n);
-      T* C = out.data<T>() + s * p.m * p.n;
+    for (std::int64_t s = 0; s < numel(p.batch); ++s) {
+      const T* pa = A.data<T>() + matrix_of(s, p.a_batch, p.batch) * p.m * p.k;
+      const T* pb = B.data<T>() + matrix_of(s, p.b_batch, p.batch) * p.k * p.n;
+      T* pc = out.data<T>() + s * p.m * p.n;
       for (std::int64_t i = 0; i < p.m; ++i)
         for (std::int64_t j = 0; j < p.n; ++j) {
           T total = 0;
-          for (std::int64_t r = 0; r < p.k; ++r) total += A[i * p.k + r] * B[r * p.n + j];
-          C[i * p.n + j] = total;
+          for (std::int64_t r = 0; r < p.k; ++r) total += pa[i * p.k + r] * pb[r * p.n + j];
+          pc[i * p.n + j] = total;
         }
     }
   });
-  return out;
+  return share_numbers(out, result_shape(out.shape(), a, b));
 }
 
 }  // namespace gradlab

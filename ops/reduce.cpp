@@ -10,7 +10,7 @@ namespace gradlab {
 namespace {
 
 // Every element of x contributed once to the sum, so each receives the output's gradient.
-const OpInfo sum_op{"sum", "Σ x (over all axes or one)", {"∂x = G broadcast back to x's shape"}};
+const OpInfo sum_op{"sum", "Σ x (over all axes, one or several)", {"∂x = G broadcast back to x's shape"}};
 const OpInfo mean_op{"mean", "Σ x / n", {"∂x = G / n broadcast back to x's shape"}};
 
 using Axes = SmallVector<bool, 4>;  // true for each axis that is summed
@@ -43,6 +43,22 @@ Axes one_axis(const char* op, const Tensor& x, std::int64_t axis) {
   return reduced;
 }
 
+Axes listed_axes(const char* op, const Tensor& x, const std::vector<std::int64_t>& axes) {
+  const auto listed = [&] { return to_string(Shape(axes.begin(), axes.end())); };
+  if (axes.empty())
+    throw ValueError(std::string(op) + ": the list of axes is empty; leave the axes out to " +
+                     "reduce all elements");
+  Axes reduced(x.dim(), false);
+  for (const std::int64_t axis : axes) {
+    const std::int64_t k = kernels::normalize_axis(op, axis, x.dim());
+    if (reduced[k])
+      throw ValueError(std::string(op) + ": axis " + std::to_string(k) + " appears twice in " +
+                       listed() + " for shape " + to_string(x.shape()));
+    reduced[k] = true;
+  }
+  return reduced;
+}
+
 double count(const Tensor& x, const Axes& reduced) {
   double n = 1;
   for (std::size_t k = 0; k < reduced.size(); ++k)
@@ -71,6 +87,17 @@ Tensor mean(const Tensor& x, Here where) {
 Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
   const CallSite site(where, __func__);
   const Axes reduced = one_axis("mean", x, axis);
+  return scaled_sum(mean_op, x, reduced, keepdim, 1.0 / count(x, reduced));
+}
+
+Tensor sum(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdim, Here where) {
+  const CallSite site(where, __func__);
+  return scaled_sum(sum_op, x, listed_axes("sum", x, axes), keepdim, 1.0);
+}
+
+Tensor mean(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdim, Here where) {
+  const CallSite site(where, __func__);
+  const Axes reduced = listed_axes("mean", x, axes);
   return scaled_sum(mean_op, x, reduced, keepdim, 1.0 / count(x, reduced));
 }
 

@@ -49,12 +49,29 @@ Tensor reshape(const Tensor& x, Shape shape, Here where) {
 
 const OpInfo expand_op{"expand", "x repeated along axes of size 1",
                        {"∂x = G summed back over the repeated axes"}};
-Tensor expand(const Tensor& x, const Shape& shape, Here where) {
+Tensor expand(const Tensor& x, const Shape& requested, Here where) {
   const CallSite site(where, __func__);
+  // A size of -1 keeps x's size on that axis (as torch's expand); shapes align at the right.
+  const auto cannot = [&] {
+    return ShapeError("expand: cannot broadcast " + to_string(x.shape()) + " to " +
+                      to_string(requested));
+  };
+  if (requested.size() < x.shape().size()) throw cannot();
+  Shape shape = requested;
+  const std::size_t leading = shape.size() - x.shape().size();
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] != -1) continue;
+    if (k < leading)
+      throw ShapeError("expand: -1 (keep the size) at axis " + std::to_string(k) + " of " +
+                       to_string(requested) + " is a new axis of " + to_string(x.shape()) +
+                       ", which has no size to keep");
+    shape[k] = x.shape()[k - leading];
+  }
+  if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }))
+    throw ShapeError("expand: sizes must be ≥ 0 or -1 (keep the size), got " +
+                     to_string(requested));
   if (x.shape() == shape) return unchanged(expand_op, x);
-  if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape)
-    throw ShapeError("expand: cannot broadcast " + to_string(x.shape()) + " to " +
-                     to_string(shape));
+  if (kernels::broadcast_shapes("expand", x.shape(), shape) != shape) throw cannot();
   Tensor out = empty(shape, x.dtype());
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
@@ -118,6 +135,15 @@ Tensor to(const Tensor& x, DType dtype, Here where) {
   });
   return record(to_op, out, {x},
                 [](const BackwardContext& c) { return Grads{to(c.grad, c.inputs[0].dtype())}; });
+}
+
+std::pair<Tensor, Tensor> promote(const Tensor& a, const Tensor& b, Here where) {
+  const CallSite site(where, __func__);
+  if (a.dtype() == b.dtype()) return {a, b};
+  const auto widened = [](const Tensor& x) {
+    return x.dtype() == DType::float64 ? x : to(x, DType::float64);
+  };
+  return {widened(a), widened(b)};
 }
 
 const OpInfo flip_op{"flip", "x reversed along one axis", {"∂x = G reversed along it"}};

@@ -593,6 +593,68 @@ BOOST_AUTO_TEST_CASE(joining_in_a_grad_document) {
   }
 }
 
+// PyTorch's conventions (issue 18): matmul of vectors and broadcast batches, conv_transpose2d's
+// positional order, expand with -1, mse_loss broadcasting, sums over several axes, float32
+// promoted with float64, cross_entropy's ignore_index and probability targets.
+BOOST_AUTO_TEST_CASE(pytorch_conventions_in_a_grad_document) {
+  // u·v = 4 + 10 + 18; M·u = [14, 32], and so is u·Mᵀ; the batch B [2, 1, 2] broadcasts.
+  const json mm = ok("grad", {{"expr", "u @ v + sum(M @ u) + sum(u @ transpose(M)) + sum(B @ M @ u)"},
+                              {"inputs", {{"u", {1, 2, 3}}, {"v", {4, 5, 6}}}},
+                              {"constants", {{"M", {{1, 2, 3}, {4, 5, 6}}}, {"B", {{{1, 0}}, {{0, 2}}}}}}});
+  // B [2, 1, 2] @ (M u) [2] → [2, 1]: 14 and 64.
+  check_close(mm["value"], 32 + 46 + 46 + 14 + 64, 0, "vectors and batches");
+  // ∂/∂u: v + 2·Mᵀ[1, 1] + Mᵀ(Bᵢ summed = [1, 2]) = [4, 5, 6] + 2·[5, 7, 9] + [9, 12, 15].
+  check_close(mm["grads"]["u"], {4 + 10 + 9, 5 + 14 + 12, 6 + 18 + 15}, 1e-15, "∂u");
+  check_close(mm["grads"]["v"], {1, 2, 3}, 0, "∂v");
+  refused_here(run_cli({"grad"}, json({{"expr", "u @ v"}, {"inputs", {{"u", {1, 2}}, {"v", {1, 2, 3}}}}}).dump()),
+               "matmul: inner dimensions differ: [2] @ [3]");
+
+  // torch's order: (input, weight, bias, stride, padding, output_padding, groups, dilation).
+  Generator gen(21);
+  const Tensor x = randn({1, 2, 3, 3}, gen), w = randn({2, 1, 2, 2}, gen), b = randn({2}, gen);
+  const json conv_inputs = {{"x", nested(x)}, {"w", nested(w)}, {"b", nested(b)}};
+  const double want = sum(pow(conv_transpose2d(x, w, b, {.stride = 2, .padding = 1, .output_padding = 1,
+                                                         .groups = 2, .dilation = 3}), 2)).item();
+  for (const char* e : {"sum(conv_transpose2d(x, w, b, 2, 1, 1, 2, 3) ^ 2)",
+                        "sum(conv_transpose2d(x, w, b, 2, 1, 1, dilation=3, groups=2) ^ 2)"})
+    check_close(ok("grad", {{"expr", e}, {"inputs", conv_inputs}})["value"], want, 1e-12, e);
+
+  // expand with -1; mse_loss broadcast; sums over several axes.
+  const json ex = ok("grad", {{"expr", "sum(expand(c, -1, 3) * expand(c, 2, -1, 3)) + mse_loss(c, r)"},
+                              {"inputs", {{"c", {{1}, {2}}}}}, {"constants", {{"r", {1, 3}}}}});
+  // 2·3·(1 + 4) = 30; mse over [[0, −2], [1, −1]]: 6 / 4.
+  check_close(ex["value"], 30 + 1.5, 1e-15, "expand -1, mse_loss");
+  check_close(ex["grads"]["c"], {{12 + (0 - 2) / 2.0}, {24 + (1 - 1) / 2.0}}, 1e-15, "∂c");
+  const json s = ok("grad", {{"expr", "sum(sum(t, axis=[0, 2]) * k) + sum(mean(t, axis=[-1, 0], keepdim=true))"},
+                             {"inputs", {{"t", {{{1, 2}, {3, 4}}, {{5, 6}, {7, 8}}}}}},
+                             {"constants", {{"k", {1, 10}}}}});
+  // Σ over axes 0, 2: [1 + 2 + 5 + 6, 3 + 4 + 7 + 8] = [14, 22]; means over 0 and 2: 3.5, 5.5.
+  check_close(s["value"], 14 + 220 + 3.5 + 5.5, 1e-14, "sum over [0, 2]");
+  check_close(s["grads"]["t"], {{{1.25, 1.25}, {10.25, 10.25}}, {{1.25, 1.25}, {10.25, 10.25}}}, 1e-15, "∂t");
+  refused_here(run_cli({"grad"}, json({{"expr", "sum(t, axis=[0, -2])"}, {"inputs", {{"t", {{1, 2}}}}}}).dump()),
+               "sum: axis 0 appears twice in [0, -2] for shape [1, 2]");
+  refused_here(run_cli({"grad"}, json({{"expr", "mean(t, axis=[])"}, {"inputs", {{"t", {{1, 2}}}}}}).dump()),
+               "mean: the list of axes is empty");
+  refused_here(run_cli({"grad"}, json({{"expr", "sum(expand(t, -1, 2))"}, {"inputs", {{"t", {2}}}}}).dump()),
+               "expand: -1 (keep the size) at axis 0");
+
+  // float32 with float64: computed in float64 (0.1 as float32 keeps its float32 digits).
+  const json mixed = ok("grad", {{"expr", "sum(to(x, float32) * y)"},
+                                 {"inputs", {{"x", {0.1, 1}}, {"y", {1, 2}}}}});
+  check_close(mixed["value"], static_cast<double>(0.1f) + 2, 0, "float32 · float64");
+  check_close(mixed["grads"]["y"], {static_cast<double>(0.1f), 1.0}, 0, "∂y");
+
+  // cross_entropy: the ignored row out of the mean; rows of probabilities.
+  const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  const json ce = ok("grad", {{"expr", "cross_entropy(z, t, ignore_index=1) + cross_entropy(z, p)"},
+                              {"inputs", {{"z", {{1, 2, 3}, {0, 0, 0}}}}},
+                              {"constants", {{"t", {2, 1}}, {"p", {{0.5, 0, 0.5}, {0, 1, 0}}}}}});
+  check_close(ce["value"], (lse - 3) + (lse - 2 + std::log(3.0)) / 2, 1e-14, "ignore_index, probabilities");
+  refused_here(run_cli({"grad"}, json({{"expr", "cross_entropy(z, p)"}, {"inputs", {{"z", {{1, 2}}}}},
+                                       {"constants", {{"p", {{1, 0, 0}}}}}}).dump()),
+               "cross_entropy: probability targets must have the logits' shape [1, 2], got [1, 3]");
+}
+
 // ---- check ----
 
 BOOST_AUTO_TEST_CASE(check_agrees_with_a_right_derivation) {

@@ -60,7 +60,7 @@ BOOST_AUTO_TEST_CASE(comparisons_in_float32_on_empty_tensors_and_bad_shapes) {
   check_values(zeros({0, 3}) < ones({3}), "[0, 3]", {});
   BOOST_CHECK_EXCEPTION(ones({2, 3}) > ones({2}), ShapeError, says("greater"));
   BOOST_CHECK_EXCEPTION(ones({2, 3}) > ones({2}), ShapeError, says("[2, 3]"));
-  BOOST_CHECK_EXCEPTION(ones({2}) == ones({2}, DType::float32), DTypeError, says("equal"));
+  check_values(tensor({1.0, 2.0}) > tensor({1.5, 1.5}, DType::float32), "[2]", {0, 1});
 }
 
 BOOST_AUTO_TEST_CASE(where_picks_and_sends_the_gradient_to_the_side_picked) {
@@ -93,8 +93,10 @@ BOOST_AUTO_TEST_CASE(where_derivatives_match_finite_differences) {
 BOOST_AUTO_TEST_CASE(where_refuses_shapes_that_do_not_broadcast) {
   BOOST_CHECK_EXCEPTION(where(ones({2}), ones({3}), ones({3})), ShapeError,
                         says("where: the condition [2], a [3] and b [3] do not broadcast"));
-  BOOST_CHECK_EXCEPTION(where(ones({3}), ones({3}), ones({3}, DType::float32)), DTypeError,
-                        says("where"));
+  // float32 with float64 is promoted, as in torch.
+  const Tensor mixed = where(tensor({1.0, 0.0}), tensor({1.5, 2.5}), tensor({0.1, 0.2}, DType::float32));
+  BOOST_TEST(mixed.dtype() == DType::float64);
+  check_values(mixed, "[2]", {1.5, static_cast<double>(0.2f)});
 }
 
 BOOST_AUTO_TEST_CASE(sign_is_flat) {

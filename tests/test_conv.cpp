@@ -344,7 +344,7 @@ BOOST_AUTO_TEST_CASE(gradcheck_conv_transpose2d_with_dilation_and_groups) {
   const Function f = [](const std::vector<Tensor>& in) {
     return conv_transpose2d(
         in[0], in[1], in[2],
-        {.stride = {3, 2}, .output_padding = {2, 0}, .dilation = 2, .groups = 2});
+        {.stride = {3, 2}, .output_padding = {2, 0}, .groups = 2, .dilation = 2});
   };
   check_first_and_second_derivatives(
       f, {randn({2, 4, 3, 3}, gen).name("u"), randn({4, 1, 2, 2}, gen).name("w"),
@@ -409,8 +409,8 @@ BOOST_AUTO_TEST_CASE(conv2d_backward_is_conv_transpose2d_and_conv2d_weight_grad)
       const ConvTranspose2dOptions t{.stride = c.conv.stride,
                                      .padding = c.conv.padding,
                                      .output_padding = c.output_padding,
-                                     .dilation = c.conv.dilation,
-                                     .groups = c.conv.groups};
+                                     .groups = c.conv.groups,
+                                     .dilation = c.conv.dilation};
       const Tensor gx = conv_transpose2d(g, w.detach(), {}, t);
       BOOST_TEST(to_string(gx.shape()) == to_string(c.x));
       check_close(grads[0], gx, 1e-12);

@@ -358,16 +358,31 @@ BOOST_AUTO_TEST_CASE(shapes_that_do_not_broadcast_throw_shape_error) {
                         says("div: shapes cannot be broadcast together: [2] and [2, 3]"));
 }
 
-BOOST_AUTO_TEST_CASE(mixing_float32_and_float64_throws_dtype_error) {
-  const Tensor x64 = ones({2, 3}), y32 = ones({3}, DType::float32);
-  BOOST_CHECK_EXCEPTION(x64 + y32, DTypeError,
-                        says("add: dtypes differ: float64 [2, 3] and float32 [3]"));
-  BOOST_CHECK_EXCEPTION(y32 - x64, DTypeError,
-                        says("sub: dtypes differ: float32 [3] and float64 [2, 3]"));
-  BOOST_CHECK_EXCEPTION(x64 * y32, DTypeError, says("hadamard: dtypes differ"));
-  BOOST_CHECK_EXCEPTION(x64 / y32, DTypeError, says("div: dtypes differ"));
-  // A plain number takes the tensor's dtype, so it never causes a mismatch.
+// As torch: float32 with float64 is computed in float64; the float32 operand goes through a
+// recorded to(), so its gradient comes back as float32.
+BOOST_AUTO_TEST_CASE(float32_with_float64_promotes_to_float64) {
+  Tensor x64 = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}).set_requires_grad();
+  Tensor y32 = tensor({0.5, 2.0, -1.0}, DType::float32).set_requires_grad();
+  for (const Tensor& r : {x64 + y32, y32 - x64, x64 * y32, x64 / y32, maximum(y32, x64),
+                          minimum(x64, y32)})
+    BOOST_TEST(r.dtype() == DType::float64);
+  check_values(x64 + y32, "[2, 3]", {1.5, 4, 2, 4.5, 7, 5});
+  check_values(y32 - x64, "[2, 3]", {-0.5, 0, -4, -3.5, -3, -7});
+  // 0.1 in float32 is 0.100000001490116…: promoted, the float64 sum keeps those digits.
+  BOOST_TEST((scalar(0.1, DType::float32) + scalar(0.0)).item() == static_cast<double>(0.1f));
+  sum(x64 * y32).backward();
+  BOOST_TEST(y32.grad().dtype() == DType::float32);
+  check_values(y32.grad(), "[3]", {5, 7, 9}, 1e-6);
+  check_values(x64.grad(), "[2, 3]", {0.5, 2, -1, 0.5, 2, -1});
+  // Comparisons too; a plain number takes the tensor's dtype, so it never promotes.
+  BOOST_TEST((ones({2}) == ones({2}, DType::float32)).dtype() == DType::float64);
   BOOST_TEST((y32 * 2.0).dtype() == DType::float32);
+  BOOST_TEST((2.0 - y32).dtype() == DType::float32);
+  // The float64 side's derivatives through a promoted product with a float32 constant.
+  const Tensor c = tensor({0.25, -2.0, 3.0}, DType::float32);
+  check_first_and_second_derivatives(
+      [c](const std::vector<Tensor>& in) { return sigmoid(in[0] * c) / (c + in[0] * in[0]); },
+      {tensor({{1.0, 2.0, 3.0}, {-1.0, 0.5, 0.0}}).name("x")});
 }
 
 // relu(NaN) is NaN (it was 0, hiding the NaN from the loss), in float64 and float32 and on

@@ -70,6 +70,11 @@ BOOST_AUTO_TEST_CASE(mse_loss_by_hand) {
   const Tensor p = tensor({{1.0, 2.0}, {3.0, 4.0}}), t = tensor({{1.0, 0.0}, {5.0, 4.0}});
   check_values(mse_loss(p, t), "[]", {2});
   check_values(mse_loss(p, p), "[]", {0});
+  // Broadcast as torch does: the row [1, 0] against both rows of p: squares [0, 4, 4, 16].
+  check_values(mse_loss(p, tensor({1.0, 0.0})), "[]", {6});
+  // [2, 1] against [2]: every pair, [[1 − 1, 1 − 3], [2 − 1, 2 − 3]]², mean 6 / 4.
+  check_values(mse_loss(tensor({{1.0}, {2.0}}), tensor({1.0, 3.0})), "[]", {1.5});
+  BOOST_TEST(std::isnan(mse_loss(ones({0, 2}), ones({2})).item()));
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_by_hand) {
@@ -83,6 +88,51 @@ BOOST_AUTO_TEST_CASE(cross_entropy_by_hand) {
   check_values(cross_entropy(logits, tensor({2.0, 0.0})), "[]", {(row0 + row1) / 2});
   // Two equal logits: the right class gets probability ½, so the loss is log 2.
   check_values(cross_entropy(tensor({{0.0, 0.0}}), {1}), "[]", {std::numbers::ln2});
+}
+
+// torch.nn.functional.cross_entropy(x, torch.tensor([2, 0, 1]), ignore_index=0): the row of
+// class 0 is left out, and the mean is over the other two.
+BOOST_AUTO_TEST_CASE(cross_entropy_with_ignore_index) {
+  const Tensor logits = tensor({{1.0, 2.0, 3.0}, {5.0, -1.0, 0.0}, {0.0, 0.0, 0.0}});
+  const double row0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 3;
+  const double row2 = std::log(3.0);
+  check_values(cross_entropy(logits, {2, 0, 1}, {.ignore_index = 0}), "[]", {(row0 + row2) / 2});
+  check_values(cross_entropy(logits, tensor({2.0, -100.0, 1.0})), "[]", {(row0 + row2) / 2});
+  check_values(cross_entropy(logits, {2, 7, 1}, {.ignore_index = 7}), "[]", {(row0 + row2) / 2});
+  // Every row ignored: 0/0, as torch.
+  BOOST_TEST(std::isnan(cross_entropy(logits, {0, 0, 0}, {.ignore_index = 0}).item()));
+  // The gradient: (softmax − onehot) / 2 on the rows that count, 0 on the ignored one.
+  Tensor x = logits.detach().set_requires_grad();
+  cross_entropy(x, {2, 0, 1}, {.ignore_index = 0}).backward();
+  const std::vector<double> p0 = softmax_by_hand({1, 2, 3});
+  check_values(x.grad(), "[3, 3]",
+               {p0[0] / 2, p0[1] / 2, (p0[2] - 1) / 2, 0, 0, 0, 1.0 / 6, (1.0 / 3 - 1) / 2, 1.0 / 6});
+  Generator gen(5);
+  check_first_and_second_derivatives(
+      [](const std::vector<Tensor>& in) { return cross_entropy(in[0], {1, 4, 1, 0}, {.ignore_index = 1}); },
+      {randn({4, 5}, gen).name("logits")});
+}
+
+// Rows of probabilities: −mean over rows of Σ_c p log softmax(x). One-hot rows give the
+// class-index loss; other rows weigh the classes, and p has a gradient too (−log softmax / N).
+BOOST_AUTO_TEST_CASE(cross_entropy_with_probability_targets) {
+  const Tensor logits = tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}});
+  check_values(cross_entropy(logits, tensor({{0.0, 0.0, 1.0}, {1.0, 0.0, 0.0}})), "[]",
+               {cross_entropy(logits, {2, 0}).item()}, 1e-15);
+  const double lse0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  // Row 0: −(½(1 − lse) + ½(3 − lse)) = lse − 2; row 1: log 3 whatever the probabilities.
+  check_values(cross_entropy(logits, tensor({{0.5, 0.0, 0.5}, {0.2, 0.3, 0.5}})), "[]",
+               {(lse0 - 2 + std::log(3.0)) / 2}, 1e-15);
+  Generator gen(6);
+  const Tensor p = softmax(randn({3, 4}, gen));
+  check_first_and_second_derivatives(
+      [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+      {randn({3, 4}, gen).name("logits"), p.detach().name("p")});
+  const Tensor single = cross_entropy(to(logits, DType::float32),
+                                      tensor({{0.5, 0.0, 0.5}, {0.2, 0.3, 0.5}}, DType::float32));
+  BOOST_TEST(single.dtype() == DType::float32);
+  check_values(single, "[]", {(lse0 - 2 + std::log(3.0)) / 2}, 1e-6);
+  BOOST_TEST(std::isnan(cross_entropy(zeros({0, 3}), zeros({0, 3})).item()));
 }
 
 BOOST_AUTO_TEST_CASE(float32_losses) {
@@ -99,6 +149,10 @@ BOOST_AUTO_TEST_CASE(float32_losses) {
   const Tensor t = tensor({{1.0, 0.0}, {5.0, 4.0}}, DType::float32);
   BOOST_TEST(mse_loss(p, t).dtype() == DType::float32);
   check_values(mse_loss(p, t), "[]", {2}, 1e-6);
+  check_values(mse_loss(p, tensor({1.0, 0.0}, DType::float32)), "[]", {6}, 1e-6);
+  check_values(cross_entropy(tensor({{0.0, 0.0}, {1.0, 1.0}}, DType::float32), {1, 0},
+                             {.ignore_index = 0}),
+               "[]", {std::numbers::ln2}, 1e-6);
 
   const Tensor logits = tensor({{1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}}, DType::float32);
   const Tensor ce = cross_entropy(logits, {2, 0});
@@ -124,6 +178,13 @@ BOOST_AUTO_TEST_CASE(mse_gradient_is_two_times_the_difference_over_n) {
   mse_loss(p, t).backward();
   check_values(p.grad(), "[2, 2]", {0, 1, -1, 0});
   check_values(t.grad(), "[2, 2]", {0, -1, 1, 0});
+  // A broadcast target's gradient is summed over the rows it was repeated along:
+  // p − t = [[0, 2], [2, 4]], n = 4, ∂t = −Σᵢ 2(pᵢ − t)/4 = [−1, −3].
+  Tensor row = tensor({1.0, 0.0}).set_requires_grad();
+  p.zero_grad();
+  mse_loss(p, row).backward();
+  check_values(p.grad(), "[2, 2]", {0, 1, 1, 2});
+  check_values(row.grad(), "[2]", {-1, -3});
 }
 
 BOOST_AUTO_TEST_CASE(softmax_and_log_softmax_gradients_by_hand) {
@@ -171,6 +232,8 @@ BOOST_AUTO_TEST_CASE(gradcheck_mse_loss) {
   const auto f = [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); };
   check_first_and_second_derivatives(
       f, {randn({3, 4}, gen).name("prediction"), randn({3, 4}, gen).name("target")});
+  check_first_and_second_derivatives(
+      f, {randn({3, 1}, gen).name("prediction"), randn({4}, gen).name("target")});
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_cross_entropy_with_fixed_targets) {
@@ -201,12 +264,18 @@ BOOST_AUTO_TEST_CASE(softmax_needs_an_axis_that_exists) {
                         says("log_softmax: axis -3 is out of range for a tensor of rank 2"));
 }
 
-BOOST_AUTO_TEST_CASE(mse_loss_needs_matching_shapes_and_dtypes) {
-  // No broadcasting: a [2, 2] prediction against a [2] target is almost always a mistake.
-  BOOST_CHECK_EXCEPTION(mse_loss(ones({2, 2}), ones({2})), ShapeError,
-                        says("mse_loss: prediction [2, 2] and target [2] differ in shape"));
-  BOOST_CHECK_EXCEPTION(mse_loss(ones({2}), ones({2}, DType::float32)), DTypeError,
-                        says("mse_loss: dtypes differ: float64 [2] and float32 [2]"));
+BOOST_AUTO_TEST_CASE(mse_loss_needs_broadcastable_shapes_and_promotes_dtypes) {
+  BOOST_CHECK_EXCEPTION(mse_loss(ones({2, 2}), ones({3})), ShapeError,
+                        says("mse_loss: shapes cannot be broadcast together: [2, 2] and [3]"));
+  // float32 with float64 is computed in float64, as torch does; the float32 side's gradient
+  // comes back as float32.
+  Tensor p32 = tensor({1.0, 3.0}, DType::float32).set_requires_grad();
+  const Tensor mixed = mse_loss(p32, tensor({0.0, 1.0}));
+  BOOST_TEST(mixed.dtype() == DType::float64);
+  check_values(mixed, "[]", {2.5});
+  mixed.backward();
+  BOOST_TEST(p32.grad().dtype() == DType::float32);
+  check_values(p32.grad(), "[2]", {1, 2}, 1e-6);
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_rejects_bad_logits_and_targets) {
@@ -229,8 +298,18 @@ BOOST_AUTO_TEST_CASE(cross_entropy_rejects_bad_logits_and_targets) {
   BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({0.0, 1.5})), ValueError,
                         says("not a whole number"));
   BOOST_CHECK_EXCEPTION(cross_entropy(logits, tensor({{0.0, 1.0}})), ShapeError,
-                        says("cross_entropy: targets must be a 1-D tensor of class indices, "
-                             "got [1, 2]"));
+                        says("cross_entropy: probability targets must have the logits' shape "
+                             "[2, 3], got [1, 2]"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, ones({2, 3, 1})), ShapeError,
+                        says("cross_entropy: targets must be a 1-D tensor of class indices or "
+                             "[N, C] rows of probabilities, got [2, 3, 1]"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, ones({2, 3}), {.ignore_index = 0}), ValueError,
+                        says("cross_entropy: ignore_index is for class-index targets"));
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, ones({2, 3}, DType::float32)), DTypeError,
+                        says("cross_entropy: dtypes differ"));
+  // A class that is not the ignored one is still checked.
+  BOOST_CHECK_EXCEPTION(cross_entropy(logits, {3, 0}, {.ignore_index = 0}), ValueError,
+                        says("cross_entropy: target 0 is class 3, outside [0, 3)"));
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_rejects_targets_that_are_not_class_numbers) {

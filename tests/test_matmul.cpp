@@ -44,6 +44,67 @@ BOOST_AUTO_TEST_CASE(one_matrix_applied_to_every_item_of_a_batch) {
   check_values(matmul(A, W), "[2, 2, 1]", {21, 43, 65, 87});
 }
 
+// torch.matmul's rules: a 1-D a is a row, a 1-D b a column, and that 1 is left out again.
+BOOST_AUTO_TEST_CASE(vectors_as_torch_matmul_reads_them) {
+  const Tensor u = tensor({1.0, 2.0, 3.0}), v = tensor({4.0, 5.0, 6.0});
+  check_values(matmul(u, v), "[]", {32});  // 4 + 10 + 18
+  const Tensor M = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  check_values(matmul(M, tensor({1.0, 0.0, -1.0})), "[2]", {-2, -2});
+  check_values(matmul(tensor({1.0, 2.0}), M), "[3]", {9, 12, 15});
+  // A batch times a vector, a vector times a batch.
+  const Tensor A = tensor({{{1.0, 2.0}, {3.0, 4.0}}, {{5.0, 6.0}, {7.0, 8.0}}});
+  check_values(matmul(A, tensor({1.0, 10.0})), "[2, 2]", {21, 43, 65, 87});
+  check_values(matmul(tensor({1.0, 10.0}), A), "[2, 2]", {31, 42, 75, 86});
+  // Empty: a sum over nothing.
+  check_values(matmul(ones({0}), ones({0})), "[]", {0});
+  check_values(matmul(ones({0, 3}), ones({3})), "[0]", {});
+}
+
+// The batch axes (all but the last two) broadcast, as in torch: each product is the 2-D
+// product of the matrices it pairs.
+BOOST_AUTO_TEST_CASE(batch_axes_broadcast) {
+  // [1, 2] @ [2, 2, 1]: the one matrix times each of the batch: [1 2]·[3 4]ᵀ, [1 2]·[7 8]ᵀ.
+  const Tensor B = tensor({{{3.0}, {4.0}}, {{7.0}, {8.0}}});
+  check_values(matmul(tensor({{1.0, 2.0}}), B), "[2, 1, 1]", {11, 23});
+  Generator gen(7);
+  struct Case {
+    Shape a, b, out;
+  };
+  for (const Case& c : std::vector<Case>{{{2, 1, 3, 4}, {5, 4, 6}, {2, 5, 3, 6}},
+                                         {{3, 4}, {2, 4, 5}, {2, 3, 5}},
+                                         {{2, 3, 4}, {1, 4, 5}, {2, 3, 5}},
+                                         {{1, 2, 3, 4}, {3, 1, 4, 2}, {3, 2, 3, 2}},
+                                         {{2, 3, 4}, {4}, {2, 3}},
+                                         {{0, 3, 4}, {2, 1, 4, 5}, {2, 0, 3, 5}}}) {
+    BOOST_TEST_CONTEXT(to_string(c.a) << " @ " << to_string(c.b)) {
+      const Tensor a = randn(c.a, gen), b = randn(c.b, gen);
+      const Tensor y = matmul(a, b);
+      BOOST_TEST(to_string(y.shape()) == to_string(c.out));
+      BOOST_TEST(max_abs_diff(y, reference::matmul(a, b)) <= 1e-12);
+      if (c.b.size() < 2) continue;
+      // The same as the two expanded to the whole batch, which pairs the items one to one.
+      Shape ea = c.out, eb = c.out;
+      ea[ea.size() - 1] = c.a.back();
+      eb[eb.size() - 2] = c.b[c.b.size() - 2];
+      BOOST_TEST(max_abs_diff(y, matmul(expand(a, ea), expand(b, eb))) == 0);
+    }
+  }
+}
+
+// Gradients sum over the broadcast batch axes: with L = Σ M·Bᵢ over a batch of two, ∂M is
+// the sum of the two items' gradients.
+BOOST_AUTO_TEST_CASE(gradients_sum_over_broadcast_batch_axes) {
+  Tensor M = tensor({{1.0, 2.0}}).set_requires_grad();
+  Tensor B = tensor({{{3.0}, {4.0}}, {{7.0}, {8.0}}}).set_requires_grad();
+  sum(matmul(M, B)).backward();
+  check_values(M.grad(), "[1, 2]", {3 + 7, 4 + 8});
+  check_values(B.grad(), "[2, 2, 1]", {1, 2, 1, 2});
+  // A vector's gradient keeps its shape: ∂(u·v)/∂u = v.
+  Tensor u = tensor({1.0, 2.0, 3.0}).set_requires_grad();
+  matmul(u, tensor({4.0, 5.0, 6.0})).backward();
+  check_values(u.grad(), "[3]", {4, 5, 6});
+}
+
 BOOST_AUTO_TEST_CASE(outer_product_by_hand) {
   // (u vᵀ)ᵢⱼ = uᵢ vⱼ
   check_values(outer(tensor({1.0, 2.0, 3.0}), tensor({4.0, 5.0})), "[3, 2]", {4, 5, 8, 10, 12, 15});
@@ -73,7 +134,9 @@ BOOST_AUTO_TEST_CASE(blas_agrees_with_the_textbook_triple_loop) {
       {{1, 1}, {1, 1}},     {{1, 7}, {7, 1}},          {{7, 1}, {1, 5}},
       {{3, 5}, {5, 7}},     {{17, 9}, {9, 1}},         {{33, 31}, {31, 29}},
       {{64, 65}, {65, 63}}, {{3, 4, 5}, {3, 5, 2}},    {{1, 3, 3}, {1, 3, 3}},
-      {{5, 7, 3}, {3, 9}},  {{2, 17, 33}, {2, 33, 15}}};
+      {{5, 7, 3}, {3, 9}},  {{2, 17, 33}, {2, 33, 15}}, {{9}, {9}},
+      {{9}, {9, 4}},        {{2, 5, 9}, {9}},          {{2, 1, 3, 4}, {5, 4, 6}},
+      {{3, 4}, {2, 4, 5}}};
   Generator gen(7);
   for (const DType dtype : {DType::float64, DType::float32}) {
     for (const auto& [sa, sb] : cases) {
@@ -174,6 +237,18 @@ BOOST_AUTO_TEST_CASE(gradcheck_matmul_batch_times_matrix) {
       product, {randn({2, 3, 4}, gen).name("A"), randn({4, 2}, gen).name("W")});
 }
 
+BOOST_AUTO_TEST_CASE(gradcheck_matmul_with_vectors_and_broadcast_batches) {
+  Generator gen(8);
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{4}, {4}},       {{3, 4}, {4}},       {{4}, {4, 2}},          {{2, 3, 4}, {4}},
+      {{4}, {2, 4, 3}}, {{3, 4}, {2, 4, 2}}, {{2, 1, 3, 4}, {3, 4, 2}}, {{2, 3, 4}, {1, 4, 2}}};
+  for (const auto& [a, b] : cases) {
+    BOOST_TEST_CONTEXT(to_string(a) << " @ " << to_string(b)) {
+      check_first_and_second_derivatives(product, {randn(a, gen).name("A"), randn(b, gen).name("B")});
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_matmul_inside_a_layer) {
   // sigmoid(x·W) is a layer of a network; its second derivatives mix matmul and sigmoid.
   Generator gen(4);
@@ -202,26 +277,49 @@ BOOST_AUTO_TEST_CASE(inner_dimensions_must_agree) {
                         says("matmul: inner dimensions differ: [1, 3] @ [4, 2]"));
 }
 
-BOOST_AUTO_TEST_CASE(batch_sizes_must_agree) {
+BOOST_AUTO_TEST_CASE(batch_axes_must_broadcast) {
   BOOST_CHECK_EXCEPTION(matmul(ones({2, 2, 3}), ones({3, 3, 2})), ShapeError,
-                        says("matmul: batch sizes differ: [2, 2, 3] @ [3, 3, 2]"));
+                        says("matmul: the batch dimensions [2] and [3] do not broadcast: "
+                             "[2, 2, 3] @ [3, 3, 2]"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 1, 2, 3}), ones({4, 3, 3, 2})), ShapeError,
+                        says("[2, 1] and [4, 3] do not broadcast"));
 }
 
-BOOST_AUTO_TEST_CASE(only_2d_and_3d_operands_are_accepted) {
-  BOOST_CHECK_EXCEPTION(matmul(ones({3}), ones({3, 2})), ShapeError, says("got [3] @ [3, 2]"));
-  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({3})), ShapeError, says("got [2, 3] @ [3]"));
-  // A matrix times a batch is not one of the three forms.
-  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({4, 3, 2})), ShapeError,
-                        says("matmul: needs 2-D matrices"));
-  BOOST_CHECK_EXCEPTION(matmul(ones({1, 1, 2, 3}), ones({3, 2})), ShapeError,
-                        says("got [1, 1, 2, 3] @ [3, 2]"));
+BOOST_AUTO_TEST_CASE(vectors_need_a_matching_length_and_numbers_are_not_operands) {
+  BOOST_CHECK_EXCEPTION(matmul(ones({3}), ones({2})), ShapeError,
+                        says("matmul: inner dimensions differ: [3] @ [2]"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({2})), ShapeError,
+                        says("matmul: inner dimensions differ: [2, 3] @ [2]"));
+  BOOST_CHECK_EXCEPTION(matmul(ones({3}), ones({2, 2, 3})), ShapeError,
+                        says("matmul: inner dimensions differ: [3] @ [2, 2, 3]"));
+  BOOST_CHECK_EXCEPTION(matmul(scalar(2.0), ones({2})), ShapeError,
+                        says("matmul: needs operands of at least 1 dimension (* scales by a "
+                             "number), got [] @ [2]"));
   BOOST_CHECK_EXCEPTION(outer(ones({2, 2}), ones({3})), ShapeError,
                         says("outer: needs two 1-D vectors, got [2, 2] and [3]"));
 }
 
-BOOST_AUTO_TEST_CASE(mixing_float32_and_float64_throws_dtype_error) {
-  BOOST_CHECK_EXCEPTION(matmul(ones({2, 3}), ones({3, 2}, DType::float32)), DTypeError,
-                        says("matmul: dtypes differ: float64 [2, 3] and float32 [3, 2]"));
-  BOOST_CHECK_EXCEPTION(outer(ones({2}, DType::float32), ones({3})), DTypeError,
-                        says("outer: dtypes differ: float32 [2] and float64 [3]"));
+// float32 with float64 is computed in float64, as torch promotes; the float32 operand's
+// gradient comes back as float32 (through the recorded conversion).
+BOOST_AUTO_TEST_CASE(float32_with_float64_promotes_to_float64) {
+  Tensor A = tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}).set_requires_grad();
+  Tensor B = tensor({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}}, DType::float32).set_requires_grad();
+  const Tensor C = matmul(A, B);
+  BOOST_TEST(C.dtype() == DType::float64);
+  check_values(C, "[2, 2]", {58, 64, 139, 154});
+  sum(C).backward();
+  BOOST_TEST(B.grad().dtype() == DType::float32);
+  BOOST_TEST(A.grad().dtype() == DType::float64);
+  check_values(B.grad(), "[3, 2]", {5, 5, 7, 7, 9, 9}, 1e-6);
+  check_values(A.grad(), "[2, 3]", {15, 19, 23, 15, 19, 23});
+  const Tensor o = outer(tensor({0.5, 2.0}, DType::float32), tensor({3.0}));
+  BOOST_TEST(o.dtype() == DType::float64);
+  check_values(o, "[2, 1]", {1.5, 6});
+  BOOST_TEST(kron(ones({2}, DType::float32), ones({2})).dtype() == DType::float64);
+  // The float64 side's derivatives through a promoted product with a float32 constant.
+  Generator gen(9);
+  const Tensor w = to(randn({3, 2}, gen), DType::float32);
+  check_first_and_second_derivatives(
+      [w](const std::vector<Tensor>& in) { return sigmoid(matmul(in[0], w)); },
+      {randn({2, 3}, gen).name("A")});
 }

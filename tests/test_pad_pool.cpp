@@ -421,10 +421,11 @@ BOOST_AUTO_TEST_CASE(pooling_needs_a_4d_input_and_a_window_that_fits) {
                              "than the padded input [1, 1, 2, 5]"));
 }
 
-// Any ranks work (tests/test_join.cpp); only the dtypes must agree.
-BOOST_AUTO_TEST_CASE(kron_needs_one_dtype) {
-  BOOST_CHECK_EXCEPTION(kron(ones({2}), ones({3}, DType::float32)), DTypeError,
-                        says("kron: dtypes differ: float64 [2] and float32 [3]"));
+// Any ranks work (tests/test_join.cpp); float32 with float64 is promoted, as torch.kron does.
+BOOST_AUTO_TEST_CASE(kron_promotes_float32_with_float64) {
+  const Tensor mixed = kron(tensor({1.0, 2.0}), tensor({0.5, 3.0}, DType::float32));
+  BOOST_TEST(mixed.dtype() == DType::float64);
+  check_values(mixed, "[4]", {0.5, 3, 1, 6});
 }
 
 BOOST_AUTO_TEST_CASE(flatten_and_flip_check_their_axes) {

@@ -75,6 +75,24 @@ BOOST_AUTO_TEST_CASE(negative_axes_count_from_the_end) {
   check_values(mean(counting(), -1, true), "[2, 3, 1]", mean_k);
 }
 
+// Several axes at once, as torch's x.sum(dim=(0, 2)): counting() is 12i + 4j + k.
+BOOST_AUTO_TEST_CASE(sum_and_mean_over_several_axes) {
+  // Σ over i and k: Σᵢ Σₖ (12i + 4j + k) = 8·4j + 4·12 + 2·6 = 32j + 60.
+  check_values(sum(counting(), {0, 2}), "[3]", {60, 92, 124});
+  check_values(sum(counting(), {2, -3}, true), "[1, 3, 1]", {60, 92, 124});
+  // The mean over j and k: 12i + 4 + 1.5.
+  check_values(mean(counting(), {1, 2}), "[2]", {5.5, 17.5});
+  check_values(mean(counting(), {-1, -2}, true), "[2, 1, 1]", {5.5, 17.5});
+  // Every axis: the same as without any.
+  check_values(sum(counting(), {0, 1, 2}), "[]", {sum(counting()).item()});
+  check_values(mean(small(DType::float32), {0, 1}), "[]", {3.5}, 1e-6);
+  BOOST_TEST(sum(small(DType::float32), {0}).dtype() == DType::float32);
+  // Over an empty axis: 0 for the sum, NaN for the mean (0/0).
+  check_values(sum(zeros({2, 0, 3}), {1, 2}), "[2]", {0, 0});
+  BOOST_TEST(std::isnan(mean(zeros({2, 0, 3}), {1, 2}).at({0})));
+  check_values(sum(zeros({2, 0, 3}), {0, 2}), "[0]", {});
+}
+
 BOOST_AUTO_TEST_CASE(sum_to_adds_up_the_broadcast_axes) {
   // The reverse of broadcasting: if [3] was stretched to [2, 3], its gradient is the sum
   // over the rows it was copied into.
@@ -121,6 +139,11 @@ BOOST_AUTO_TEST_CASE(expand_repeats_along_size_one_and_new_axes) {
   check_values(expand(tensor({1.0, 2.0, 3.0}), {2, 3}), "[2, 3]", {1, 2, 3, 1, 2, 3});
   check_values(expand(scalar(7.0), {2, 2}), "[2, 2]", {7, 7, 7, 7});
   check_values(expand(tensor({{1.0, 2.0}}), {2, 1, 2}), "[2, 1, 2]", {1, 2, 1, 2});
+  // -1 keeps that axis's size, as torch.Tensor.expand(-1, 3); only on an axis x has.
+  check_values(expand(tensor({{1.0}, {2.0}}), {-1, 3}), "[2, 3]", {1, 1, 1, 2, 2, 2});
+  check_values(expand(tensor({{1.0, 2.0}}), {2, 2, -1}), "[2, 2, 2]", {1, 2, 1, 2, 1, 2, 1, 2});
+  check_values(expand(tensor({{1.0, 2.0}}), {-1, -1}), "[1, 2]", {1, 2});
+  check_values(expand(ones({0, 1}), {-1, 3}), "[0, 3]", {});
 }
 
 BOOST_AUTO_TEST_CASE(transpose_of_a_matrix) {
@@ -252,6 +275,10 @@ BOOST_AUTO_TEST_CASE(gradcheck_sum_and_mean) {
       {"sum of squares axis 1",
        [](const std::vector<Tensor>& in) { return sum(in[0] * in[0], 1); }},
       {"mean of squares", [](const std::vector<Tensor>& in) { return mean(in[0] * in[0]); }},
+      {"sum of squares axes 0, 2",
+       [](const std::vector<Tensor>& in) { return sum(in[0] * in[0], {0, 2}); }},
+      {"mean of squares axes -1, 0 keepdim",
+       [](const std::vector<Tensor>& in) { return mean(in[0] * in[0], {-1, 0}, true); }},
   };
   for (const Case& c : cases) {
     BOOST_TEST_CONTEXT(c.name) { check_first_and_second_derivatives(c.f, {x}); }
@@ -295,6 +322,10 @@ BOOST_AUTO_TEST_CASE(gradcheck_reshape_expand_transpose) {
          return expand(t, {2, 3, 4});
        }),
        randn({3, 1}, gen)},
+      {"expand [3, 1] to [2, -1, 4]", squared([](const Tensor& t) {
+         return expand(t, {2, -1, 4});
+       }),
+       randn({3, 1}, gen)},
       {"expand [] to [2, 3]", squared([](const Tensor& t) {
          return expand(t, {2, 3});
        }),
@@ -322,6 +353,15 @@ BOOST_AUTO_TEST_CASE(an_axis_out_of_range_throws_value_error) {
                         says("mean: axis 5 is out of range for a tensor of rank 2"));
   BOOST_CHECK_EXCEPTION(sum(scalar(1.0), 0), ValueError,
                         says("sum: axis 0 is out of range for a tensor of rank 0"));
+  BOOST_CHECK_EXCEPTION(sum(x, {0, 2}), ValueError,
+                        says("sum: axis 2 is out of range for a tensor of rank 2"));
+  // An axis twice (also as a negative number) is an error, as in torch; so is no axis at all.
+  BOOST_CHECK_EXCEPTION(sum(x, {1, 1}), ValueError,
+                        says("sum: axis 1 appears twice in [1, 1] for shape [2, 3]"));
+  BOOST_CHECK_EXCEPTION(mean(x, {0, -2}, true), ValueError,
+                        says("mean: axis 0 appears twice in [0, -2] for shape [2, 3]"));
+  BOOST_CHECK_EXCEPTION(sum(x, std::vector<std::int64_t>{}), ValueError,
+                        says("sum: the list of axes is empty; leave the axes out to reduce all"));
   BOOST_CHECK_EXCEPTION(transpose(x, 0, 2), ValueError,
                         says("transpose: axis 2 is out of range for a tensor of rank 2"));
   BOOST_CHECK_EXCEPTION(transpose(counting(), -4, 0), ValueError,
@@ -358,6 +398,14 @@ BOOST_AUTO_TEST_CASE(expand_and_sum_to_need_broadcastable_shapes) {
                         says("expand: shapes cannot be broadcast together: [2] and [3]"));
   BOOST_CHECK_EXCEPTION(expand(ones({2, 3}), {3}), ShapeError,
                         says("expand: cannot broadcast [2, 3] to [3]"));
+  BOOST_CHECK_EXCEPTION(expand(ones({2, 3}), {-1}), ShapeError,
+                        says("expand: cannot broadcast [2, 3] to [-1]"));
+  BOOST_CHECK_EXCEPTION(expand(ones({2}), {-1, 2}), ShapeError,
+                        says("expand: -1 (keep the size) at axis 0 of [-1, 2] is a new axis of "
+                             "[2], which has no size to keep"));
+  BOOST_CHECK_EXCEPTION(expand(ones({1}), {-2}), ShapeError,
+                        says("expand: sizes must be ≥ 0 or -1 (keep the size), got [-2]"));
+  BOOST_CHECK_EXCEPTION(expand(ones({2, 1}), {-1, -1, 3}), ShapeError, says("at axis 0"));
   BOOST_CHECK_EXCEPTION(sum_to(ones({2, 3}), {4}), ShapeError,
                         says("sum_to: shapes cannot be broadcast together: [4] and [2, 3]"));
   BOOST_CHECK_EXCEPTION(sum_to(ones({3}), {2, 3}), ShapeError,
