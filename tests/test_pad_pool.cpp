@@ -427,8 +427,10 @@ BOOST_AUTO_TEST_CASE(kron_needs_two_vectors_or_two_matrices) {
   BOOST_CHECK_EXCEPTION(kron(ones({2, 2, 2}), ones({2, 2, 2})), ShapeError,
                         says("kron: needs two vectors or two matrices, got [2, 2, 2] and "
                              "[2, 2, 2]"));
-  BOOST_CHECK_EXCEPTION(kron(ones({2}), ones({3}, DType::float32)), DTypeError,
-                        says("kron: dtypes differ: float64 [2] and float32 [3]"));
+  // float32 with float64 is promoted, as torch.kron does.
+  const Tensor mixed = kron(tensor({1.0, 2.0}), tensor({0.5, 3.0}, DType::float32));
+  BOOST_TEST(mixed.dtype() == DType::float64);
+  check_values(mixed, "[4]", {0.5, 3, 1, 6});
 }
 
 BOOST_AUTO_TEST_CASE(flatten_and_flip_check_their_axes) {
