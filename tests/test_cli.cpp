@@ -498,8 +498,8 @@ BOOST_AUTO_TEST_CASE(reductions_and_layers_in_a_grad_document) {
   refused_here(run_cli({"grad"}, json({{"expr", "embedding(W, i)"}, {"inputs", {{"W", {{1, 2}}}}},
                                        {"constants", {{"i", {1}}}}}).dump()),
                "embedding: the index 1 at position [0] is out of range for 1 rows (0 to 0)");
-  refused_here(run_cli({"grad"}, json({{"expr", "dropout(x, 1)"}, {"inputs", {{"x", {1}}}}}).dump()),
-               "dropout: p must be in [0, 1), got 1");
+  refused_here(run_cli({"grad"}, json({{"expr", "dropout(x, 1.5)"}, {"inputs", {{"x", {1}}}}}).dump()),
+               "dropout: p must be in [0, 1], got 1.5");
   refused_here(run_cli({"grad"}, json({{"expr", "layer_norm(x, g, g)"}, {"inputs", {{"x", {{1, 2}}}, {"g", {1}}}}}).dump()),
                "layer_norm: gamma [1] must be [2]");
   refused_here(run_cli({"grad"}, json({{"expr", "max(x, axis=2)"}, {"inputs", {{"x", {1, 2}}}}}).dump()), "max");
