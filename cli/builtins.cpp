@@ -2,12 +2,14 @@
 // gradlab op, with the help text `gradlab --help` prints.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "cli/evaluator.hpp"
 #include "cli/syntax.hpp"
 #include "engine/errors.hpp"
 #include "engine/graph.hpp"
+#include "ops/registry.hpp"
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
@@ -138,77 +140,77 @@ Value sum_or_mean(Arguments& a, bool mean_of) {
 
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> table = {
-      {"sigmoid", {"x"}, {}, "σ(x) = 1 / (1 + e^(−x))", [](Arguments& a) { return unary_op(sigmoid, a); }},
-      {"tanh", {"x"}, {}, "tanh(x)", [](Arguments& a) { return unary_op(tanh, a); }},
-      {"relu", {"x"}, {}, "max(x, 0)", [](Arguments& a) { return unary_op(relu, a); }},
-      {"exp", {"x"}, {}, "e^x", [](Arguments& a) { return unary_op(exp, a); }},
-      {"log", {"x"}, {}, "natural logarithm", [](Arguments& a) { return unary_op(log, a); }},
-      {"abs", {"x"}, {}, "|x|", [](Arguments& a) { return unary_op(abs, a); }},
-      {"pow", {"x", "exponent"}, {}, "x^exponent (a number), the same as x ^ exponent",
+      {"sigmoid", {"x"}, {}, "", [](Arguments& a) { return unary_op(sigmoid, a); }},
+      {"tanh", {"x"}, {}, "", [](Arguments& a) { return unary_op(tanh, a); }},
+      {"relu", {"x"}, {}, "", [](Arguments& a) { return unary_op(relu, a); }},
+      {"exp", {"x"}, {}, "", [](Arguments& a) { return unary_op(exp, a); }},
+      {"log", {"x"}, {}, "the natural logarithm", [](Arguments& a) { return unary_op(log, a); }},
+      {"abs", {"x"}, {}, "", [](Arguments& a) { return unary_op(abs, a); }},
+      {"pow", {"x", "exponent"}, {}, "exponent: a number; the same as x ^ exponent",
        [](Arguments& a) -> Value { return pow(a.tensor("x"), a.number("exponent")); }},
-      {"hadamard", {"a", "b"}, {}, "a ∘ b, the same as a * b",
+      {"hadamard", {"a", "b"}, {}, "the same as a * b",
        [](Arguments& a) -> Value { return hadamard(a.tensor("a"), a.tensor("b")); }},
-      {"matmul", {"a", "b"}, {}, "the matrix product, the same as a @ b",
+      {"matmul", {"a", "b"}, {}, "the same as a @ b; 1-D operands and broadcast batches as torch.matmul",
        [](Arguments& a) -> Value {
          const Tensor left = a.tensor("a"), right = a.tensor("b");
          limit_work(a, "a", matmul_work(left, right));
          return matmul(left, right);
        }},
-      {"outer", {"u", "v"}, {}, "[m] and [n] → [m, n], uᵢ·vⱼ",
+      {"outer", {"u", "v"}, {}, "u [m], v [n] → [m, n]",
        [](Arguments& a) -> Value { return outer(a.tensor("u"), a.tensor("v")); }},
-      {"kron", {"a", "b"}, {}, "the Kronecker product a ⊗ b, of any ranks (as torch.kron)",
+      {"kron", {"a", "b"}, {}, "any ranks, as torch.kron",
        [](Arguments& a) -> Value { return kron(a.tensor("a"), a.tensor("b")); }},
-      {"sum", {"x"}, {"axis", "keepdim"}, "Σ of all elements, or along an axis or axes ([0, 2])",
+      {"sum", {"x"}, {"axis", "keepdim"}, "all elements, or along an axis or axes (axis=[0, 2])",
        [](Arguments& a) { return sum_or_mean(a, false); }},
-      {"mean", {"x"}, {"axis", "keepdim"}, "the mean of all elements, or along an axis or axes",
+      {"mean", {"x"}, {"axis", "keepdim"}, "all elements, or along an axis or axes",
        [](Arguments& a) { return sum_or_mean(a, true); }},
-      {"sum_to", {"x", "shape"}, {}, "sums the broadcast axes away: sum_to(g, 4)",
+      {"sum_to", {"x", "shape"}, {}, "sum_to(g, 4)",
        [](Arguments& a) -> Value { return sum_to(a.tensor("x"), a.sizes("shape")); }, true},
       {"reshape", {"x", "shape"}, {}, "reshape(x, 2, 3); one size may be -1",
        [](Arguments& a) -> Value { return reshape(a.tensor("x"), a.sizes("shape")); }, true},
-      {"expand", {"x", "shape"}, {}, "broadcasts x to a shape: expand(b, 4, 3); -1 keeps a size",
+      {"expand", {"x", "shape"}, {}, "expand(b, 4, 3); -1 keeps a size",
        [](Arguments& a) -> Value { return expand(a.tensor("x"), a.sizes("shape")); }, true},
-      {"transpose", {"x"}, {"axis0", "axis1"}, "swaps two axes (the last two by default)",
+      {"transpose", {"x"}, {"axis0", "axis1"}, "the last two axes by default",
        [](Arguments& a) -> Value {
          if (a.has("axis0") != a.has("axis1"))
            a.fail(a.expr(a.has("axis0") ? "axis0" : "axis1"), "give both axes or neither");
          if (!a.has("axis0")) return transpose(a.tensor("x"));
          return transpose(a.tensor("x"), a.integer("axis0"), a.integer("axis1"));
        }},
-      {"flip", {"x", "axis"}, {}, "reverses the order along an axis",
+      {"flip", {"x", "axis"}, {}, "",
        [](Arguments& a) -> Value { return flip(a.tensor("x"), a.integer("axis")); }},
-      {"flatten", {"x"}, {"start_axis", "end_axis"}, "merges axes: [N, C, H, W] → [N, C·H·W]",
+      {"flatten", {"x"}, {"start_axis", "end_axis"}, "[N, C, H, W] → [N, C·H·W] by default",
        [](Arguments& a) -> Value {
          return flatten(a.tensor("x"), a.integer("start_axis", 1), a.integer("end_axis", -1));
        }},
-      {"to", {"x", "dtype"}, {}, "a copy in float32 or float64",
+      {"to", {"x", "dtype"}, {}, "dtype: float32 or float64",
        [](Arguments& a) -> Value {
          const std::string d = a.word("dtype", {"float32", "float64"}, "float64");
          return to(a.tensor("x"), d == "float32" ? DType::float32 : DType::float64);
        }},
-      {"softmax", {"x"}, {"axis"}, "e^(xᵢ) / Σⱼ e^(xⱼ) along an axis (the last by default)",
+      {"softmax", {"x"}, {"axis"}, "along an axis, the last by default",
        [](Arguments& a) -> Value { return softmax(a.tensor("x"), a.integer("axis", -1)); }},
-      {"log_softmax", {"x"}, {"axis"}, "log softmax(x), computed stably",
+      {"log_softmax", {"x"}, {"axis"}, "computed stably; the last axis by default",
        [](Arguments& a) -> Value { return log_softmax(a.tensor("x"), a.integer("axis", -1)); }},
-      {"mse_loss", {"prediction", "target"}, {}, "mean((prediction − target)²)",
+      {"mse_loss", {"prediction", "target"}, {}, "",
        [](Arguments& a) -> Value { return mse_loss(a.tensor("prediction"), a.tensor("target")); }},
       {"cross_entropy", {"logits", "targets"}, {"ignore_index"},
-       "logits [N, C], targets: N class indices or [N, C] rows of probabilities",
+       "logits [N, C]; targets: N class indices or [N, C] rows of probabilities",
        [](Arguments& a) -> Value {
          return cross_entropy(a.tensor("logits"), a.tensor("targets"),
                               {.ignore_index = a.integer("ignore_index", -100)});
        }},
       {"conv2d", {"input", "weight"},
        {"bias", "stride", "padding", "dilation", "groups", "padding_mode"},
-       "cross-correlation, [N, C, H, W] with [O, C, kH, kW] (or 2-D with 2-D)",
+       "cross-correlation: [N, C, H, W] with [O, C, kH, kW], or 2-D with 2-D",
        [](Arguments& a) { return convolution(a, false); }},
       {"convolve2d", {"input", "weight"},
        {"bias", "stride", "padding", "dilation", "groups", "padding_mode"},
-       "true convolution: conv2d with the kernel flipped",
+       "",
        [](Arguments& a) { return convolution(a, true); }},
       {"conv_transpose2d", {"input", "weight"},
        {"bias", "stride", "padding", "output_padding", "groups", "dilation"},
-       "the transposed convolution (conv2d's input gradient), in torch's order",
+       "arguments in torch's order",
        [](Arguments& a) -> Value {
          // N·H·W · C·(O/groups)·kH·kW: each input element spread through the whole kernel.
          const Tensor input = a.tensor("input"), weight = a.tensor("weight");
@@ -221,7 +223,7 @@ const std::vector<Builtin>& builtins() {
                                   .dilation = a.pair("dilation", 1)});
        }},
       {"conv2d_weight_grad", {"input", "grad_output", "kernel"},
-       {"stride", "padding", "dilation", "groups"}, "conv2d's weight gradient",
+       {"stride", "padding", "dilation", "groups"}, "",
        [](Arguments& a) -> Value {
          // N·O·oh·ow · C·kH·kW: each element of grad_output against a window of the input.
          const Tensor input = a.tensor("input"), grad_output = a.tensor("grad_output");
@@ -236,37 +238,37 @@ const std::vector<Builtin>& builtins() {
        [](Arguments& a) -> Value {
          return pad(a.tensor("x"), a.padding("amount"), a.pad_mode("mode"));
        }},
-      {"unpad", {"g", "amount"}, {"mode"}, "the gradient of pad (its adjoint)",
+      {"unpad", {"g", "amount"}, {"mode"}, "",
        [](Arguments& a) -> Value {
          return unpad(a.tensor("g"), a.padding("amount"), a.pad_mode("mode"));
        }},
-      {"max_pool2d", {"x", "kernel"}, {"stride", "padding"}, "the largest value of each window",
+      {"max_pool2d", {"x", "kernel"}, {"stride", "padding"}, "",
        [](Arguments& a) { return pooling(a, true); }},
-      {"avg_pool2d", {"x", "kernel"}, {"stride", "padding"}, "the mean of each window",
+      {"avg_pool2d", {"x", "kernel"}, {"stride", "padding"}, "",
        [](Arguments& a) { return pooling(a, false); }},
       {"concat", {"tensors"}, {"axis"},
-       "[a, b, …] joined along an axis (0 by default), as torch.cat",
+       "axis 0 by default",
        [](Arguments& a) -> Value {
          return concat(a.tensors("tensors"), a.integer("axis", 0));
        }},
       {"stack", {"tensors"}, {"axis"},
-       "[a, b, …] of one shape side by side along a new axis (0 by default), as torch.stack",
+       "a new axis, 0 by default",
        [](Arguments& a) -> Value {
          return stack(a.tensors("tensors"), a.integer("axis", 0));
        }},
       {"upsample", {"x", "k"}, {},
-       "nearest neighbour: each element of the last two axes a k × k block of copies",
+       "nearest neighbour",
        [](Arguments& a) -> Value { return upsample(a.tensor("x"), a.integer("k")); }},
-      {"where", {"condition", "a", "b"}, {}, "a where condition ≠ 0, b where it is 0 (broadcast)",
+      {"where", {"condition", "a", "b"}, {}, "condition, a and b broadcast",
        [](Arguments& a) -> Value {
          return where(a.tensor("condition"), a.tensor("a"), a.tensor("b"));
        }},
-      {"sign", {"x"}, {}, "−1, 0 or 1 (gradient 0)", [](Arguments& a) { return unary_op(sign, a); }},
-      {"maximum", {"a", "b"}, {}, "the larger of a and b, elementwise (NaN if either is)",
+      {"sign", {"x"}, {}, "", [](Arguments& a) { return unary_op(sign, a); }},
+      {"maximum", {"a", "b"}, {}, "",
        [](Arguments& a) -> Value { return maximum(a.tensor("a"), a.tensor("b")); }},
-      {"minimum", {"a", "b"}, {}, "the smaller of a and b, elementwise (NaN if either is)",
+      {"minimum", {"a", "b"}, {}, "",
        [](Arguments& a) -> Value { return minimum(a.tensor("a"), a.tensor("b")); }},
-      {"clamp", {"x"}, {"min", "max"}, "x limited to [min, max]; either bound may be left out",
+      {"clamp", {"x"}, {"min", "max"}, "either bound may be left out",
        [](Arguments& a) -> Value {
          if (!a.has("min") && !a.has("max")) a.fail(a.expr("x"), "give min=…, max=… or both");
          Bounds bounds;
@@ -274,8 +276,8 @@ const std::vector<Builtin>& builtins() {
          if (a.has("max")) bounds.max = a.number("max");
          return clamp(a.tensor("x"), bounds);
        }},
-      {"trace", {"x"}, {}, "tr X = Σᵢ Xᵢᵢ of a matrix", [](Arguments& a) { return unary_op(trace, a); }},
-      {"diag", {"x"}, {}, "[n] → the diagonal matrix [n, n]; [m, n] → its diagonal",
+      {"trace", {"x"}, {}, "", [](Arguments& a) { return unary_op(trace, a); }},
+      {"diag", {"x"}, {}, "",
        [](Arguments& a) { return unary_op(diag, a); }},
       {"eye", {"n"}, {"m"}, "the identity matrix [n, n] (or [n, m]), a constant",
        [](Arguments& a) -> Value {
@@ -286,25 +288,25 @@ const std::vector<Builtin>& builtins() {
                                    " elements allowed here");
          return eye(n, m, a.dtype());
        }},
-      {"inverse", {"x"}, {}, "X⁻¹ of a square matrix (or a batch [B, n, n]); singular: an error",
+      {"inverse", {"x"}, {}, "a square matrix or a batch [B, n, n]; singular: an error",
        [](Arguments& a) -> Value {
          const Tensor x = a.tensor("x");
          limit_cubic(a, "x", x);
          return inverse(x);
        }},
-      {"det", {"x"}, {}, "det X of a square matrix (or of each of a batch)",
+      {"det", {"x"}, {}, "a square matrix or each of a batch",
        [](Arguments& a) -> Value {
          const Tensor x = a.tensor("x");
          limit_cubic(a, "x", x);
          return det(x);
        }},
-      {"solve", {"A", "B"}, {}, "A⁻¹B without forming A⁻¹ (B: [n] or [n, k])",
+      {"solve", {"A", "B"}, {}, "without forming A⁻¹; B: [n] or [n, k]",
        [](Arguments& a) -> Value {
          const Tensor A = a.tensor("A"), B = a.tensor("B");
          limit_cubic(a, "A", A);
          return solve(A, B);
        }},
-      {"matrix_power", {"x", "k"}, {}, "Xᵏ for a whole number k (X⁰ = I; k < 0: (X⁻¹)^|k|)",
+      {"matrix_power", {"x", "k"}, {}, "Xᵏ for a whole number k (X⁰ = I; k < 0: (X⁻¹)^|k|), made of matmul and inverse",
        [](Arguments& a) -> Value {
          const Tensor x = a.tensor("x");
          const std::int64_t k = a.integer("k");
@@ -312,70 +314,70 @@ const std::vector<Builtin>& builtins() {
          return matrix_power(x, k);
        }},
       {"max", {"x"}, {"axis", "keepdim"},
-       "the largest element, of all or along an axis (ties share the gradient, as torch.amax)",
+       "ties share the gradient",
        [](Arguments& a) -> Value {
          if (!a.has("axis")) return max(a.tensor("x"));
          return max(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
        }},
       {"min", {"x"}, {"axis", "keepdim"},
-       "the smallest element, of all or along an axis (ties share the gradient, as torch.amin)",
+       "ties share the gradient",
        [](Arguments& a) -> Value {
          if (!a.has("axis")) return min(a.tensor("x"));
          return min(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
        }},
       {"argmax", {"x"}, {"axis", "keepdim"},
-       "the index of the largest element (flat without an axis; no gradient)",
+       "flat without an axis",
        [](Arguments& a) -> Value {
          if (!a.has("axis")) return argmax(a.tensor("x"));
          return argmax(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
        }},
-      {"logsumexp", {"x"}, {"axis", "keepdim"}, "ln Σ e^x, of all or along an axis, computed stably",
+      {"logsumexp", {"x"}, {"axis", "keepdim"}, "computed stably",
        [](Arguments& a) -> Value {
          if (!a.has("axis")) return logsumexp(a.tensor("x"));
          return logsumexp(a.tensor("x"), a.integer("axis"), a.flag("keepdim", false));
        }},
       {"var", {"x"}, {"axis", "keepdim", "unbiased"},
-       "the variance, of all or along an axis (unbiased: / (n − 1), by default)",
+       "unbiased (/ (n − 1)) by default",
        [](Arguments& a) -> Value { return var(a.tensor("x"), spread(a)); }},
-      {"std", {"x"}, {"axis", "keepdim", "unbiased"}, "√var(x), with var's options",
+      {"std", {"x"}, {"axis", "keepdim", "unbiased"}, "var's options",
        [](Arguments& a) -> Value { return std(a.tensor("x"), spread(a)); }},
-      {"norm", {"x"}, {}, "‖x‖₂ = √(Σ x²) of all elements (Frobenius for a matrix)",
+      {"norm", {"x"}, {}, "",
        [](Arguments& a) { return unary_op(norm, a); }},
-      {"sqrt", {"x"}, {}, "√x", [](Arguments& a) { return unary_op(sqrt, a); }},
-      {"sin", {"x"}, {}, "sin x", [](Arguments& a) { return unary_op(sin, a); }},
-      {"cos", {"x"}, {}, "cos x", [](Arguments& a) { return unary_op(cos, a); }},
-      {"leaky_relu", {"x"}, {"slope"}, "x where x > 0, slope·x elsewhere (slope 0.01 by default)",
+      {"sqrt", {"x"}, {}, "", [](Arguments& a) { return unary_op(sqrt, a); }},
+      {"sin", {"x"}, {}, "", [](Arguments& a) { return unary_op(sin, a); }},
+      {"cos", {"x"}, {}, "", [](Arguments& a) { return unary_op(cos, a); }},
+      {"leaky_relu", {"x"}, {"slope"}, "slope 0.01 by default",
        [](Arguments& a) -> Value {
          return leaky_relu(a.tensor("x"), a.has("slope") ? a.number("slope") : 0.01);
        }},
-      {"elu", {"x"}, {"alpha"}, "x where x > 0, α(e^x − 1) elsewhere (α = 1 by default)",
+      {"elu", {"x"}, {"alpha"}, "α = 1 by default",
        [](Arguments& a) -> Value {
          return elu(a.tensor("x"), a.has("alpha") ? a.number("alpha") : 1.0);
        }},
-      {"gelu", {"x"}, {}, "x·Φ(x), Φ the normal CDF (the erf form)",
+      {"gelu", {"x"}, {}, "",
        [](Arguments& a) { return unary_op(gelu, a); }},
-      {"softplus", {"x"}, {}, "ln(1 + e^x), computed stably",
+      {"softplus", {"x"}, {}, "computed stably",
        [](Arguments& a) { return unary_op(softplus, a); }},
       {"layer_norm", {"x", "gamma", "beta"}, {"eps"},
-       "(x − mean) / √(var + eps) · gamma + beta along the last axis (eps 1e-5)",
+       "eps 1e-5 by default",
        [](Arguments& a) -> Value {
          return layer_norm(a.tensor("x"), a.tensor("gamma"), a.tensor("beta"),
                            a.has("eps") ? a.number("eps") : 1e-5);
        }},
       {"batch_norm", {"x", "gamma", "beta"}, {"eps"},
-       "normalised with the batch's statistics: axis 0 of [N, D], N, H, W of [N, C, H, W]",
+       "training statistics; eps 1e-5 by default",
        [](Arguments& a) -> Value {
          return batch_norm(a.tensor("x"), a.tensor("gamma"), a.tensor("beta"),
                            a.has("eps") ? a.number("eps") : 1e-5);
        }},
       {"dropout", {"x", "p"}, {"seed"},
-       "zeros with probability p, the rest scaled by 1/(1 − p); the mask from seed (0 by default)",
+       "the mask from seed (0 by default)",
        [](Arguments& a) -> Value {
          const std::int64_t seed = a.integer("seed", 0);
          if (seed < 0) a.fail(a.expr("seed"), "seed must be at least 0");
          return dropout(a.tensor("x"), a.number("p"), static_cast<std::uint64_t>(seed));
        }},
-      {"embedding", {"W", "idx"}, {}, "W[idx]: the rows of W [V, D] that the indices pick",
+      {"embedding", {"W", "idx"}, {}, "",
        [](Arguments& a) -> Value { return embedding(a.tensor("W"), a.tensor("idx")); }},
       {"grad", {"of", "wrt"}, {}, "∂of/∂wrt (of: one number), itself differentiable", gradient},
   };
@@ -386,7 +388,13 @@ const std::vector<Builtin>& builtins() {
 
 using namespace detail;
 
+// One entry per function: its signature, then what the op's OpInfo says (the formula and
+// the gradient of each input, the same text as docs/ops.md and the diagrams' edge labels,
+// written once beside the op), then the call's own note (defaults, shapes, spellings).
 std::string describe_functions() {
+  std::map<std::string, const OpInfo*> ops;
+  for (const OpInfo* op : all_ops()) ops[op->name] = op;
+  constexpr std::size_t column = 32;
   std::ostringstream out;
   for (const Builtin& b : builtins()) {
     std::string signature = std::string(b.name) + "(";
@@ -402,12 +410,18 @@ std::string describe_functions() {
     }
     signature += ")";
     out << "  " << signature;
-    const std::size_t width = count_characters(signature, 0, signature.size());
-    if (width < 30)
-      out << std::string(30 - width, ' ');
+    const std::size_t width = count_characters(signature, 0, signature.size()) + 2;
+    if (width < column - 1)
+      out << std::string(column - width, ' ');
     else
-      out << "\n" << std::string(32, ' ');
-    out << b.meaning << '\n';
+      out << "\n" << std::string(column, ' ');
+    const auto op = ops.find(b.name);
+    std::string text = op == ops.end() ? "" : op->second->formula;
+    if (*b.note) text += (text.empty() ? "" : "; ") + std::string(b.note);
+    out << text << '\n';
+    if (op != ops.end())
+      for (const char* gradient : op->second->gradients)
+        out << std::string(column + 2, ' ') << gradient << '\n';
   }
   return out.str();
 }

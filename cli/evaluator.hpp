@@ -58,7 +58,10 @@ struct Builtin {
   const char* name;
   std::vector<const char*> required;  // parameters, in positional order
   std::vector<const char*> optional;  // … then these
-  const char* meaning;                // for --help
+  // For --help, after what the op's OpInfo says (cli/builtins.cpp: describe_functions):
+  // defaults, shapes, spellings; never the formula again. A function that is no op of its
+  // own (grad, eye, matrix_power) says here what it is.
+  const char* note;
   std::function<Value(Arguments&)> apply;
   bool last_takes_the_rest = false;   // reshape(x, 2, 3): the last parameter takes 2 and 3
 };

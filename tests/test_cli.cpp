@@ -800,6 +800,28 @@ BOOST_AUTO_TEST_CASE(help_for_the_program_and_each_subcommand) {
   }
 }
 
+// A function's help is its op's OpInfo (formula, then each input's gradient), the same text
+// as docs/ops.md: the formula is written once, beside the op.
+BOOST_AUTO_TEST_CASE(the_functions_help_is_each_ops_opinfo) {
+  const Run top = run_cli({"--help"});
+  BOOST_TEST_REQUIRE(top.status == 0);
+  std::size_t described = 0;
+  for (const OpInfo* op : all_ops()) {
+    const std::size_t at = top.out.find("\n  " + std::string(op->name) + "(");
+    if (at == std::string::npos) continue;  // an op no formula calls by name (add, gather, …)
+    ++described;
+    // The entry: from its signature to the next line that is not indented further.
+    std::size_t end = at + 1;
+    do end = top.out.find('\n', end + 1);
+    while (end != std::string::npos && top.out.compare(end + 1, 3, "   ") == 0);
+    const std::string entry = top.out.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    BOOST_TEST(entry.find(op->formula) != std::string::npos, op->name << ": " << entry);
+    for (const char* gradient : op->gradients)
+      BOOST_TEST(entry.find(gradient) != std::string::npos, op->name << ": " << gradient);
+  }
+  BOOST_TEST(described >= 60);
+}
+
 // Every mistake: exit status 2 and one line on stderr naming the subcommand, never a crash.
 BOOST_AUTO_TEST_CASE(bad_input_is_one_line_and_exit_2) {
   struct Case {
