@@ -1,11 +1,12 @@
 #define BOOST_TEST_MODULE render
 // render(): DOT text laid out and drawn by Graphviz in this process. The DOT text itself is
 // tested in test_dot.cpp.
-#include <graphviz/cgraph.h>
+#include <graphviz/gvc.h>
 
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 #include <boost/test/unit_test.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <gradlab/gradlab.hpp>
@@ -111,6 +112,38 @@ BOOST_AUTO_TEST_CASE(render_draws_a_gradient_graph_with_its_legend) {
   BOOST_TEST(contains(svg, "Legend"));
   BOOST_TEST(contains(svg, "∂/∂W"));
   BOOST_TEST(contains(svg, "xᵀ"));
+}
+
+// Laid out, each gradient sits beside its tensor: from the top of the picture to W's level
+// is less than a quarter of its height away, where the backward pass's last op would be at
+// the bottom if it were ranked downward (Note [The backward pass goes up]).
+BOOST_AUTO_TEST_CASE(each_gradient_is_laid_out_beside_its_tensor) {
+  const Network net;
+  const auto g = grad({net.C}, {net.W, net.V}, {.create_graph = true});
+  const std::string dot = to_dot({net.C}, {.gradients = {{g[0], net.W}, {g[1], net.V}}});
+  static GVC_t* const gvc = gvContext();  // never freed: see render() in engine/render.cpp
+  const std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> graph(agmemread(dot.c_str()), agclose);
+  BOOST_TEST_REQUIRE(graph != nullptr);
+  BOOST_TEST_REQUIRE(gvLayout(gvc, graph.get(), "dot") == 0);
+  const auto height_of = [&](const std::string& text) {  // of the one box whose label has it
+    double y = NAN;
+    for (Agnode_t* n = agfstnode(graph.get()); n; n = agnxtnode(graph.get(), n)) {
+      const char* label = agget(n, const_cast<char*>("label"));
+      if (label && contains(label, text)) {
+        BOOST_TEST(std::isnan(y), text << " labels two boxes");
+        y = ND_coord(n).y;
+      }
+    }
+    BOOST_TEST_REQUIRE(!std::isnan(y), "no box says " << text);
+    return y;
+  };
+  const double height = GD_bb(graph.get()).UR.y - GD_bb(graph.get()).LL.y;
+  for (const char* name : {"W", "V"}) {
+    const double apart = std::abs(height_of("∂/∂" + std::string(name)) -
+                                  height_of("<b>" + std::string(name) + "</b>"));
+    BOOST_TEST(apart < height / 4, name << ": " << apart << " of " << height);
+  }
+  gvFreeLayout(gvc, graph.get());
 }
 
 BOOST_AUTO_TEST_CASE(render_png_and_pdf) {
