@@ -535,7 +535,7 @@ class Diagram {
     const bool anonymous = !n && !t.requires_grad() && !item.t->name;
     const bool by_numbers = anonymous && t.numel() > 1 &&
                             (item.called.empty() || item.called == number(t.values()[0]));
-    if (fits && (options_.show_values || by_numbers))
+    if (fits && (options_.show_values || by_numbers) && !(anonymous && t.numel() == 1))
       s += matrix(t, options_.show_grads ? "value" : nullptr);
     if (options_.show_grads && fits && item.t->grad.defined()) s += matrix(item.t->grad, "grad");
     for (const auto& [tensor, note] : options_.notes)
