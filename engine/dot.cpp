@@ -48,6 +48,8 @@ constexpr int caption_size = 8;   // "value" and "grad" above their tables
 constexpr double path_box_pen = 2.5;   // a highlighted box's border
 constexpr double path_edge_pen = 2.0;  // a highlighted edge
 constexpr double arrow_size = 0.7;
+constexpr const char* box_margin = "0.12,0.06";  // inches around a box's text
+constexpr int swatch_width = 24;  // points: a legend's sample of a colour
 constexpr double node_gap = 0.35;  // inches between boxes side by side (nodesep)
 constexpr double rank_gap = 0.45;  // … and between ranks (ranksep)
 }  // namespace look
@@ -349,14 +351,14 @@ class Diagram {
   std::string dot() const {
     std::ostringstream out;
     out << "digraph gradlab {\n"
-        << "  graph [rankdir=" << (options_.left_to_right ? "LR" : "TB") << ", ordering=in, fontname=\""
-        << look::font << "\", fontsize=" << look::title_size << ", nodesep=" << look::node_gap
-        << ", ranksep=" << look::rank_gap;
+        << "  graph [rankdir=" << (options_.left_to_right ? "LR" : "TB")
+        << ", ordering=in, fontname=\"" << look::font << "\", fontsize=" << look::title_size
+        << ", nodesep=" << look::node_gap << ", ranksep=" << look::rank_gap;
     if (!options_.title.empty())
       out << ", label=<<b>" << escape(options_.title) << "</b>>, labelloc=t";
     out << "];\n"
         << "  node [fontname=\"" << look::font << "\", fontsize=" << look::box_size
-        << R"(, shape=box, margin="0.12,0.06"];)" << "\n"
+        << ", shape=box, margin=\"" << look::box_margin << "\"];\n"
         << "  edge [fontname=\"" << look::font << "\", fontsize=" << look::detail_size
         << ", color=\"" << look::edge_colour << "\", arrowsize=" << look::arrow_size << "];\n";
     if (options_.node_limit != 0 && boxes_ > options_.node_limit) {
@@ -494,11 +496,11 @@ class Diagram {
     const std::size_t count = formal.size();
     std::vector<std::string> body(count), target(count);
     for (std::size_t k = 0; k < count; ++k) {
-      const TensorImpl* in = n.inputs()[k].impl();
-      if (in->name)
-        body[k] = target[k] = operand(*in->name);
-      else if (!node_of(in) && !in->requires_grad && Tensor::share(const_cast<TensorImpl*>(in)).numel() == 1)
-        body[k] = operand(number(Tensor::share(const_cast<TensorImpl*>(in)).item()));
+      const Tensor& in = n.inputs()[k];
+      if (in.impl()->name)
+        body[k] = target[k] = operand(in.name());
+      else if (!in.node() && !in.requires_grad() && in.numel() == 1)
+        body[k] = operand(number(in.item()));
     }
     for (std::size_t k = 0; k < count; ++k) {
       if (!target[k].empty()) continue;
@@ -522,7 +524,8 @@ class Diagram {
     if (n) {
       title = "<b>" + escape(n->op->name) + "</b>";
       if (!called.empty())
-        detail = (item.described ? "<i>" + called + "</i>" : "<b>" + called + "</b>") + " · " + detail;
+        detail = (item.described ? "<i>" + called + "</i>" : "<b>" + called + "</b>") + " · " +
+                 detail;
     } else {
       title = "<b>" + (called.empty() ? "#" + item.box.substr(1) : called) + "</b>";
     }
@@ -662,11 +665,12 @@ class Diagram {
     constexpr auto is_leaf = [](const Item& i) { return !node_of(i.t); };
     std::string rows;
     const auto row = [&](const std::string& swatch, const std::string& text) {
-      rows += "<tr>" + swatch + "<td align=\"left\">" + sized(text, look::detail_size) + "</td></tr>";
+      rows += "<tr>" + swatch + R"(<td align="left">)" + sized(text, look::detail_size) +
+              "</td></tr>";
     };
     const auto box = [](const look::Colours& c) {
-      return std::string(R"(<td border="1" width="24" bgcolor=")") + c.fill + R"(" color=")" +
-             c.border + R"("> </td>)";
+      return R"(<td border="1" width=")" + std::to_string(look::swatch_width) + R"(" bgcolor=")" +
+             c.fill + R"(" color=")" + c.border + R"("> </td>)";
     };
     const auto line = [](const char* colour, const char* text) {
       return std::string(R"(<td><font color=")") + colour + "\">" + text + "</font></td>";

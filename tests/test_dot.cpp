@@ -591,7 +591,8 @@ BOOST_AUTO_TEST_CASE(collapse_draws_a_cluster_as_one_box) {
   BOOST_TEST(edges_into(g.get(), box).empty());
   const auto out = edges_out_of(g.get(), box);  // h → the second matmul
   BOOST_TEST_REQUIRE(out.size() == 1u);
-  BOOST_TEST(input_tags(g.get(), target(out[0])) == (std::multiset<std::string>{"V", "hidden layer"}));
+  BOOST_TEST(input_tags(g.get(), target(out[0])) ==
+             (std::multiset<std::string>{"V", "hidden layer"}));
   // The other cluster is still drawn open.
   std::vector<std::string> subgraphs;
   for (Agraph_t* s = agfstsubg(g.get()); s; s = agnxtsubg(s)) subgraphs.push_back(plain(label(s)));
