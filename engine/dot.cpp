@@ -672,6 +672,11 @@ class Diagram {
       return R"(<td border="1" width=")" + std::to_string(look::swatch_width) + R"(" bgcolor=")" +
              c.fill + R"(" color=")" + c.border + R"("> </td>)";
     };
+    // A swatch inside a table's own border: a double border, as the output's.
+    const auto double_box = [&](const look::Colours& c) {
+      return R"(<td><table border="1" cellborder="0" cellspacing="1" cellpadding="0" color=")" +
+             std::string(c.border) + R"("><tr>)" + box(c) + "</tr></table></td>";
+    };
     const auto line = [](const char* colour, const char* text) {
       return std::string(R"(<td><font color=")") + colour + "\">" + text + "</font></td>";
     };
@@ -686,7 +691,7 @@ class Diagram {
     if (!options_.collapse.empty() && any([](const Item& i) { return i.box[0] == 'c'; }))
       row(box(look::collapsed), "a cluster drawn as one box");
     if (any([](const Item& i) { return i.output; }))
-      row(line(look::edge_colour, "▭▭"), "double border: an output");
+      row(double_box(look::forward_op), "double border: an output");
     if (!options_.gradients.empty())
       row(line(look::gradient_arrow_colour, "╌╌▸"), "dashed: from a gradient to its tensor");
     if (any([](const Item& i) { return i.on_path; }))
