@@ -14,6 +14,12 @@
 
 namespace gradlab {
 
+// x[idx] and x[i, j]; its gradient is index_backward (below), and index that one's.
+const OpInfo index_op{"index", "x[idx], x[i, j]: the entries that index tensors pick",
+                      {"∂x = index_add(zeros, idx, G) (index_backward): G's entries added "
+                       "where they were picked (repeats add up)",
+                       "∂idx: none (indices)"}};
+
 namespace {
 
 // The sizes of axes [from, to) multiplied: a row-major tensor is numel(before) blocks of
@@ -130,28 +136,60 @@ Shape merged_shape(const Shape& shape, std::int64_t first, std::size_t k) {
   return merged;
 }
 
-// ∂x of x[i₁, …, i_k] (and of embedding): G added into zeros at the rows picked, by
-// index_add along the merged axes: index_add(zeros, rows, G) reshaped back to x's shape.
+// out[o, rows[j], r] += source[o, j, r]: index_add's loop, with out of shape
+// [outer, size, inner] and source [outer, rows, inner].
+void add_rows(Tensor& out, const std::vector<std::int64_t>& rows, const Tensor& source,
+              std::int64_t axis) {
+  const std::int64_t outer = size_of_axes(out.shape(), 0, axis), size = out.size(axis);
+  const std::int64_t inner = size_of_axes(out.shape(), axis + 1, out.dim());
+  const auto picked = static_cast<std::int64_t>(rows.size());
+  kernels::dispatch(out.dtype(), [&]<class T>(T) {
+    const T* s = source.data<T>();
+    T* o = out.data<T>();
+    for (std::int64_t b = 0; b < outer; ++b)
+      for (std::int64_t j = 0; j < picked; ++j) {
+        T* row = o + (b * size + rows[j]) * inner;
+        const T* add = s + (b * picked + j) * inner;
+        for (std::int64_t e = 0; e < inner; ++e) row[e] += add[e];
+      }
+  });
+}
+
+Tensor take(const OpInfo& op, const IndexRule& rule, const Tensor& x, std::int64_t first,
+            std::span<const Tensor> indices, std::span<const std::int64_t> named_axes = {});
+
+// ∂x of x[i₁, …, i_k] (and of embedding) is index_add(zeros, rows, G) along the axes picked
+// from, merged into one (then reshaped back to x's shape). It is its own op so that the
+// zeros are G's sum itself: index_add would first copy a target of zeros, and for an
+// embedding table that copy costs more than the rest of the step. Its gradient is index.
+const OpInfo index_backward_op{"index_backward",
+                               "index_add(zeros, idx, G): G's entries added into zeros where "
+                               "index picked them (index's and embedding's gradient)",
+                               {"∂G = (the incoming gradient)[idx]", "∂idx: none (indices)"}};
 Tensor index_backward(const BackwardContext& c, std::int64_t first, bool from_end) {
   const Tensor& x = c.inputs[0];
   const std::span<const Tensor> indices = c.inputs.subspan(1);
-  const IndexRule rule{"index", from_end};
-  Tensor rows;
-  if (indices.size() == 1 && !from_end) {
-    rows = indices[0];  // as they are: whole numbers in range, checked by the forward
-  } else {
-    const Picks p = picks(rule, x.shape(), first, indices, {});
-    rows = as_index_tensor(p.rows, p.shape, x.dtype());
-  }
+  const Picks p = picks(IndexRule{"index", from_end}, x.shape(), first, indices, {});
+  // The rows as a tensor for this op's own backward: idx itself when it names them already.
+  const Tensor rows = indices.size() == 1 && !from_end
+                          ? indices[0]
+                          : as_index_tensor(p.rows, p.shape, c.grad.dtype());
   const Shape merged = merged_shape(x.shape(), first, indices.size());
-  Tensor g = index_add(zeros(merged, c.grad.dtype()), rows, c.grad, first);
-  return merged == x.shape() ? g : reshape(g, x.shape());
+  Tensor out = zeros(merged, c.grad.dtype());
+  add_rows(out, p.rows, c.grad, first);
+  out = record(index_backward_op, out, {c.grad, rows}, [first](const BackwardContext& b) {
+    Grads g(2);
+    if (b.needs(0)) g[0] = take(index_op, index_add_rule, b.grad, first, b.inputs.subspan(1, 1));
+    if (b.needs(1)) g[1] = zeros_like(b.inputs[1]);
+    return g;
+  });
+  return merged == x.shape() ? out : reshape(out, x.shape());
 }
 
 // x[…, i₁, …, i_k, …] on axes first … first + k − 1, recorded as `op`:
 //   out[o, b, r] = x[o, i₁[b], …, i_k[b], r],  of shape x.shape[:first] + B + x.shape[first+k:].
 Tensor take(const OpInfo& op, const IndexRule& rule, const Tensor& x, std::int64_t first,
-            std::span<const Tensor> indices, std::span<const std::int64_t> named_axes = {}) {
+            std::span<const Tensor> indices, std::span<const std::int64_t> named_axes) {
   const auto k = static_cast<std::int64_t>(indices.size());
   const Picks p = picks(rule, x.shape(), first, indices, named_axes);
   Shape shape(x.shape().begin(), x.shape().begin() + first);
@@ -280,10 +318,6 @@ Tensor select(const Tensor& x, std::int64_t axis, std::int64_t i, Here where) {
   });
 }
 
-const OpInfo index_op{"index", "x[idx], x[i, j]: the entries that index tensors pick",
-                      {"∂x = index_add(zeros, idx, G): G's entries added where they were "
-                       "picked (repeats add up)",
-                       "∂idx: none (indices)"}};
 Tensor index(const Tensor& x, const Tensor& idx, Here where) {
   const CallSite site(where, __func__);
   if (x.dim() == 0)
@@ -388,21 +422,8 @@ Tensor index_add(const Tensor& target, const Tensor& idx, const Tensor& source, 
                      " with axis " + std::to_string(a) + " replaced by the indices' shape " +
                      to_string(idx.shape()));
   const std::vector<std::int64_t> rows = whole_indices(index_add_rule, idx, target.size(a), a);
-  const std::int64_t outer = size_of_axes(target.shape(), 0, a), size = target.size(a);
-  const std::int64_t inner = size_of_axes(target.shape(), a + 1, target.dim());
-  const auto picked = static_cast<std::int64_t>(rows.size());
-  Tensor out = empty(target.shape(), target.dtype());
-  kernels::dispatch(target.dtype(), [&]<class T>(T) {
-    const T* s = source.data<T>();
-    T* o = out.data<T>();
-    std::copy_n(target.data<T>(), target.numel(), o);
-    for (std::int64_t b = 0; b < outer; ++b)
-      for (std::int64_t j = 0; j < picked; ++j) {
-        T* row = o + (b * size + rows[j]) * inner;
-        const T* add = s + (b * picked + j) * inner;
-        for (std::int64_t e = 0; e < inner; ++e) row[e] += add[e];
-      }
-  });
+  Tensor out = target.clone();
+  add_rows(out, rows, source, a);
   return record(index_add_op, out, {target, idx, source}, [a](const BackwardContext& c) {
     Grads g(3);
     if (c.needs(0)) g[0] = c.grad;

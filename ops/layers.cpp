@@ -424,8 +424,8 @@ Tensor dropout(const Tensor& x, double p, std::uint64_t seed, Here where) {
 // W[idx], the row pick of ops/indexing drawn under its own name; its gradient adds G's rows
 // back into zeros (index_add), a row picked twice getting both.
 const OpInfo embedding_op{"embedding", "W[idx]: the rows of W [V, D] that idx picks",
-                          {"∂W = index_add(zeros, idx, G): G's rows added into the rows idx "
-                           "picks (repeats add up)",
+                          {"∂W = index_add(zeros, idx, G) (index_backward): G's rows added "
+                           "into the rows idx picks (repeats add up)",
                            "∂idx: none (indices)"}};
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, Here where) {
