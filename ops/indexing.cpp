@@ -238,15 +238,20 @@ Range range_of(const Slice& s, std::int64_t size) {
 template <class T>
 void strided_planes(const T* from, T* to, std::int64_t outer, std::int64_t size, std::int64_t inner,
                     Range r, std::int64_t step, bool into_axis) {
-  for (std::int64_t b = 0; b < outer; ++b)
-    for (std::int64_t i = 0; i < r.length; ++i) {
-      const std::int64_t at = (b * size + r.start + i * step) * inner;
-      const std::int64_t packed = (b * r.length + i) * inner;
-      if (into_axis)
-        std::copy_n(from + packed, inner, to + at);
-      else
-        std::copy_n(from + at, inner, to + packed);
+  const auto move = [&](std::int64_t at, std::int64_t packed, std::int64_t n) {
+    if (into_axis)
+      std::copy_n(from + packed, n, to + at);
+    else
+      std::copy_n(from + at, n, to + packed);
+  };
+  for (std::int64_t b = 0; b < outer; ++b) {
+    if (step == 1) {  // one run of numbers per block (an LSTM's gates: a block per row)
+      move((b * size + r.start) * inner, b * r.length * inner, r.length * inner);
+      continue;
     }
+    for (std::int64_t i = 0; i < r.length; ++i)
+      move((b * size + r.start + i * step) * inner, (b * r.length + i) * inner, inner);
+  }
 }
 
 // slice's gradient: G in its place along `axis`, zeros elsewhere (and slice is its own).
