@@ -17,6 +17,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/join.hpp"
 #include "ops/layers.hpp"
 #include "ops/linalg.hpp"
@@ -153,7 +154,7 @@ std::vector<Token> tokenize(const std::string& s) {
       tokens.push_back({Token::Kind::symbol, s.substr(start, 2), 0, start, i});
     } else if (c == '!') {
       throw ExprError("unexpected character '!' (not equal is written !=)", start, true);
-    } else if (c != '\0' && std::strchr("+-*/@^(),;=[]<>", c)) {
+    } else if (c != '\0' && std::strchr("+-*/@^(),;=[]<>:", c)) {
       ++i;
       tokens.push_back({Token::Kind::symbol, std::string(1, c), 0, start, i});
     } else {
@@ -258,7 +259,7 @@ class Parser {
   }
 
   Expr power() {
-    Expr base = primary();
+    Expr base = subscripted();
     if (!is(peek(), "^")) return base;
     const Nesting nested(*this, peek());  // x^1^1^…: each ^ recurses through unary()
     return binary(std::move(base), &Parser::unary);  // the exponent may itself be -1 or x^2
@@ -303,6 +304,53 @@ class Parser {
         break;
     }
     fail("expected a number, a name or '(', found " + describe(t), t);
+  }
+
+  // primary { '[' item { ',' item } ']' }: x[0], x[1:-1, ::2], x[idx], x[0][1].
+  Expr subscripted() {
+    Expr e = primary();
+    while (is(peek(), "[")) {
+      const Token open = take();
+      const Nesting nested(*this, open);
+      Expr s{.kind = Expr::Kind::subscript, .offset = open.begin, .begin = e.begin};
+      s.args.push_back(std::move(e));
+      if (is(peek(), "]")) fail("expected an index or a slice such as 1:3 inside '[ ]'", peek());
+      while (true) {
+        s.args.push_back(subscript_item());
+        if (!is(peek(), ",")) break;
+        take();
+      }
+      expect("]", "to close the '[' at " + where(source_, locate(source_, open.begin)) + " (or ',')");
+      s.end = tokens_[pos_ - 1].end;
+      e = capped(std::move(s));
+    }
+    return e;
+  }
+
+  // An index (any expression) or a slice [start] ':' [stop] [':' [step]], whose parts
+  // present are named in `keywords`.
+  Expr subscript_item() {
+    const Token first = peek();
+    Expr start;
+    const bool has_start = !is(first, ":");
+    if (has_start) start = comparison();
+    if (!is(peek(), ":")) return start;
+    Expr slice{.kind = Expr::Kind::slice, .offset = first.begin, .begin = first.begin};
+    if (has_start) {
+      slice.args.push_back(std::move(start));
+      slice.keywords.push_back("start");
+    }
+    const auto ends_part = [this] { return is(peek(), ":") || is(peek(), ",") || is(peek(), "]"); };
+    for (const char* part : {"stop", "step"}) {
+      if (!is(peek(), ":")) break;
+      take();
+      if (ends_part()) continue;
+      slice.args.push_back(comparison());
+      slice.keywords.push_back(part);
+    }
+    if (is(peek(), ":")) fail("a slice has at most three parts, start:stop:step", peek());
+    slice.end = tokens_[pos_ - 1].end;
+    return capped(std::move(slice));
   }
 
   Expr call(const Token& name) {
@@ -540,6 +588,10 @@ class Evaluator {
         return binary(e);
       case Expr::Kind::call:
         return call(e);
+      case Expr::Kind::subscript:
+        return subscript(e);
+      case Expr::Kind::slice:  // (the parser makes them only inside a subscript)
+        throw ExprError("a slice start:stop:step is only for subscripts, as in x[1:3]", e.offset);
     }
     throw ExprError("unknown kind of expression", e.offset);
   }
@@ -637,6 +689,45 @@ class Evaluator {
       if (op == "==") return Value(equal(x, y));
       return Value(not_equal(x, y));
     });
+  }
+
+  // x[s₀, s₁, …] as torch reads it (ops/indexing.hpp): a number selects (its axis is
+  // dropped), a slice slices, a tensor of indices picks; x[arange(n), y] picks x[i, y[i]].
+  Value subscript(const Expr& e) {
+    const Value base = eval(e.args[0]);
+    std::vector<Subscript> items;
+    for (std::size_t i = 1; i < e.args.size(); ++i) {
+      const Expr& item = e.args[i];
+      if (item.kind == Expr::Kind::slice) {
+        Slice s;
+        for (std::size_t k = 0; k < item.args.size(); ++k) {
+          const std::string& part = item.keywords[k];
+          const double v = number(item.args[k], "a slice's " + part);
+          if (v != std::floor(v))
+            throw ExprError("a slice's " + part + " must be a whole number, got " +
+                                (std::ostringstream() << v).str(),
+                            item.args[k].offset);
+          // (Bounds past either end are clamped anyway; so is a step past any axis.)
+          const auto whole = static_cast<std::int64_t>(std::clamp(v, -1e15, 1e15));
+          if (part == "start")
+            s.start = whole;
+          else if (part == "stop")
+            s.stop = whole;
+          else
+            s.step = whole;
+        }
+        items.emplace_back(s);
+        continue;
+      }
+      const Value v = eval(item);
+      const double* d = std::get_if<double>(&v);
+      if (d && *d == std::floor(*d) && std::abs(*d) <= 1e15)
+        items.emplace_back(static_cast<std::int64_t>(*d));
+      else  // a tensor of indices; or a number the op refuses, naming it (0.5, 1e300)
+        items.emplace_back(as_tensor(v, env_.dtype));
+    }
+    const Tensor x = as_tensor(base, env_.dtype);
+    return guarded(e, [&] { return Value(gradlab::index(x, items)); });
   }
 
   Value product(const Tensor& a, const Tensor& b, const Expr& e) {
@@ -1165,6 +1256,37 @@ const std::vector<Builtin>& builtins() {
        }},
       {"embedding", {"W", "idx"}, {}, "W[idx]: the rows of W [V, D] that the indices pick",
        [](Arguments& a) -> Value { return embedding(a.tensor("W"), a.tensor("idx")); }},
+      {"arange", {"start"}, {"stop", "step"},
+       "arange(n): 0, 1, …, n − 1; arange(start, stop, step): up to stop (a constant)",
+       [](Arguments& a) -> Value {
+         if (!a.has("stop")) {
+           if (a.has("step")) a.fail(a.expr("step"), "a step needs a stop: arange(start, stop, step)");
+           return arange(a.number("start"), a.dtype());
+         }
+         return arange(a.number("start"), a.number("stop"), a.has("step") ? a.number("step") : 1.0,
+                       a.dtype());
+       }},
+      {"zeros", {"shape"}, {}, "a constant of zeros: zeros(2, 3) or zeros([2, 3])",
+       [](Arguments& a) -> Value { return zeros(a.sizes("shape"), a.dtype()); }, true},
+      {"ones", {"shape"}, {}, "a constant of ones: ones(2, 3) or ones([2, 3])",
+       [](Arguments& a) -> Value { return ones(a.sizes("shape"), a.dtype()); }, true},
+      {"one_hot", {"y", "n"}, {}, "[y = j] for the classes j = 0 … n − 1: [S…] → [S…, n] (no gradient)",
+       [](Arguments& a) -> Value { return one_hot(a.tensor("y"), a.integer("n")); }},
+      {"index_add", {"target", "idx", "source"}, {"axis"},
+       "target with source's rows added at the rows idx names (repeats add up; axis 0 by default)",
+       [](Arguments& a) -> Value {
+         return index_add(a.tensor("target"), a.tensor("idx"), a.tensor("source"),
+                          a.integer("axis", 0));
+       }},
+      {"gather", {"x", "axis", "idx"}, {}, "x[i][idx[i][j]] along an axis (torch.gather)",
+       [](Arguments& a) -> Value {
+         return gather(a.tensor("x"), a.integer("axis"), a.tensor("idx"));
+       }},
+      {"scatter_add", {"x", "axis", "idx", "src"}, {},
+       "x with src[i][j] added at x[i][idx[i][j]] along an axis (torch.scatter_add)",
+       [](Arguments& a) -> Value {
+         return scatter_add(a.tensor("x"), a.integer("axis"), a.tensor("idx"), a.tensor("src"));
+       }},
       {"grad", {"of", "wrt"}, {}, "∂of/∂wrt (of: one number), itself differentiable", gradient},
   };
   return table;

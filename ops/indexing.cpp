@@ -334,7 +334,8 @@ Tensor index(const Tensor& x, const Tensor& idx, Here where) {
 Tensor index(const Tensor& x, const std::vector<Subscript>& subscripts, Here where) {
   const CallSite site(where, __func__);
   if (static_cast<std::int64_t>(subscripts.size()) > x.dim())
-    throw IndexError("index: " + std::to_string(subscripts.size()) + " subscripts for " +
+    throw IndexError("index: " + std::to_string(subscripts.size()) +
+                     (subscripts.size() == 1 ? " subscript" : " subscripts") + " for " +
                      to_string(x.shape()) + ", which has " + std::to_string(x.dim()) + " axes");
   if (subscripts.empty()) return reshape(x, x.shape());  // x[()]: a new tensor, all of x
   Tensor y = x;
