@@ -378,8 +378,7 @@ Tensor index(const Tensor& x, const std::vector<Subscript>& subscripts, Here whe
   return take(index_op, index_rule, y, first, tensors, named);
 }
 
-// A constant: it records nothing. Its OpInfo is for the op reference only.
-const OpInfo arange_op{"arange", "[start, start + step, …] below stop (a constant)", {}};
+// A constant, as eye: it records nothing.
 Tensor arange(double n, DType dtype, Here where) { return arange(0, n, 1, dtype, where); }
 Tensor arange(double start, double stop, double step, DType dtype, Here where) {
   const CallSite site(where, __func__);
