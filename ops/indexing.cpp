@@ -106,6 +106,12 @@ Picks picks(const IndexRule& rule, const Shape& x_shape, std::int64_t first,
   Picks p;
   p.shape = indices[0].shape();
   for (const Tensor& t : indices) p.shape = kernels::broadcast_shapes(rule.op, p.shape, t.shape());
+  // Broadcasting can make far more picks than the index tensors hold ([10⁴, 1] with [10⁴]):
+  // held to the limit on a tensor's size, as the result would be (engine/tensor.hpp).
+  if (numel(p.shape) > max_elements())
+    throw ShapeError(std::string(rule.op) + ": the index tensors broadcast to " +
+                     to_string(p.shape) + ", more than the " + std::to_string(max_elements()) +
+                     " elements a tensor may have here");
   p.rows.assign(numel(p.shape), 0);
   for (std::size_t j = 0; j < indices.size(); ++j) {
     const std::int64_t axis = first + static_cast<std::int64_t>(j);

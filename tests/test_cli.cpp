@@ -645,6 +645,11 @@ BOOST_AUTO_TEST_CASE(indexing_errors_name_the_op_the_position_and_the_bound) {
   refused_expr("scatter_add(x, 0, x, x)", "scatter_add: the index 2 at position [0, 1]");
   refused_expr("arange(1, step=2)", "arange: a step needs a stop");
   refused_expr("arange(0, 1, 0)", "arange: the step must not be 0");
+  // Index tensors that broadcast to more picks than a tensor may hold: refused before any is made.
+  refused_here(run_cli({"grad"}, json({{"expr", "x[a, b]"}, {"inputs", inputs},
+                                       {"constants", {{"a", std::vector<std::vector<double>>(4000, {0.0})},
+                                                      {"b", std::vector<double>(4000, 0.0)}}}}).dump()),
+               "index: the index tensors broadcast to [4000, 4000], more than the 10000000 elements");
   // Syntax errors: the caret under the column.
   for (const auto& [expr, column] : std::vector<std::pair<std::string, int>>{
            {"x[]", 3}, {"x[0", 4}, {"x[1:2:3:4]", 8}, {"x[0,]", 5}, {"x[:, ]", 6}, {"x[0)", 4}}) {
