@@ -117,6 +117,9 @@ std::vector<Token> tokenize(const std::string& s) {
     } else if (const Alias* a = alias_at(s, i)) {
       i += std::strlen(a->typeset);
       tokens.push_back({Token::Kind::symbol, a->ascii, 0, start, i});
+    } else if (s.compare(i, 3, "...") == 0) {  // x[..., 0]: as many ':' as the axes left
+      i += 3;
+      tokens.push_back({Token::Kind::symbol, "...", 0, start, i});
     } else if (is_digit(s, i) || (c == '.' && is_digit(s, i + 1))) {
       while (is_digit(s, i)) ++i;
       if (i < s.size() && s[i] == '.') ++i;
@@ -331,6 +334,11 @@ class Parser {
   // present are named in `keywords`.
   Expr subscript_item() {
     const Token first = peek();
+    if (is(first, "...")) {
+      take();
+      return Expr{.kind = Expr::Kind::name, .text = "...", .offset = first.begin,
+                  .begin = first.begin, .end = first.end};
+    }
     Expr start;
     const bool has_start = !is(first, ":");
     if (has_start) start = comparison();
@@ -692,7 +700,8 @@ class Evaluator {
   }
 
   // x[s₀, s₁, …] as torch reads it (ops/indexing.hpp): a number selects (its axis is
-  // dropped), a slice slices, a tensor of indices picks; x[arange(n), y] picks x[i, y[i]].
+  // dropped), a slice slices, a tensor of indices picks; x[arange(n), y] picks x[i, y[i]];
+  // None is a new axis of size 1 and ... as many ':' as the other subscripts leave.
   Value subscript(const Expr& e) {
     const Value base = eval(e.args[0]);
     std::vector<Subscript> items;
@@ -717,6 +726,11 @@ class Evaluator {
             s.step = whole;
         }
         items.emplace_back(s);
+        continue;
+      }
+      if (item.kind == Expr::Kind::name && (item.text == "..." || item.text == "None")) {
+        if (item.text == "...") items.emplace_back(all_axes);
+        else items.emplace_back(new_axis);  // torch's None: a new axis of size 1
         continue;
       }
       const Value v = eval(item);

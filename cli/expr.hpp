@@ -15,7 +15,8 @@
 //   power    := postfix [ '^' unary ]              right-associative: x^-1, 2^3^2
 //   postfix  := primary { '[' item { ',' item } ']' }   x[0], x[1:-1, ::2], x[idx], x[0][1]:
 //                                                  binds tightest, so -x[0]^2 is -((x[0])^2)
-//   item     := compare | [ compare ] ':' [ compare ] [ ':' [ compare ] ]   start:stop:step
+//   item     := compare | [ compare ] ':' [ compare ] [ ':' [ compare ] ] | '...'
+//                                                  start:stop:step; None is a new axis
 //   primary  := NUMBER | NAME | STRING | NAME '(' [ argument { ',' argument } ] ')'
 //             | '(' compare ')' | '[' [ compare { ',' compare } ] ']'   (sizes: stride=[2, 1])
 //   argument := [ NAME '=' ] compare                keyword arguments by name

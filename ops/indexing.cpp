@@ -339,23 +339,46 @@ Tensor index(const Tensor& x, const Tensor& idx, Here where) {
 
 Tensor index(const Tensor& x, const std::vector<Subscript>& subscripts, Here where) {
   const CallSite site(where, __func__);
-  if (static_cast<std::int64_t>(subscripts.size()) > x.dim())
-    throw IndexError("index: " + std::to_string(subscripts.size()) +
-                     (subscripts.size() == 1 ? " subscript" : " subscripts") + " for " +
+  // The subscripts that stand for an axis of x each, and all_axes: `:` for the rest.
+  const auto counted = static_cast<std::size_t>(std::count_if(
+      subscripts.begin(), subscripts.end(), [](const Subscript& s) {
+        return !std::holds_alternative<NewAxis>(s) && !std::holds_alternative<AllAxes>(s);
+      }));
+  const auto alls = std::count_if(subscripts.begin(), subscripts.end(), [](const Subscript& s) {
+    return std::holds_alternative<AllAxes>(s);
+  });
+  if (alls > 1) throw IndexError("index: all_axes (...) may stand only once among the subscripts");
+  if (static_cast<std::int64_t>(counted) > x.dim())
+    throw IndexError("index: " + std::to_string(counted) +
+                     (counted == 1 ? " subscript" : " subscripts") + " for " +
                      to_string(x.shape()) + ", which has " + std::to_string(x.dim()) + " axes");
-  if (subscripts.empty()) return reshape(x, x.shape());  // x[()]: a new tensor, all of x
+  std::vector<Subscript> written;  // with all_axes as that many `:`
+  for (const Subscript& s : subscripts) {
+    if (std::holds_alternative<AllAxes>(s))
+      written.insert(written.end(), static_cast<std::size_t>(x.dim()) - counted, Slice{});
+    else
+      written.push_back(s);
+  }
+  if (written.empty()) return reshape(x, x.shape());  // x[()]: a new tensor, all of x
   Tensor y = x;
   std::int64_t axis = 0;  // y's axis the next subscript applies to
+  std::int64_t of_x = 0;  // and x's (for messages)
   std::vector<std::int64_t> at, named;  // y's axes of the index tensors, and x's
   std::vector<Tensor> tensors;
-  for (std::size_t k = 0; k < subscripts.size(); ++k) {
-    const Subscript& s = subscripts[k];
+  for (const Subscript& s : written) {
+    if (std::holds_alternative<NewAxis>(s)) {
+      Shape shape = y.shape();
+      shape.insert(shape.begin() + axis++, 1);
+      y = reshape(y, shape);
+      continue;
+    }
+    const std::int64_t k = of_x++;
     const Tensor* t = std::get_if<Tensor>(&s);
     if (std::holds_alternative<std::int64_t>(s) || (t && t->dim() == 0)) {
       // A number, or a tensor of one (torch reads x[torch.tensor(0)] as x[0]), selects.
       const std::int64_t size = y.size(axis);
       const std::int64_t i =  // (named by x's axis, which y's may not be)
-          t ? whole_indices(index_rule, *t, size, static_cast<std::int64_t>(k))[0]
+          t ? whole_indices(index_rule, *t, size, k)[0]
             : std::get<std::int64_t>(s);
       if (i < -size || i >= size)
         throw IndexError("index: the index " + std::to_string(i) + " is out of range for axis " +
@@ -368,7 +391,7 @@ Tensor index(const Tensor& x, const std::vector<Subscript>& subscripts, Here whe
       y = slice(y, axis++, sl->start, sl->stop, sl->step);
     } else {
       at.push_back(axis++);
-      named.push_back(static_cast<std::int64_t>(k));
+      named.push_back(k);
       tensors.push_back(*t);
     }
   }

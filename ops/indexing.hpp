@@ -46,7 +46,7 @@ Tensor select(const Tensor& x, std::int64_t axis, std::int64_t i, Here where = H
 Tensor index(const Tensor& x, const Tensor& idx, Here where = Here::current());
 
 // x[s₀, s₁, …], one subscript per leading axis, as torch reads them: a number selects (the
-// axis is dropped), a Slice slices, a tensor of indices picks. Two or more index tensors are
+// axis is dropped), a Slice slices, a tensor of indices picks, new_axis and all_axes below. Two or more index tensors are
 // broadcast together and pick one element per position:
 //   index(x, {arange(n), y}) is x[arange(n), y], x[i, y[i]] for each i (shape [n]);
 //   index(x, {Slice{}, 0}) is x[:, 0];  index(x, {Slice{1, std::nullopt, 2}}) is x[1::2].
@@ -54,7 +54,13 @@ Tensor index(const Tensor& x, const Tensor& idx, Here where = Here::current());
 // a slice (x[idx, :, idx]) it comes first, as in torch. A number, or a tensor of one number,
 // selects before the index tensors pick and does not count as splitting them (torch's
 // reading; NumPy's differs: x[0, :, idx] is [3, 5] for x [2, 3, 4] and idx [5] here).
-using Subscript = std::variant<std::int64_t, Slice, Tensor>;
+// new_axis (torch's None) inserts an axis of size 1 there, and all (torch's ...) stands for
+// as many `:` as the axes the other subscripts leave: index(x, {all, 0}) is x[..., 0].
+struct NewAxis {};
+inline constexpr NewAxis new_axis{};
+struct AllAxes {};
+inline constexpr AllAxes all_axes{};
+using Subscript = std::variant<std::int64_t, Slice, Tensor, NewAxis, AllAxes>;
 Tensor index(const Tensor& x, const std::vector<Subscript>& subscripts,
              Here where = Here::current());
 

@@ -610,6 +610,11 @@ BOOST_AUTO_TEST_CASE(indexing_in_a_grad_document) {
   // -x[0]^2 is -((x[0])^2); x[:, 0][1:] chains.
   check_close(ok("grad", {{"expr", "-x[0]^2"}, {"inputs", {{"x", {3, 2}}}}})["value"], -9.0, 0);
   check_close(ok("grad", {{"expr", "x[:, 0][1:]"}, {"inputs", {{"x", x}}}})["value"], {4}, 0);
+  // None adds an axis, ... stands for the axes left: one_hot's reading y[..., None] == arange(3).
+  check_close(ok("grad", {{"expr", "x[..., 0] * x[None, 1][0, 0]"}, {"inputs", {{"x", x}}}})["value"], {4, 16}, 0);
+  check_close(ok("grad", {{"expr", "sum(x * (y[..., None] == arange(3)))"}, {"inputs", {{"x", x}}},
+                          {"constants", {{"y", {2, 0}}}}})["value"],
+              3 + 4, 0);
   // A step or a constant of one number may be an index or a bound.
   check_close(ok("grad", {{"expr", "k = 1; x[k, :k + 1]"}, {"inputs", {{"x", x}}}})["value"], {4, 5}, 0);
   const json f = ok("grad", {{"expr", "sum(one_hot(y, 3) * x) + sum(gather(x, 1, i)) + "
@@ -644,6 +649,7 @@ BOOST_AUTO_TEST_CASE(indexing_errors_name_the_op_the_position_and_the_bound) {
   refused_expr("index_add(x, i, x)", "index_add: the index 2 at position [1] is out of range for axis 0 of size 2 (0 to 1)");
   refused_expr("scatter_add(x, 0, x, x)", "scatter_add: the index 2 at position [0, 1]");
   refused_expr("arange(1, step=2)", "arange: a step needs a stop");
+  refused_expr("x[..., ...]", "index: all_axes (...) may stand only once");
   refused_expr("arange(0, 1, 0)", "arange: the step must not be 0");
   // Index tensors that broadcast to more picks than a tensor may hold: refused before any is made.
   refused_here(run_cli({"grad"}, json({{"expr", "x[a, b]"}, {"inputs", inputs},
@@ -652,7 +658,8 @@ BOOST_AUTO_TEST_CASE(indexing_errors_name_the_op_the_position_and_the_bound) {
                "index: the index tensors broadcast to [4000, 4000], more than the 10000000 elements");
   // Syntax errors: the caret under the column.
   for (const auto& [expr, column] : std::vector<std::pair<std::string, int>>{
-           {"x[]", 3}, {"x[0", 4}, {"x[1:2:3:4]", 8}, {"x[0,]", 5}, {"x[:, ]", 6}, {"x[0)", 4}}) {
+           {"x[]", 3}, {"x[0", 4}, {"x[1:2:3:4]", 8}, {"x[0,]", 5}, {"x[:, ]", 6}, {"x[0)", 4},
+           {"x[....]", 6}, {"sum(...)", 5}}) {
     const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", inputs}}).dump());
     BOOST_TEST(r.status == 2, expr);
     BOOST_TEST(r.err.find("syntax error at column " + std::to_string(column) + ": ") != std::string::npos,
@@ -664,7 +671,7 @@ BOOST_AUTO_TEST_CASE(indexing_errors_name_the_op_the_position_and_the_bound) {
   const Run help = run_cli({"--help"});
   for (const char* f : {"arange(start", "zeros(shape…)", "ones(shape…)", "one_hot(y, n)",
                         "index_add(target, idx, source, axis=…)", "gather(x, axis, idx)",
-                        "scatter_add(x, axis, idx, src)", "x[1:-1, ::2]", "x[arange(n), y]"})
+                        "scatter_add(x, axis, idx, src)", "x[1:-1, ::2]", "x[arange(n), y]", "y[..., None]"})
     BOOST_TEST(help.out.find(f) != std::string::npos, f);
 }
 

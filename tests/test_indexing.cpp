@@ -139,6 +139,24 @@ BOOST_AUTO_TEST_CASE(index_reads_subscripts_as_torch_does) {
   check_values(index(cube, {Slice{}, 1, tensor({1.0, 3.0})}), "[2, 2]", {5, 7, 17, 19});
 }
 
+BOOST_AUTO_TEST_CASE(index_reads_new_axes_and_all_axes_as_torch_does) {
+  check_values(index(m, {all_axes, 0}), "[3]", {0, 4, 8});                     // m[..., 0]
+  check_values(index(m, {new_axis, 1}), "[1, 4]", {4, 5, 6, 7});               // m[None, 1]
+  check_values(index(m, {Slice{}, new_axis}), "[3, 1, 4]", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  check_values(index(cube, {1, all_axes, -1}), "[3]", {15, 19, 23});          // cube[1, ..., -1]
+  check_values(index(cube, {all_axes, 0, 0, 0}), "[]", {0});                   // ... of no axes
+  // one_hot's reading: y[..., None] == arange(n).
+  check_values(index(tensor({2.0, 0.0}), {all_axes, new_axis}) == arange(3), "[2, 3]", {0, 0, 1, 1, 0, 0});
+  // A new axis between index tensors splits them: their shape first, as in torch.
+  check_values(index(m, {tensor({0.0, 2.0}), new_axis, tensor({1.0, 3.0})}), "[2, 1]", {1, 11});
+  BOOST_CHECK_EXCEPTION(index(m, {all_axes, all_axes}), IndexError,
+                        says("index: all_axes (...) may stand only once"));
+  BOOST_CHECK_EXCEPTION(index(m, {new_axis, 0, 0, 0}), IndexError, says("index: 3 subscripts for [3, 4]"));
+  Tensor x = parameter(m);
+  check_values(grad({sum(index(x, {new_axis, all_axes, 1}) * tensor({1.0, 2.0, 3.0}))}, {x})[0], "[3, 4]",
+               {0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0});
+}
+
 BOOST_AUTO_TEST_CASE(index_derivatives_match_finite_differences) {
   Generator gen(5);
   const Tensor rows = tensor({{2.0, 0.0}, {2.0, -3.0}});
