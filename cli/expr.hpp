@@ -1,6 +1,10 @@
 // The expression language of the `gradlab` command line: a tokenizer, a recursive-descent
 // parser that builds a small tree, and an evaluator that turns the tree into gradlab ops, so
-// the graph the engine records is exactly the expression the learner wrote.
+// the graph the engine records is exactly the expression the learner wrote. One file per
+// job: cli/lexer.cpp (tokens, and the caret of a syntax error), cli/parser.cpp (the tree),
+// cli/evaluator.cpp (names, operators, binding a call's arguments), cli/builtins.cpp (the
+// functions a formula may call, and their help); cli/syntax.hpp and cli/evaluator.hpp are
+// what those files share.
 //
 //   h = sigmoid(x @ W); y = sigmoid(h @ V); 0.5 * sum((y - t)^2)
 //

@@ -768,7 +768,7 @@ class Checker {
       for (int j = 0; j < 2; ++j)
         if (const std::optional<double> k = tol.scale(c.claimed, two[j].value); k && std::abs(*k - 2) < 1e-6) {
           add("your claim is twice the term " + two[j].what + ", as if the other one, " +
-                  two[1 - j].what + ", were the same: they differ" + symmetric_story(two),
+                  two[1 - j].what + ", were the same: they differ" + symmetric_story(two, v),
               two[j].at);
           return;
         }
@@ -843,14 +843,19 @@ class Checker {
 
   // Why two terms that differ might have been taken as one: a square matrix of the
   // function taken as symmetric (xᵀBx's two terms Bx and Bᵀx are one only when B = Bᵀ).
-  std::string symmetric_story(const std::vector<Term>& both) const {
+  // A matrix other than graph_[v] first: the claim is a formula for any value of the
+  // variable, and it is the other matrix that makes the terms one (tr(XᵀAX)'s AX and AᵀX
+  // when A = Aᵀ, whatever X). The variable itself only when no other is there (sum(X·X)'s
+  // 𝟙Xᵀ and Xᵀ𝟙 are one when X = Xᵀ).
+  std::string symmetric_story(const std::vector<Term>& both, std::size_t v) const {
     const Tolerance exact{1e-9, 0};
-    for (const Term& t : both)
-      for (const Tensor& a : topological_order({t.at}))
-        if (!a.node() && !a.name().empty() && a.dim() == 2 && a.size(0) == a.size(1) && a.size(0) > 1 &&
-            !exact.close(a, transpose(a)))
-          return " (they would be equal if " + a.name() + " were symmetric, " + a.name() + " = " + a.name() +
-                 "ᵀ; it is not)";
+    for (const bool itself : {false, true})
+      for (const Term& t : both)
+        for (const Tensor& a : topological_order({t.at}))
+          if ((a.impl() == graph_[v].impl()) == itself && !a.node() && !a.name().empty() && a.dim() == 2 &&
+              a.size(0) == a.size(1) && a.size(0) > 1 && !exact.close(a, transpose(a)))
+            return " (they would be equal if " + a.name() + " were symmetric, " + a.name() + " = " +
+                   a.name() + "ᵀ; it is not)";
     return "";
   }
 

@@ -9,8 +9,11 @@
 //
 // One box per leaf (its name, shape, dtype, whether it requires grad) and one per op (the
 // op's name, and the name, shape and dtype of its output); edges go the way data flows.
-// Ops recorded by a backward pass (the gradient graph) get their own colour. Nodes are
-// numbered in the order the graph is walked, so one program always yields the same text.
+// Ops recorded by a backward pass (the gradient graph) get their own colour, climb from the
+// loss back up beside the forward pass so that each gradient sits by its tensor, and carry
+// what they are ("1 − ŷ", "xᵀ") when the program did not name them; a legend says what the
+// colours and dashes mean. Nodes are numbered in the order the graph is walked, so one
+// program always yields the same text.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +33,9 @@ struct DotOptions {
   std::int64_t value_limit = 16;  // "small": at most this many elements
   // Label each edge into an op with the gradient that op sends back along it, the text the
   // op declares in its OpInfo (e.g. "∂x = G ∘ σ(x) ∘ (1 − σ(x))"; G is the gradient of the
-  // op's output). Only on the forward graph's edges: along a gradient graph's edges flow
-  // gradients of gradients, which would need a second text.
+  // op's output) written with the program's names for the op's inputs: "∂W = xᵀ · G" on the
+  // edge from W into matmul(x, W). Only on the forward graph's edges: along a gradient
+  // graph's edges flow gradients of gradients, which would need a second text.
   bool formulas = false;
   // Draw the paths from the outputs down to these tensors in red, e.g. {W}: every value
   // through which the loss depends on W.
@@ -50,6 +54,9 @@ struct DotOptions {
   std::vector<std::pair<Tensor, std::string>> notes = {};
   std::vector<std::pair<Tensor, std::string>> borders = {};
   std::string title = {};  // printed above the diagram
+  // A key to the colours and dashes, under a diagram that draws a gradient graph (ops a
+  // backward pass recorded, or options.gradients).
+  bool legend = true;
 };
 
 // DOT text of the graph that computed `outputs` (and of options.gradients).

@@ -394,16 +394,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
 // ---- dropout ----
 
 // The mask m / (1 − p) is a constant drawn once: the gradient is G through the same mask.
+// p = 1 keeps nothing (as torch): the mask is all zeros, not 0 / 0.
 const OpInfo dropout_op{"dropout", "x ∘ m / (1 − p), m: 1 with probability 1 − p, else 0",
                         {"∂x = G ∘ m / (1 − p)"}};
 Tensor dropout(const Tensor& x, double p, Generator& gen, Here where) {
   const CallSite site(where, __func__);
-  if (!(p >= 0 && p < 1)) {
+  if (!(p >= 0 && p <= 1)) {
     std::ostringstream message;
-    message << "dropout: p must be in [0, 1), got " << p;
+    message << "dropout: p must be in [0, 1], got " << p;
     throw ValueError(message.str());
   }
-  const double keep = 1 / (1 - p);
+  const double keep = p < 1 ? 1 / (1 - p) : 0;
   Tensor mask = empty_like(x);
   kernels::dispatch(x.dtype(), [&]<class T>(T) {
     T* m = mask.data<T>();

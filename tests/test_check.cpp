@@ -462,6 +462,25 @@ BOOST_AUTO_TEST_CASE(terms_left_out_or_doubled) {
   BOOST_TEST(diagnosed(claim(sym, "x"), "symmetric"), printed(sym));
 }
 
+// Two terms taken as one because a matrix was taken as symmetric: the right matrix named.
+BOOST_AUTO_TEST_CASE(the_matrix_taken_as_symmetric_is_the_one_that_makes_the_terms_one) {
+  // tr(XᵀAX) with X itself square: its terms AX and AᵀX are one when A = Aᵀ, not when X is,
+  // so the story names A. For sum(X·X), with no other matrix, it is X's own symmetry.
+  const Tensor A = tensor({{1.0, 0.0, 2.0}, {-1.0, 3.0, 1.0}, {0.0, 1.0, 1.0}}).name("A");
+  const Tensor X = tensor({{2.0, 1.0, 0.0}, {1.0, 3.0, 1.0}, {0.0, 2.0, 1.0}}).name("X");
+  const Function trace_form = [&](const std::vector<Tensor>& p) {
+    return trace(matmul(matmul(transpose(p[0]), A), p[0]));
+  };
+  BOOST_TEST(check_gradient(trace_form, {X}, {{"X", matmul(A + transpose(A), X)}}).ok());
+  const CheckReport twice_AX = check_gradient(trace_form, {X}, {{"X", 2.0 * matmul(A, X)}});
+  BOOST_TEST(diagnosed(claim(twice_AX, "X"), "if A were symmetric"), printed(twice_AX));
+  BOOST_TEST(!diagnosed(claim(twice_AX, "X"), "if X were symmetric"), printed(twice_AX));
+  const Function square_sum = [](const std::vector<Tensor>& p) { return sum(matmul(p[0], p[0])); };
+  const Tensor ones_x = ones({3, 3});
+  const CheckReport twice_own = check_gradient(square_sum, {X}, {{"X", 2.0 * matmul(ones_x, transpose(X))}});
+  BOOST_TEST(diagnosed(claim(twice_own, "X"), "if X were symmetric"), printed(twice_own));
+}
+
 // Nothing fits: said plainly, with the worst elements.
 BOOST_AUTO_TEST_CASE(an_unexplained_claim_says_so_and_shows_the_worst_elements) {
   const Seed s;

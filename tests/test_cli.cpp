@@ -498,8 +498,8 @@ BOOST_AUTO_TEST_CASE(reductions_and_layers_in_a_grad_document) {
   refused_here(run_cli({"grad"}, json({{"expr", "embedding(W, i)"}, {"inputs", {{"W", {{1, 2}}}}},
                                        {"constants", {{"i", {1}}}}}).dump()),
                "embedding: the index 1 at position [0] is out of range for 1 rows (0 to 0)");
-  refused_here(run_cli({"grad"}, json({{"expr", "dropout(x, 1)"}, {"inputs", {{"x", {1}}}}}).dump()),
-               "dropout: p must be in [0, 1), got 1");
+  refused_here(run_cli({"grad"}, json({{"expr", "dropout(x, 1.5)"}, {"inputs", {{"x", {1}}}}}).dump()),
+               "dropout: p must be in [0, 1], got 1.5");
   refused_here(run_cli({"grad"}, json({{"expr", "layer_norm(x, g, g)"}, {"inputs", {{"x", {{1, 2}}}, {"g", {1}}}}}).dump()),
                "layer_norm: gamma [1] must be [2]");
   refused_here(run_cli({"grad"}, json({{"expr", "max(x, axis=2)"}, {"inputs", {{"x", {1, 2}}}}}).dump()), "max");
@@ -847,7 +847,8 @@ BOOST_AUTO_TEST_CASE(dot_draws_the_forward_and_the_gradient_graph) {
   const Diagram b = parse_dot(backward.out);
   BOOST_TEST(b.dashed_edges == 3);  // one from each gradient to x, W and V
   BOOST_TEST(b.labels.size() > f.labels.size());
-  BOOST_TEST(backward.out.find("∂x = G ∘ σ(x) ∘ (1 − σ(x))") != std::string::npos);
+  // sigmoid's ∂x = G ∘ σ(x) ∘ (1 − σ(x)), written for its input z1 (engine/dot.cpp).
+  BOOST_TEST(backward.out.find("∂z1 = G ∘ σ(z1) ∘ (1 − σ(z1))") != std::string::npos);
 
   json only_w = net.document();
   only_w["wrt"] = {"W"};
@@ -880,6 +881,28 @@ BOOST_AUTO_TEST_CASE(help_for_the_program_and_each_subcommand) {
     BOOST_TEST(r.out.find("Example") != std::string::npos, sub);
     BOOST_TEST(r.out.find("\"expr\"") != std::string::npos, sub);
   }
+}
+
+// A function's help is its op's OpInfo (formula, then each input's gradient), the same text
+// as docs/ops.md: the formula is written once, beside the op.
+BOOST_AUTO_TEST_CASE(the_functions_help_is_each_ops_opinfo) {
+  const Run top = run_cli({"--help"});
+  BOOST_TEST_REQUIRE(top.status == 0);
+  std::size_t described = 0;
+  for (const OpInfo* op : all_ops()) {
+    const std::size_t at = top.out.find("\n  " + std::string(op->name) + "(");
+    if (at == std::string::npos) continue;  // an op no formula calls by name (add, gather, …)
+    ++described;
+    // The entry: from its signature to the next line that is not indented further.
+    std::size_t end = at + 1;
+    do end = top.out.find('\n', end + 1);
+    while (end != std::string::npos && top.out.compare(end + 1, 3, "   ") == 0);
+    const std::string entry = top.out.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    BOOST_TEST(entry.find(op->formula) != std::string::npos, op->name << ": " << entry);
+    for (const char* gradient : op->gradients)
+      BOOST_TEST(entry.find(gradient) != std::string::npos, op->name << ": " << gradient);
+  }
+  BOOST_TEST(described >= 60);
 }
 
 // Every mistake: exit status 2 and one line on stderr naming the subcommand, never a crash.

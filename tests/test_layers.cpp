@@ -167,7 +167,10 @@ BOOST_AUTO_TEST_CASE(dropout_is_reproducible_and_scaled) {
   BOOST_TEST(max_abs_diff(grad({sum(dropout(p, 0.5, 7))}, {p})[0], dropout(ones({20}), 0.5, 7)) == 0);
   check_first_and_second_derivatives(
       [](const std::vector<Tensor>& q) { return dropout(q[0] * q[0], 0.3, 5); }, {off_zero});
-  BOOST_CHECK_EXCEPTION(dropout(x, 1), ValueError, says("dropout: p must be in [0, 1), got 1"));
+  // p = 1 drops every element, and the gradient with it (as torch.nn.functional.dropout).
+  check_values(dropout(tensor({1.0, -2.0, 3.0}), 1), "[3]", {0, 0, 0});
+  BOOST_TEST(max_abs_diff(grad({sum(dropout(p, 1, 7))}, {p})[0], zeros({20})) == 0);
+  BOOST_CHECK_EXCEPTION(dropout(x, 1.5), ValueError, says("dropout: p must be in [0, 1], got 1.5"));
   BOOST_CHECK_EXCEPTION(dropout(x, -0.1), ValueError, says("got -0.1"));
   BOOST_CHECK_EXCEPTION(dropout(x, std::nan("")), ValueError, says("dropout"));
 }

@@ -13,7 +13,9 @@ the same):
 
 A quoted block must appear in the output as one contiguous run of lines. A line that is
 only "…" stands for lines left out: the lines before it and after it must each be
-contiguous, and in that order. Before comparing, trailing spaces are dropped and times are
+contiguous, and in that order. A "…" inside a line stands for any text on that line: a
+value that differs from machine to machine (the last digits of a finite difference, a
+float32 rounding), which the tutorial's text then explains. Before comparing, trailing spaces are dropped and times are
 masked on both sides ("0.06 s", "12.3 ms", "250 ns", "4 min" all read as "<time>"), so a
 transcript made on another machine still matches. A block that does not match prints the
 tutorial's file and line, the quoted line and the printed line nearest to it; the exit
@@ -59,11 +61,19 @@ def quoted_blocks(md_path):
         i = j + 1
 
 
+def same_line(quoted, printed):
+    """Whether a printed line is the quoted one, where a "…" inside it stands for any text."""
+    if ELISION not in quoted:
+        return quoted == printed
+    pattern = ".*?".join(re.escape(piece) for piece in quoted.split(ELISION))
+    return re.fullmatch(pattern, printed) is not None
+
+
 def find_run(run, printed, start):
     """The first index >= start where `run` appears contiguously in `printed`, or None."""
     n = len(run)
     for k in range(start, len(printed) - n + 1):
-        if printed[k:k + n] == run:
+        if all(same_line(q, p) for q, p in zip(run, printed[k:k + n])):
             return k
     return None
 
@@ -102,7 +112,9 @@ def nearest(line, printed):
 def explain(md_path, first_line, block, printed):
     """Says which quoted lines differ from what was printed, and what is printed nearest."""
     plain = [(i, l) for i, l in enumerate(block) if l.strip() != ELISION]
-    quoted = [l for _, l in plain]
+    # A line with "…" inside reads as the printed line it matches, so that difflib below
+    # sees it as equal.
+    quoted = [next((p for p in printed if same_line(l, p)), l) for _, l in plain]
     # Where the block comes closest: the stretch of output with the most of its lines in
     # order (difflib's longest matching blocks), so a line added or missing does not push
     # every later line out of step.

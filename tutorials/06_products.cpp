@@ -1,6 +1,7 @@
 // Tutorial 6: the three ways to multiply two matrices — Hadamard A ∘ B, matrix product A · B,
 // Kronecker A ⊗ B — what each computes, which shapes each accepts, what gradient each sends
-// back, and where each one turns up in a neural network.
+// back, and where each one turns up in a neural network; last, two identities of matrix
+// calculus built from them, checked with check_gradient.
 //
 // Every result below is checked against numbers worked out by hand (written into the
 // program), against explicit loops, or against finite differences.
@@ -41,6 +42,13 @@ bool mentions(const std::string& text, const std::vector<std::string>& words) {
   return true;
 }
 
+// Whether the checker's diagnosis of the (one) claim says `words`.
+bool says(const CheckReport& report, const std::string& words) {
+  for (const std::string& d : report.claims.at(0).diagnoses)
+    if (d.find(words) != std::string::npos) return true;
+  return false;
+}
+
 // Block (i, j) of a matrix cut into blocks of p rows and q columns, copied out by loops.
 Tensor block(const Tensor& M, std::int64_t i, std::int64_t j, std::int64_t p, std::int64_t q) {
   std::vector<double> values;
@@ -60,7 +68,7 @@ Tensor counting(std::int64_t rows, std::int64_t cols) {
 
 int main(int argc, char** argv) {
   tutorial::Tutorial t(argc, argv, "6. Hadamard, Kronecker, matrix product",
-                       "three products of two matrices: values, shapes, gradients, uses");
+                       "three products of two matrices: values, shapes, gradients, uses, identities");
 
   // ────────────────────────────────────────────────────────────────────────────────────
   t.section("1. Three products of the same two matrices");
@@ -358,6 +366,57 @@ int main(int argc, char** argv) {
   }
   t.claim(same(from_vector(jacobian_by_backward, {4, 6}), jacobian_rows),
           "the engine's Jacobian ∂vec(P·M·Q)/∂vec(M), row by row from backward, is P ⊗ Qᵀ");
+
+  // ────────────────────────────────────────────────────────────────────────────────────
+  t.section("7. Two identities of matrix calculus, checked");
+  // Each identity in a block of its own, so that A, X and B are the names it uses.
+  {
+    // ∂tr(AXB)/∂X = AᵀBᵀ. The trace trick: d tr(AXB) = tr(A dX B) = tr(BA dX) (a trace is
+    // unchanged by rotating its factors), and tr(M dX) = Σⱼₖ Mₖⱼ dXⱼₖ, so the gradient is
+    // Mᵀ = (BA)ᵀ = AᵀBᵀ. Writing M = BA itself is the slip.
+    const Tensor A = tensor({{1, 0, 2}, {-1, 3, 1}}).name("A");                       // 2×3
+    const Tensor X = tensor({{1, 2, 0, -1}, {0, 1, 3, 2}, {2, -1, 1, 0}}).name("X");  // 3×4
+    const Tensor B = tensor({{2, 1}, {0, -1}, {1, 1}, {3, 0}}).name("B");              // 4×2
+    const Function trace_of_AXB = [&](const std::vector<Tensor>& in) {
+      return trace(matmul(matmul(A, in[0]), B));
+    };
+    const CheckReport right =
+        check_gradient(trace_of_AXB, {X}, {{"X", matmul(transpose(A), transpose(B))}});
+    const CheckReport slip = check_gradient(trace_of_AXB, {X}, {{"X", matmul(B, A)}});
+    std::cout << "» the claim AᵀBᵀ\n" << right << "» the claim BA\n" << slip;
+    t.claim(right.ok(), "check_gradient accepts ∂tr(AXB)/∂X = AᵀBᵀ");
+    t.claim(!slip.ok() && says(slip, "the shape of X: [3, 4]") && says(slip, "transposed"),
+            "check_gradient refuses BA: the wrong shape, the true gradient transposed");
+    t.claim(gradcheck(trace_of_AXB, {X}).ok,
+            "gradcheck: the engine's ∂tr(AXB)/∂X agrees with central differences");
+  }
+  {
+    // ∂ log|det X|/∂X = X⁻ᵀ. Jacobi's formula: d det X = det X · tr(X⁻¹ dX), so
+    // d log|det X| = d det X / det X = tr(X⁻¹ dX), and by the trace trick the gradient is
+    // (X⁻¹)ᵀ. The absolute value lets det X be negative: d log|u|/du = 1/u for either sign.
+    const Tensor X = tensor({{2, 1, 0}, {1, 3, 1}, {0, 2, 0}}).name("X");  // not symmetric
+    const Function log_abs_det = [](const std::vector<Tensor>& in) {
+      return log(abs(det(in[0])));
+    };
+    show("det X", det(X));
+    show("log(det X)", log(det(X)));
+    show("X⁻¹", inverse(X));
+    const CheckReport right = check_gradient(log_abs_det, {X}, {{"X", transpose(inverse(X))}});
+    const CheckReport slip = check_gradient(log_abs_det, {X}, {{"X", inverse(X)}});
+    std::cout << "» the claim X⁻ᵀ\n" << right << "» the claim X⁻¹\n" << slip;
+    t.claim(std::abs(det(X).item() + 4) <= 1e-12 && std::isnan(log(det(X)).item()) &&
+                std::abs(log_abs_det({X}).item() - std::log(4.0)) <= 1e-12,
+            "det X = −4 < 0: log(det X) is NaN, log|det X| = log 4 is not");
+    t.claim(right.ok(), "check_gradient accepts ∂ log|det X|/∂X = X⁻ᵀ");
+    t.claim(!slip.ok() && says(slip, "transposed"),
+            "check_gradient refuses X⁻¹: the true gradient transposed");
+    // On a symmetric matrix X⁻¹ and X⁻ᵀ are equal, and the slip would go unnoticed.
+    const Tensor symmetric = (X + transpose(X)).name("X");
+    t.claim(check_gradient(log_abs_det, {symmetric}, {{"X", inverse(symmetric)}}).ok(),
+            "on the symmetric X + Xᵀ, X⁻¹ = X⁻ᵀ passes too: check on a matrix that is not");
+    t.claim(gradcheck(log_abs_det, {X}).ok,
+            "gradcheck: the engine's ∂ log|det X|/∂X agrees with central differences");
+  }
 
   return t.finish();
 }

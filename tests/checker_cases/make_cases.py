@@ -366,6 +366,9 @@ def ng_logistic():
         expressible="workaround",
         workaround="Σ_{j≥1} θⱼ² and [0; θ₁; …] written with a constant 0/1 column R that leaves the intercept out",
         missing=["indexing/slicing"],
+        direct={"expr": "h = sigmoid(X @ theta); -mean(y * log(h) + (1 - y) * log(1 - h)) "
+                        "+ lam / (2 * 6) * sum(theta[1:]^2)",
+                "claims": {"theta": "transpose(X) @ (h - y) / 6 + lam / 6 * concat([zeros(1, 1), theta[1:]])"}},
     )
 
 
