@@ -112,15 +112,17 @@ Picks picks(const IndexRule& rule, const Shape& x_shape, std::int64_t first,
     throw ShapeError(std::string(rule.op) + ": the index tensors broadcast to " +
                      to_string(p.shape) + ", more than the " + std::to_string(max_elements()) +
                      " elements a tensor may have here");
+  const auto named = [&](std::size_t j) {
+    return named_axes.empty() ? first + static_cast<std::int64_t>(j) : named_axes[j];
+  };
+  if (indices.size() == 1) {  // x[idx], an embedding lookup: the rows are idx's own numbers
+    p.rows = whole_indices(rule, indices[0], x_shape[first], named(0));
+    return p;
+  }
   p.rows.assign(numel(p.shape), 0);
   for (std::size_t j = 0; j < indices.size(); ++j) {
     const std::int64_t axis = first + static_cast<std::int64_t>(j);
-    const std::vector<std::int64_t> v =
-        whole_indices(rule, indices[j], x_shape[axis], named_axes.empty() ? axis : named_axes[j]);
-    if (indices.size() == 1 && indices[j].shape() == p.shape) {
-      p.rows = v;
-      break;
-    }
+    const std::vector<std::int64_t> v = whole_indices(rule, indices[j], x_shape[axis], named(j));
     // rows = rows · size + i_j, in the row-major order of the merged axes.
     const std::vector<std::int64_t> zero(p.shape.size(), 0);
     kernels::broadcast_loop(p.shape, kernels::broadcast_strides(indices[j].shape(), p.shape), zero,
@@ -239,8 +241,8 @@ Range range_of(const Slice& s, std::int64_t size) {
   return {start, stop > start ? (stop - start - 1) / s.step + 1 : 0};
 }
 
-// The planes of G (numel(before) blocks of `length`) copied, or added, to positions
-// start, start + step, … of an axis of `size`; and the reverse, read back from there.
+// Positions start, start + step, … of an axis of `size` (in each of `outer` blocks, `inner`
+// numbers each) read into a packed tensor, or (into_axis) the packed one written back there.
 template <class T>
 void strided_planes(const T* from, T* to, std::int64_t outer, std::int64_t size, std::int64_t inner,
                     Range r, std::int64_t step, bool into_axis) {
