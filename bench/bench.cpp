@@ -182,7 +182,7 @@ void lstm_step_workload() {
   emit("lstm_step_fwd_bwd_b32_i64_h128", 1e6 * median_seconds([&] {
          for (Tensor* t : {&wx, &wh, &b}) t->reset_grad();
          const Tensor a = matmul(x, wx) + matmul(h, wh) + b;
-         const auto gate = [&](std::int64_t k) { return narrow(a, 1, k * H, H); };
+         const auto gate = [&](std::int64_t k) { return slice(a, 1, k * H, (k + 1) * H); };
          const Tensor i = sigmoid(gate(0)), f = sigmoid(gate(1)), o = sigmoid(gate(2));
          const Tensor g = tanh(gate(3));
          const Tensor c2 = f * c + i * g;

@@ -13,6 +13,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/join.hpp"
 #include "ops/layers.hpp"
 #include "ops/linalg.hpp"
@@ -379,6 +380,36 @@ const std::vector<Builtin>& builtins() {
        }},
       {"embedding", {"W", "idx"}, {}, "",
        [](Arguments& a) -> Value { return embedding(a.tensor("W"), a.tensor("idx")); }},
+      {"arange", {"start"}, {"stop", "step"},
+       "a constant: arange(n) is 0, 1, …, n − 1; arange(start, stop, step) as torch.arange",
+       [](Arguments& a) -> Value {
+         if (!a.has("stop")) {
+           if (a.has("step")) a.fail(a.expr("step"), "a step needs a stop: arange(start, stop, step)");
+           return arange(a.number("start"), a.dtype());
+         }
+         return arange(a.number("start"), a.number("stop"), a.has("step") ? a.number("step") : 1.0,
+                       a.dtype());
+       }},
+      {"zeros", {"shape"}, {}, "a constant of zeros: zeros(2, 3) or zeros([2, 3])",
+       [](Arguments& a) -> Value { return zeros(a.sizes("shape"), a.dtype()); }, true},
+      {"ones", {"shape"}, {}, "a constant of ones: ones(2, 3) or ones([2, 3])",
+       [](Arguments& a) -> Value { return ones(a.sizes("shape"), a.dtype()); }, true},
+      {"one_hot", {"y", "n"}, {}, "[S…] → [S…, n]",
+       [](Arguments& a) -> Value { return one_hot(a.tensor("y"), a.integer("n")); }},
+      {"index_add", {"target", "idx", "source"}, {"axis"},
+       "axis 0 (rows) by default; repeats add up",
+       [](Arguments& a) -> Value {
+         return index_add(a.tensor("target"), a.tensor("idx"), a.tensor("source"),
+                          a.integer("axis", 0));
+       }},
+      {"gather", {"x", "axis", "idx"}, {}, "idx has x's axes; the result idx's shape",
+       [](Arguments& a) -> Value {
+         return gather(a.tensor("x"), a.integer("axis"), a.tensor("idx"));
+       }},
+      {"scatter_add", {"x", "axis", "idx", "src"}, {}, "torch.scatter_add",
+       [](Arguments& a) -> Value {
+         return scatter_add(a.tensor("x"), a.integer("axis"), a.tensor("idx"), a.tensor("src"));
+       }},
       {"grad", {"of", "wrt"}, {}, "∂of/∂wrt (of: one number), itself differentiable", gradient},
   };
   return table;

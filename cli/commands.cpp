@@ -68,6 +68,11 @@ Expressions:
   a > b          1 where true, 0 elsewhere (no gradient); also < >= <= == !=,
                  binding more loosely than arithmetic: x - 1 > 0 is (x - 1) > 0
   h = …; …       named steps before the value: claim them, see them in diagrams
+  x[1:-1, ::2]   subscripts as torch reads them, binding tightest (x[0][1]): a
+                 number picks an entry and drops its axis, start:stop:step slices,
+                 x[idx] picks rows (idx: a tensor of indices), x[arange(n), y]
+                 picks x[i, y[i]] for each i; None adds an axis of size 1, ...
+                 stands for as many ':' as the other subscripts leave: y[..., None]
   f(a, k=v)      functions, with keyword arguments; sizes as 2 or [2, 1];
                  modes as bare words or strings: padding_mode=reflect
   ∘ · − ≥ ≤ ≠    accepted for * @ - >= <= != (formulas pasted from text)

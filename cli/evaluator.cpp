@@ -13,6 +13,7 @@
 #include "engine/errors.hpp"
 #include "ops/compare.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/matmul.hpp"
 
 namespace gradlab::cli {
@@ -111,6 +112,10 @@ class Evaluator {
         return binary(e);
       case Expr::Kind::call:
         return call(e);
+      case Expr::Kind::subscript:
+        return subscript(e);
+      case Expr::Kind::slice:  // (the parser makes them only inside a subscript)
+        throw ExprError("a slice start:stop:step is only for subscripts, as in x[1:3]", e.offset);
     }
     throw ExprError("unknown kind of expression", e.offset);
   }
@@ -208,6 +213,51 @@ class Evaluator {
       if (op == "==") return Value(equal(x, y));
       return Value(not_equal(x, y));
     });
+  }
+
+  // x[s₀, s₁, …] as torch reads it (ops/indexing.hpp): a number selects (its axis is
+  // dropped), a slice slices, a tensor of indices picks; x[arange(n), y] picks x[i, y[i]];
+  // None is a new axis of size 1 and ... as many ':' as the other subscripts leave.
+  Value subscript(const Expr& e) {
+    const Value base = eval(e.args[0]);
+    std::vector<Subscript> items;
+    for (std::size_t i = 1; i < e.args.size(); ++i) {
+      const Expr& item = e.args[i];
+      if (item.kind == Expr::Kind::slice) {
+        Slice s;
+        for (std::size_t k = 0; k < item.args.size(); ++k) {
+          const std::string& part = item.keywords[k];
+          const double v = number(item.args[k], "a slice's " + part);
+          if (v != std::floor(v))
+            throw ExprError("a slice's " + part + " must be a whole number, got " +
+                                (std::ostringstream() << v).str(),
+                            item.args[k].offset);
+          // (Bounds past either end are clamped anyway; so is a step past any axis.)
+          const auto whole = static_cast<std::int64_t>(std::clamp(v, -1e15, 1e15));
+          if (part == "start")
+            s.start = whole;
+          else if (part == "stop")
+            s.stop = whole;
+          else
+            s.step = whole;
+        }
+        items.emplace_back(s);
+        continue;
+      }
+      if (item.kind == Expr::Kind::name && (item.text == "..." || item.text == "None")) {
+        if (item.text == "...") items.emplace_back(all_axes);
+        else items.emplace_back(new_axis);  // torch's None: a new axis of size 1
+        continue;
+      }
+      const Value v = eval(item);
+      const double* d = std::get_if<double>(&v);
+      if (d && *d == std::floor(*d) && std::abs(*d) <= 1e15)
+        items.emplace_back(static_cast<std::int64_t>(*d));
+      else  // a tensor of indices; or a number the op refuses, naming it (0.5, 1e300)
+        items.emplace_back(as_tensor(v, env_.dtype));
+    }
+    const Tensor x = as_tensor(base, env_.dtype);
+    return guarded(e, [&] { return Value(gradlab::index(x, items)); });
   }
 
   Value product(const Tensor& a, const Tensor& b, const Expr& e) {

@@ -16,7 +16,11 @@
 //   sum      := product { ('+' | '-') product }
 //   product  := unary { ('*' | '/' | '@') unary }  * is the Hadamard product, @ matmul
 //   unary    := '-' unary | power                  so -x^2 is -(x^2)
-//   power    := primary [ '^' unary ]              right-associative: x^-1, 2^3^2
+//   power    := postfix [ '^' unary ]              right-associative: x^-1, 2^3^2
+//   postfix  := primary { '[' item { ',' item } ']' }   x[0], x[1:-1, ::2], x[idx], x[0][1]:
+//                                                  binds tightest, so -x[0]^2 is -((x[0])^2)
+//   item     := compare | [ compare ] ':' [ compare ] [ ':' [ compare ] ] | '...'
+//                                                  start:stop:step; None is a new axis
 //   primary  := NUMBER | NAME | STRING | NAME '(' [ argument { ',' argument } ] ')'
 //             | '(' compare ')' | '[' [ compare { ',' compare } ] ']'   (sizes: stride=[2, 1])
 //   argument := [ NAME '=' ] compare                keyword arguments by name
@@ -55,12 +59,14 @@ std::string explain(const ExprError& error, const std::string& source);
 // ---- the tree ----
 
 struct Expr {
-  enum class Kind { number, name, string, list, negate, binary, call };
+  enum class Kind { number, name, string, list, negate, binary, call, subscript, slice };
   Kind kind = Kind::number;
   double number = 0;                       // Kind::number
   std::string text = {};                   // a name, a string, a function's name or an operator
-  std::vector<Expr> args = {};             // operands, list items or a call's arguments
-  std::vector<std::string> keywords = {};  // for a call, one per argument: "" when positional
+  std::vector<Expr> args = {};             // operands, list items, a call's arguments, or a
+                                           // subscript's tensor and then its items
+  std::vector<std::string> keywords = {};  // for a call, one per argument: "" when positional;
+                                           // for a slice, its parts given: "start", "stop", "step"
   std::size_t offset = 0;          // where error messages point (an operator, a name)
   std::size_t begin = 0, end = 0;  // the source range it was parsed from
   std::size_t height = 1;          // of the tree below it; the parser caps it (see max_height)

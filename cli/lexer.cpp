@@ -84,6 +84,9 @@ std::vector<Token> tokenize(const std::string& s) {
     } else if (const Alias* a = alias_at(s, i)) {
       i += std::strlen(a->typeset);
       tokens.push_back({Token::Kind::symbol, a->ascii, 0, start, i});
+    } else if (s.compare(i, 3, "...") == 0) {  // x[..., 0]: as many ':' as the axes left
+      i += 3;
+      tokens.push_back({Token::Kind::symbol, "...", 0, start, i});
     } else if (is_digit(s, i) || (c == '.' && is_digit(s, i + 1))) {
       while (is_digit(s, i)) ++i;
       if (i < s.size() && s[i] == '.') ++i;
@@ -121,7 +124,7 @@ std::vector<Token> tokenize(const std::string& s) {
       tokens.push_back({Token::Kind::symbol, s.substr(start, 2), 0, start, i});
     } else if (c == '!') {
       throw ExprError("unexpected character '!' (not equal is written !=)", start, true);
-    } else if (c != '\0' && std::strchr("+-*/@^(),;=[]<>", c)) {
+    } else if (c != '\0' && std::strchr("+-*/@^(),;=[]<>:", c)) {
       ++i;
       tokens.push_back({Token::Kind::symbol, std::string(1, c), 0, start, i});
     } else {

@@ -86,7 +86,7 @@ class Parser {
   }
 
   Expr power() {
-    Expr base = primary();
+    Expr base = subscripted();
     if (!is(peek(), "^")) return base;
     const Nesting nested(*this, peek());  // x^1^1^…: each ^ recurses through unary()
     return binary(std::move(base), &Parser::unary);  // the exponent may itself be -1 or x^2
@@ -131,6 +131,58 @@ class Parser {
         break;
     }
     fail("expected a number, a name or '(', found " + describe(t), t);
+  }
+
+  // primary { '[' item { ',' item } ']' }: x[0], x[1:-1, ::2], x[idx], x[0][1].
+  Expr subscripted() {
+    Expr e = primary();
+    while (is(peek(), "[")) {
+      const Token open = take();
+      const Nesting nested(*this, open);
+      Expr s{.kind = Expr::Kind::subscript, .offset = open.begin, .begin = e.begin};
+      s.args.push_back(std::move(e));
+      if (is(peek(), "]")) fail("expected an index or a slice such as 1:3 inside '[ ]'", peek());
+      while (true) {
+        s.args.push_back(subscript_item());
+        if (!is(peek(), ",")) break;
+        take();
+      }
+      expect("]", "to close the '[' at " + where(source_, locate(source_, open.begin)) + " (or ',')");
+      s.end = tokens_[pos_ - 1].end;
+      e = capped(std::move(s));
+    }
+    return e;
+  }
+
+  // An index (any expression) or a slice [start] ':' [stop] [':' [step]], whose parts
+  // present are named in `keywords`.
+  Expr subscript_item() {
+    const Token first = peek();
+    if (is(first, "...")) {
+      take();
+      return Expr{.kind = Expr::Kind::name, .text = "...", .offset = first.begin,
+                  .begin = first.begin, .end = first.end};
+    }
+    Expr start;
+    const bool has_start = !is(first, ":");
+    if (has_start) start = comparison();
+    if (!is(peek(), ":")) return start;
+    Expr slice{.kind = Expr::Kind::slice, .offset = first.begin, .begin = first.begin};
+    if (has_start) {
+      slice.args.push_back(std::move(start));
+      slice.keywords.push_back("start");
+    }
+    const auto ends_part = [this] { return is(peek(), ":") || is(peek(), ",") || is(peek(), "]"); };
+    for (const char* part : {"stop", "step"}) {
+      if (!is(peek(), ":")) break;
+      take();
+      if (ends_part()) continue;
+      slice.args.push_back(comparison());
+      slice.keywords.push_back(part);
+    }
+    if (is(peek(), ":")) fail("a slice has at most three parts, start:stop:step", peek());
+    slice.end = tokens_[pos_ - 1].end;
+    return capped(std::move(slice));
   }
 
   Expr call(const Token& name) {

@@ -10,6 +10,7 @@
 #include "engine/kernels.hpp"
 #include "ops/compare.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/reduce.hpp"
 #include "ops/reductions.hpp"
 #include "ops/shape.hpp"
@@ -421,98 +422,19 @@ Tensor dropout(const Tensor& x, double p, std::uint64_t seed, Here where) {
 
 // ---- embedding ----
 
-namespace {
-
-std::string position(const Shape& shape, std::int64_t flat) {
-  std::vector<std::int64_t> at(shape.size());
-  for (std::size_t k = shape.size(); k-- > 0;) {
-    at[k] = flat % shape[k];
-    flat /= shape[k];
-  }
-  std::string text = "[";
-  for (std::size_t k = 0; k < at.size(); ++k) text += (k ? ", " : "") + std::to_string(at[k]);
-  return text + "]";
-}
-
-// The rows idx picks, each checked: a whole number in [0, rows).
-std::vector<std::int64_t> rows_of(const char* op, const Tensor& indices, std::int64_t rows) {
-  const std::vector<double> values = indices.values();
-  std::vector<std::int64_t> picked(values.size());
-  const auto refuse = [&](std::size_t k, const std::string& why) {
-    std::ostringstream message;
-    message << op << ": the index " << values[k] << " at position "
-            << position(indices.shape(), static_cast<std::int64_t>(k)) << why;
-    throw IndexError(message.str());
-  };
-  for (std::size_t k = 0; k < values.size(); ++k) {
-    const double v = values[k];
-    if (v != std::floor(v) || !std::isfinite(v)) [[unlikely]]
-      refuse(k, " is not a whole number");
-    if (v < 0 || v >= static_cast<double>(rows)) [[unlikely]]
-      refuse(k, " is out of range for " + std::to_string(rows) + " rows (0 to " +
-                    std::to_string(rows - 1) + ")");
-    picked[k] = static_cast<std::int64_t>(v);
-  }
-  return picked;
-}
-
-// G's rows added back into a [rows, D] table: embedding's gradient, and embedding's its.
-Tensor add_rows(const Tensor& g, const Tensor& indices, std::int64_t rows);
-
-}  // namespace
-
-// W[idx] and its adjoint each other: a row copied forward is a row added back.
+// W[idx], the row pick of ops/indexing drawn under its own name; its gradient adds G's rows
+// back into zeros (index_add), a row picked twice getting both.
 const OpInfo embedding_op{"embedding", "W[idx]: the rows of W [V, D] that idx picks",
-                          {"∂W = G's rows added into the rows idx picks (repeats add up)",
+                          {"∂W = index_add(zeros, idx, G) (index_backward): G's rows added "
+                           "into the rows idx picks (repeats add up)",
                            "∂idx: none (indices)"}};
-const OpInfo embedding_backward_op{"embedding_backward",
-                                   "G's rows added into the rows idx picks (embedding's gradient)",
-                                   {"∂G = (the incoming gradient)[idx]", "∂idx: none (indices)"}};
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, Here where) {
   const CallSite site(where, __func__);
   if (weight.dim() != 2)
     throw ShapeError("embedding: W must be a matrix [V, D], got " + to_string(weight.shape()) +
                      " (indices " + to_string(indices.shape()) + ")");
-  const std::int64_t rows = weight.shape()[0], d = weight.shape()[1];
-  const std::vector<std::int64_t> picked = rows_of("embedding", indices, rows);
-  Shape shape = indices.shape();
-  shape.push_back(d);
-  Tensor out = empty(shape, weight.dtype());
-  kernels::dispatch(weight.dtype(), [&]<class T>(T) {
-    const T* w = weight.data<T>();
-    T* o = out.data<T>();
-    for (std::size_t k = 0; k < picked.size(); ++k)
-      std::copy_n(w + picked[k] * d, d, o + static_cast<std::int64_t>(k) * d);
-  });
-  return record(embedding_op, out, {weight, indices}, [rows](const BackwardContext& c) {
-    Grads g(2);
-    if (c.needs(0)) g[0] = add_rows(c.grad, c.inputs[1], rows);
-    if (c.needs(1)) g[1] = zeros_like(c.inputs[1]);
-    return g;
-  });
+  return detail::embedding_rows(embedding_op, weight, indices);
 }
-
-namespace {
-
-Tensor add_rows(const Tensor& g, const Tensor& indices, std::int64_t rows) {
-  const std::int64_t d = g.shape().back();
-  const std::vector<std::int64_t> picked = rows_of("embedding", indices, rows);
-  Tensor out = zeros({rows, d}, g.dtype());
-  kernels::dispatch(g.dtype(), [&]<class T>(T) {
-    const T* in = g.data<T>();
-    T* o = out.data<T>();
-    for (std::size_t k = 0; k < picked.size(); ++k)
-      for (std::int64_t j = 0; j < d; ++j) o[picked[k] * d + j] += in[static_cast<std::int64_t>(k) * d + j];
-  });
-  return record(embedding_backward_op, out, {g, indices}, [](const BackwardContext& c) {
-    Grads gs(2);
-    if (c.needs(0)) gs[0] = embedding(c.grad, c.inputs[1]);
-    if (c.needs(1)) gs[1] = zeros_like(c.inputs[1]);
-    return gs;
-  });
-}
-
-}  // namespace
 
 }  // namespace gradlab

@@ -81,9 +81,9 @@ struct Positions {
 //   scatter(g)[positions[k]] += g[k]          (its gradient: back to where each max was)
 Tensor scatter(const Tensor& g, const Positions& positions, const Shape& shape);
 
-const OpInfo gather_op{"gather", "x at listed positions (max pooling's winners)",
+const OpInfo gather_op{"take", "x at listed positions (max pooling's winners), as torch.take",
                        {"∂x = scatter(G): back to where each value came from"}};
-const OpInfo scatter_op{"scatter", "g added into zeros at listed positions", {"∂g = gather(G)"}};
+const OpInfo scatter_op{"scatter", "g added into zeros at listed positions", {"∂g = take(G)"}};
 
 // gather, recorded as `op`: max pooling records its own name, its backward the same scatter.
 Tensor gather(const Tensor& x, const Positions& positions, const Shape& shape,

@@ -6,6 +6,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/join.hpp"
 #include "ops/layers.hpp"
 #include "ops/linalg.hpp"
@@ -32,6 +33,7 @@ using Binary = Tensor (*)(const Tensor&, const Tensor&, Here);
     reinterpret_cast<const void*>(static_cast<Unary>(&sign)),              // compare
     reinterpret_cast<const void*>(&conv2d),                                // conv
     reinterpret_cast<const void*>(static_cast<Unary>(&sigmoid)),           // elementwise
+    reinterpret_cast<const void*>(&one_hot),                               // indexing
     reinterpret_cast<const void*>(&upsample),                              // join
     reinterpret_cast<const void*>(static_cast<Unary>(&gelu)),              // layers
     reinterpret_cast<const void*>(static_cast<Unary>(&det)),               // linalg

@@ -593,6 +593,88 @@ BOOST_AUTO_TEST_CASE(joining_in_a_grad_document) {
   }
 }
 
+// Indexing (issue 18): subscripts as torch reads them, binding tightest; arange, zeros, ones,
+// one_hot, index_add, gather, scatter_add; bad indices named, syntax errors with the caret.
+BOOST_AUTO_TEST_CASE(indexing_in_a_grad_document) {
+  const json x = {{1, 2, 3}, {4, 5, 6}};
+  const json s = ok("grad", {{"expr", "sum(x[1:, ::2] * 2) + x[-1][0] + x[0, -1]"}, {"inputs", {{"x", x}}}});
+  check_close(s["value"], 2 * (4 + 6) + 4 + 3, 0, "value");
+  check_close(s["grads"]["x"], {{0, 0, 1}, {3, 0, 2}}, 0, "∂x: G back in place");
+  // x[arange(n), y] picks x[i, y[i]]; W[idx] is an embedding lookup (a row twice: both).
+  const json p = ok("grad", {{"expr", "sum(x[arange(2), y]) + sum(W[idx] ^ 2)"},
+                             {"inputs", {{"x", x}, {"W", {{1, 2}, {3, 4}}}}},
+                             {"constants", {{"y", {2, -3}}, {"idx", {{1, 1}, {0, -1}}}}}});
+  check_close(p["value"], 3 + 4 + 3 * 25 + 5, 0, "value");
+  check_close(p["grads"]["x"], {{0, 0, 1}, {1, 0, 0}}, 0, "∂x");
+  check_close(p["grads"]["W"], {{2, 4}, {18, 24}}, 0, "∂W");
+  // -x[0]^2 is -((x[0])^2); x[:, 0][1:] chains.
+  check_close(ok("grad", {{"expr", "-x[0]^2"}, {"inputs", {{"x", {3, 2}}}}})["value"], -9.0, 0);
+  check_close(ok("grad", {{"expr", "x[:, 0][1:]"}, {"inputs", {{"x", x}}}})["value"], {4}, 0);
+  // None adds an axis, ... stands for the axes left: one_hot's reading y[..., None] == arange(3).
+  check_close(ok("grad", {{"expr", "x[..., 0] * x[None, 1][0, 0]"}, {"inputs", {{"x", x}}}})["value"], {4, 16}, 0);
+  check_close(ok("grad", {{"expr", "sum(x * (y[..., None] == arange(3)))"}, {"inputs", {{"x", x}}},
+                          {"constants", {{"y", {2, 0}}}}})["value"],
+              3 + 4, 0);
+  // A step or a constant of one number may be an index or a bound.
+  check_close(ok("grad", {{"expr", "k = 1; x[k, :k + 1]"}, {"inputs", {{"x", x}}}})["value"], {4, 5}, 0);
+  const json f = ok("grad", {{"expr", "sum(one_hot(y, 3) * x) + sum(gather(x, 1, i)) + "
+                                      "sum(index_add(x, j, x[0:1] * 3)) + sum(scatter_add(x, 0, i, x))"},
+                             {"inputs", {{"x", x}}},
+                             {"constants", {{"y", {2, 0}}, {"i", {{0}, {1}}}, {"j", {1}}}}});
+  check_close(f["value"], (3 + 4) + (1 + 5) + (21 + 18) + (21 + 1 + 4), 0, "value");
+  check_close(f["grads"]["x"], {{7, 5, 6}, {4, 3, 2}}, 0, "∂x");
+  check_close(ok("grad", {{"expr", "sum(zeros(2, 3) + ones([3]) * arange(3)) + sum(arange(1, 2, 0.5))"},
+                          {"inputs", {{"x", {1}}}}})["value"],
+              2 * (0 + 1 + 2) + (1 + 1.5), 0, "value");
+}
+
+BOOST_AUTO_TEST_CASE(indexing_errors_name_the_op_the_position_and_the_bound) {
+  const json inputs = {{"x", {{1, 2, 3}, {4, 5, 6}}}};
+  const auto refused_expr = [&](const std::string& expr, const std::string& says) {
+    refused_here(run_cli({"grad"}, json({{"expr", expr}, {"inputs", inputs}, {"constants", {{"i", {0, 2}}}}}).dump()),
+                 says);
+  };
+  refused_expr("x[2]", "index: the index 2 is out of range for axis 0 of size 2 (-2 to 1) (in 'x[2]', column 2)");
+  refused_expr("x[0, i + 1]", "index: the index 3 at position [1] is out of range for axis 1 of size 3 (-3 to 2)");
+  refused_expr("x[0.5]", "index: the index 0.5 at position [] is not a whole number");
+  refused_expr("x[1e300]", "is out of range for axis 0 of size 2");
+  refused_expr("x[0, 0, 0]", "index: 3 subscripts for [2, 3], which has 2 axes");
+  refused_expr("x[::-1]", "slice: the step must be at least 1, got -1");
+  refused_expr("x[0:1.5]", "a slice's stop must be a whole number, got 1.5 (column 5)");
+  refused_expr("x[0:x]", "a slice's stop must be a plain number");
+  refused_expr("x[i, arange(3)]", "index: shapes cannot be broadcast together: [2] and [3]");
+  refused_expr("one_hot(i, 2)", "one_hot: the index 2 at position [1] is out of range for 2 classes (0 to 1)");
+  refused_expr("gather(x, 1, [[3]])", "a list [ … ] is only for sizes");
+  refused_expr("gather(x, 1, x)", "gather: the index 3 at position [0, 2] is out of range for axis 1 of size 3 (0 to 2)");
+  refused_expr("index_add(x, i, x)", "index_add: the index 2 at position [1] is out of range for axis 0 of size 2 (0 to 1)");
+  refused_expr("scatter_add(x, 0, x, x)", "scatter_add: the index 2 at position [0, 1]");
+  refused_expr("arange(1, step=2)", "arange: a step needs a stop");
+  refused_expr("x[..., ...]", "index: all_axes (...) may stand only once");
+  refused_expr("arange(0, 1, 0)", "arange: the step must not be 0");
+  // Index tensors that broadcast to more picks than a tensor may hold: refused before any is made.
+  refused_here(run_cli({"grad"}, json({{"expr", "x[a, b]"}, {"inputs", inputs},
+                                       {"constants", {{"a", std::vector<std::vector<double>>(4000, {0.0})},
+                                                      {"b", std::vector<double>(4000, 0.0)}}}}).dump()),
+               "index: the index tensors broadcast to [4000, 4000], more than the 10000000 elements");
+  // Syntax errors: the caret under the column.
+  for (const auto& [expr, column] : std::vector<std::pair<std::string, int>>{
+           {"x[]", 3}, {"x[0", 4}, {"x[1:2:3:4]", 8}, {"x[0,]", 5}, {"x[:, ]", 6}, {"x[0)", 4},
+           {"x[....]", 6}, {"sum(...)", 5}}) {
+    const Run r = run_cli({"grad"}, json({{"expr", expr}, {"inputs", inputs}}).dump());
+    BOOST_TEST(r.status == 2, expr);
+    BOOST_TEST(r.err.find("syntax error at column " + std::to_string(column) + ": ") != std::string::npos,
+               expr << " → " << r.err);
+    BOOST_TEST(r.err.find("\n    " + expr + "\n" + std::string(3 + column, ' ') + "^") != std::string::npos,
+               expr << " → " << r.err);
+  }
+  // --help lists the new functions and the subscripts.
+  const Run help = run_cli({"--help"});
+  for (const char* f : {"arange(start", "zeros(shape…)", "ones(shape…)", "one_hot(y, n)",
+                        "index_add(target, idx, source, axis=…)", "gather(x, axis, idx)",
+                        "scatter_add(x, axis, idx, src)", "x[1:-1, ::2]", "x[arange(n), y]", "y[..., None]"})
+    BOOST_TEST(help.out.find(f) != std::string::npos, f);
+}
+
 // PyTorch's conventions (issue 18): matmul of vectors and broadcast batches, conv_transpose2d's
 // positional order, expand with -1, mse_loss broadcasting, sums over several axes, float32
 // promoted with float64, cross_entropy's ignore_index and probability targets.

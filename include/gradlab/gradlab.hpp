@@ -37,6 +37,7 @@
 //   ops/pad.hpp           pad (zeros, reflect, replicate, circular) and its gradient unpad
 //   ops/pool.hpp          max_pool2d, avg_pool2d
 //   ops/join.hpp          concat, stack, upsample, narrow
+//   ops/indexing.hpp      slice, select, index (x[…]), gather, index_add, scatter_add, arange, one_hot
 //   ops/reduce.hpp        sum, mean, sum_to
 //   ops/shape.hpp         reshape, expand, transpose, flip, flatten, to(dtype)
 //   ops/loss.hpp          softmax, log_softmax, mse_loss, cross_entropy
@@ -58,6 +59,7 @@
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/indexing.hpp"
 #include "ops/join.hpp"
 #include "ops/layers.hpp"
 #include "ops/linalg.hpp"
