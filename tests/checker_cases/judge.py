@@ -9,7 +9,11 @@ unless what it misses (its `missing` list) matches a --may-wait pattern: ops sti
 written. The runner tolerates a formula that waits, so those cases are run again on their own
 (copied into a scratch folder) and any line of the runner saying that one waits is a failure.
 
-Usage: judge.py GRADLAB_BINARY RUNNER [CASES_DIR] [--may-wait REGEX]..."""
+A case named by --ill-formed has a direct spelling that no array library accepts (a shape
+NumPy and torch refuse to broadcast, say): gradlab must refuse it too, with exit status 2
+and a line naming the shapes, and the rest of that case is judged without it.
+
+Usage: judge.py GRADLAB_BINARY RUNNER [CASES_DIR] [--may-wait REGEX]... [--ill-formed NAME]..."""
 import glob, json, os, re, shutil, subprocess, sys, tempfile
 
 args = sys.argv[1:]
@@ -17,6 +21,11 @@ may_wait = []
 while "--may-wait" in args:
     i = args.index("--may-wait")
     may_wait.append(args[i + 1])
+    del args[i:i + 2]
+ill_formed = []
+while "--ill-formed" in args:
+    i = args.index("--ill-formed")
+    ill_formed.append(args[i + 1])
     del args[i:i + 2]
 binary, runner = args[0], args[1]
 cases = args[2:3]
@@ -31,7 +40,26 @@ def run_runner(folder=None):
                           text=True)
 
 
-run = run_runner(cases[0] if cases else None)
+# The runner reads the cases beside it when no folder is given (its README says so).
+folder = cases[0] if cases else os.path.dirname(os.path.abspath(runner))
+keep = tempfile.TemporaryDirectory()
+for name in ill_formed:
+    path = os.path.join(folder, name + ".json")
+    case = json.load(open(path, encoding="utf-8"))
+    direct = case.pop("direct")
+    document = dict(case["doc"], expr=direct["expr"], constants=direct.get("constants", {}))
+    document["claims"] = direct["claims"]
+    refused = subprocess.run([binary, "check"], input=json.dumps(document), capture_output=True,
+                             text=True)
+    if refused.returncode != 2 or "cannot be broadcast" not in refused.stderr:
+        sys.exit(f"{name}: its ill-formed direct spelling was not refused with the shapes "
+                 f"(exit {refused.returncode}): {refused.stdout}{refused.stderr}")
+    print(f"{name} [direct spelling, ill-formed]: refused as it should be: {refused.stderr.strip()}")
+    if not os.listdir(keep.name):
+        for other in glob.glob(os.path.join(folder, "*.json")):
+            shutil.copy(other, keep.name)
+    json.dump(case, open(os.path.join(keep.name, name + ".json"), "w", encoding="utf-8"))
+run = run_runner(keep.name if ill_formed else cases[0] if cases else None)
 print(run.stdout + run.stderr)
 named = re.search(r"^(\d+)/(\d+) slips named", run.stdout, re.M)
 if run.returncode != 0 or not named:
@@ -41,12 +69,10 @@ if share < 0.9:
     sys.exit(f"only {share:.0%} of the slips named, fewer than 90%")
 print(f"{share:.0%} of the slips named")
 
-# The runner reads the cases beside it when no folder is given (its README says so).
-folder = cases[0] if cases else os.path.dirname(os.path.abspath(runner))
 must_run = []
 for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
     case = json.load(open(path, encoding="utf-8"))
-    if case.get("expressible") != "no" and not case.get("direct"):
+    if case.get("expressible") != "no" and not case.get("direct") or case["id"] in ill_formed:
         continue
     if any(re.search(p, m) for p in may_wait for m in case.get("missing", [])):
         continue
