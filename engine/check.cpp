@@ -45,6 +45,14 @@ std::string element(const std::string& name, const std::vector<std::int64_t>& in
   return name + to_string(index);
 }
 
+// t's numbers as doubles; a copy of the memory when t is float64 (values() reads them one
+// by one, slow for the million elements of a large check).
+Values numbers(const Tensor& t) {
+  if (t.dtype() != DType::float64) return t.values();
+  const double* p = t.data<double>();
+  return Values(p, p + t.numel());
+}
+
 double norm_inf(const Values& v) {
   double m = 0;
   for (const double x : v) m = std::max(m, std::abs(x));
@@ -479,7 +487,7 @@ class Checker {
       for (std::size_t k = graph_.size(); k-- > 0;) {
         const Node* n = graph_[k].node();
         if (!n || s2[k].empty() || !g[k].defined()) continue;
-        const Values gk = g[k].values();
+        const Values gk = numbers(g[k]);
         for (std::size_t e = 0; e < gk.size(); ++e) s2[k][e] = std::max(s2[k][e], gk[e] * gk[e]);
         const std::vector<Values> sent = squared_backward(k, s2[k]);
         for (std::size_t i = 0; i < sent.size(); ++i) {
@@ -511,7 +519,7 @@ class Checker {
     const auto add_squares = [&](const Grads& g, const std::function<double(std::size_t)>& weight) {
       for (std::size_t i = 0; i < m; ++i) {
         if (!sends(i, g)) continue;
-        const Values r = g[i].values();
+        const Values r = numbers(g[i]);
         if (out[i].empty()) out[i].assign(r.size(), 0.0);
         for (std::size_t e = 0; e < r.size(); ++e) out[i][e] += r[e] * r[e] * weight(e);
       }
@@ -521,13 +529,9 @@ class Checker {
       return n->backward(BackwardContext{G, y, n->inputs(), n->saved()});
     };
     try {
-      if (m == 1 && elementwise(k)) {  // J is diagonal: its local derivative
-        if (const std::optional<Tensor> d = local_derivative(k, 0)) {
-          Grads g(1);
-          g[0] = *d;
-          add_squares(g, [&](std::size_t e) { return w[e]; });
-          return out;
-        }
+      if (const std::optional<Grads> d = diagonal(k)) {  // J is diagonal: the local derivatives
+        add_squares(*d, [&](std::size_t e) { return w[e]; });
+        return out;
       }
       std::int64_t inputs = 0;
       for (const Tensor& x : n->inputs()) inputs += x.numel();
@@ -559,6 +563,31 @@ class Checker {
       return std::vector<Values>(m);
     }
     return out;
+  }
+
+  // The local derivative of node k with respect to each input that has a gradient, when it
+  // acts elementwise on all of them (relu; a product a ∘ b of two equal shapes).
+  std::optional<Grads> diagonal(std::size_t k) const {
+    const Node* n = graph_[k].node();
+    Grads local(n->inputs().size());
+    for (std::size_t i = 0; i < local.size(); ++i) {
+      if (!n->inputs()[i].requires_grad()) continue;
+      const std::optional<Tensor> d = local_derivative(k, i);
+      if (!d) return {};
+      local[i] = *d;
+    }
+    Values probe(graph_[k].numel());
+    for (std::size_t e = 0; e < probe.size(); ++e) probe[e] = 1.0 + 0.618 * double(e % 7) - 0.25 * double(e % 3);
+    const Tensor g = to(from_vector(probe, graph_[k].shape()), graph_[k].dtype());
+    const Grads sent = n->backward(BackwardContext{g, graph_[k], n->inputs(), n->saved()});
+    for (std::size_t i = 0; i < local.size(); ++i) {
+      if (!local[i].defined()) continue;
+      if (i >= sent.size() || !sent[i].defined() || sent[i].shape() != local[i].shape()) return {};
+      const Values got = numbers(sent[i]), d = numbers(local[i]);
+      for (std::size_t e = 0; e < got.size(); ++e)
+        if (!(std::abs(got[e] - probe[e] * d[e]) <= 1e-9 * std::abs(probe[e] * d[e]) + 1e-300)) return {};
+    }
+    return local;
   }
 
   // The edges (node, input) along which graph_[v] is used.
