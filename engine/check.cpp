@@ -452,6 +452,15 @@ class Checker {
     return std::max(o_.atol, c.rounding.data<double>()[e]) + (c.tolerance - c.atol);
   }
 
+  // Is the true gradient zero but for rounding (within its floor everywhere)?
+  static bool noise(const ClaimReport& c) {
+    if (!c.rounding.defined() || c.rounding.shape() != c.truth.shape()) return false;
+    const Values t = c.truth.values(), floor = c.rounding.values();
+    for (std::size_t e = 0; e < t.size(); ++e)
+      if (std::abs(t[e]) > floor[e]) return false;
+    return true;
+  }
+
   // Note [Rounding floor]
   // A gradient that is zero by cancellation comes out of the engine as rounding noise: for
   // sum(A·x) with A = (0.1, 0.2, −0.3)ᵀ, ∂x = 0.1 + 0.2 − 0.3 is 5.6e-17, not 0, and the noise is
@@ -729,6 +738,10 @@ class Checker {
     if (found.empty()) upstream(c, v, tol, add);
     if (found.empty()) other_variable(c, v, tol, add);
     if (found.empty()) one_hot_difference(c, tol, add);
+    if (found.empty() && noise(c))
+      add("the true gradient is zero: its terms cancel (what is left, at most " + format(norm_inf(c.truth)) +
+              ", is rounding), but your claim is not",
+          {});
     for (const Finding& f : found) {
       c.diagnoses.push_back(f.text);
       if (!c.culprit.defined() && f.culprit.defined()) c.culprit = f.culprit;
@@ -748,7 +761,8 @@ class Checker {
         add("it is zero, but the true gradient is not", {});
         return;
       }
-      if (const std::optional<double> k = tol.scale(claim, truth); k && std::abs(*k - 1) > 1e-9)
+      // (Not when the true gradient is rounding noise: k times noise says nothing.)
+      if (const std::optional<double> k = tol.scale(claim, truth); k && std::abs(*k - 1) > 1e-9 && !noise(c))
         add(scale_story(*k, v), {});
     }
     bool transposed_found = false;
@@ -1438,7 +1452,8 @@ class Checker {
       const Tensor alone = walk(k, ones_like(graph_[k]))[v];
       if (!alone.defined() || tol.close(alone, c.truth)) continue;
       const std::optional<double> scale = tol.scale(c.claimed, alone);
-      if (!scale) continue;
+      // One number is some multiple of any other: only the multiple 1 is evidence then.
+      if (!scale || (c.claimed.numel() == 1 && std::abs(*scale - 1) > 1e-9)) continue;
       const std::string times = std::abs(*scale - 1) < 1e-9 ? "" : " (times " + format(*scale) + ")";
       add(result ? "it lacks the upstream gradient (the seed, dout): your claim is the local "
                    "derivative alone" + times + ", as if the gradient arriving at the output were all "
@@ -1458,7 +1473,8 @@ class Checker {
         add("it is the gradient with respect to " + other + ", not " + c.name, named_.at(other));
         return;
       }
-    for (std::size_t k = 0; k < graph_.size(); ++k)
+    // Not the loss itself: its gradient is the seed, 1, which says nothing of the claim.
+    for (std::size_t k = 0; k + 1 < graph_.size(); ++k)
       if (k != v && graph_[k].requires_grad() && graph_[k].shape() == c.claimed.shape() &&
           true_walk()[k].defined() && tol.close(c.claimed, true_walk()[k])) {
         add("it is the gradient with respect to " + describe(graph_[k]) + ", not " + c.name, graph_[k]);
