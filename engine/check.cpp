@@ -483,10 +483,12 @@ class Checker {
   // would swallow its slips. (J²)ᵀ s² is exact for an elementwise op (s² ∘ its local
   // derivative²) and for a small one (its Jacobian, one backward per output element); for a
   // large one it is the mean of (Jᵀ(r ∘ s))² over random signs r (its expectation; exact
-  // where no element sums several terms, and about 30% off where many are: the floor's 10³ has
-  // room for that). The floor is 10³ rounding units of the largest of: that size, ‖true‖∞
-  // and the largest term from one use (the floor before this one, kept so that no verdict
-  // it gave changes except where cancellation made it too low).
+  // where no element sums several terms, about 30% off where many do, and 0 only when a few
+  // terms cancel under all 24 draws, one chance in 2²⁴ for two). The floor is 10³ rounding
+  // units of the largest of: that size, ‖true‖∞ and the largest term from one use (the floor
+  // before this one, kept so that no verdict it gave changes except where cancellation made
+  // it too low). A sum of n terms rounds to about √n · u of their root sum of squares, so the
+  // 10³ holds for up to ~10⁶ terms summed in one op (more when summed in blocks, as BLAS does).
   const Values& term_sizes(std::size_t v) const {
     if (!term_sizes_) {
       no_grad plain;

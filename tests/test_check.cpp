@@ -337,6 +337,24 @@ BOOST_AUTO_TEST_CASE(a_gradient_zero_by_cancellation_is_zero) {
   }
 }
 
+// The same in a node too large for its Jacobian to be taken row by row (2048 rows: the
+// random-sign estimate of Note [Rounding floor]): a, then −a backwards.
+BOOST_AUTO_TEST_CASE(a_gradient_zero_by_cancellation_in_a_large_node_is_zero) {
+  std::vector<double> a(2048);
+  for (std::size_t i = 0; i < 1024; ++i) {
+    a[i] = 0.001 * double((i * 37) % 1999) - 1.0;
+    a[2047 - i] = -a[i];
+  }
+  const Tensor A = from_vector(a, {2048, 1});
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(matmul(A, p[0])); };
+  const Tensor x = tensor({{1.0}}).name("x");
+  const CheckReport r = check_gradient(f, {x}, {{"x", zeros({1, 1})}});
+  BOOST_TEST(claim(r, "x").truth.values()[0] != 0.0);
+  BOOST_TEST(r.ok(), printed(r));
+  BOOST_TEST(claim(r, "x").atol < 1e-10);  // ~10⁻¹³ of √Σaᵢ² ≈ 26
+  BOOST_TEST(!check_gradient(f, {x}, {{"x", full({1, 1}, 1e-9)}}).ok());
+}
+
 // Terms of ~1 that sum to 10⁻⁸: the floor (~10⁻¹³) swallows neither a slip of 10⁻¹⁰ nor a
 // factor 2 nor a claim of zero; the right claim, added up in another order, matches.
 BOOST_AUTO_TEST_CASE(a_tiny_gradient_made_of_large_terms_is_judged_strictly) {
