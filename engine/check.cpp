@@ -45,6 +45,14 @@ std::string element(const std::string& name, const std::vector<std::int64_t>& in
   return name + to_string(index);
 }
 
+// t's numbers as doubles; a copy of the memory when t is float64 (values() reads them one
+// by one, slow for the million elements of a large check).
+Values numbers(const Tensor& t) {
+  if (t.dtype() != DType::float64) return t.values();
+  const double* p = t.data<double>();
+  return Values(p, p + t.numel());
+}
+
 double norm_inf(const Values& v) {
   double m = 0;
   for (const double x : v) m = std::max(m, std::abs(x));
@@ -394,15 +402,25 @@ class Checker {
     c.rtol = given.dtype() == DType::float32 ? std::max(o_.rtol, o_.float32_rtol) : o_.rtol;
     const std::size_t v = position(named_.at(name));
     const double truth_norm = norm_inf(c.truth);
-    const double floor = 1e3 * unit_roundoff * std::max(truth_norm, largest_term(v));
-    c.atol = std::max(o_.atol, floor);
+    // The rounding floor of each element (Note [Rounding floor]).
+    const double everywhere = std::max(truth_norm, largest_term(v));
+    const Values& terms = term_sizes(v);
+    Values floor(static_cast<std::size_t>(c.truth.numel()));
+    for (std::size_t e = 0; e < floor.size(); ++e)
+      floor[e] = 1e3 * unit_roundoff * std::max(everywhere, e < terms.size() ? terms[e] : 0.0);
+    c.rounding = from_vector(floor, c.truth.shape());
+    c.atol = std::max(o_.atol, norm_inf(floor));
     c.tolerance = c.atol + c.rtol * truth_norm;
     if (c.claimed.shape() == c.truth.shape()) {
       measure(c, truth_norm);
-      const Values a = c.claimed.values();
+      const Values a = c.claimed.values(), t = c.truth.values();
+      bool within = true, beyond_floor = false;
+      for (std::size_t e = 0; e < a.size(); ++e) {
+        if (!(std::abs(a[e] - t[e]) <= allowed(c, e))) within = false;
+        if (std::abs(t[e]) > floor[e]) beyond_floor = true;
+      }
       // A claim of zeros for a gradient that is not zero is wrong at any atol.
-      const bool zero_for_nonzero = all_zero(a) && truth_norm > floor;
-      if (c.max_abs_error <= c.tolerance && !zero_for_nonzero) return c;
+      if (within && !(all_zero(a) && beyond_floor)) return c;
       c.verdict = Verdict::wrong;
       if (kink(c)) return c;
     } else {
@@ -426,6 +444,161 @@ class Checker {
       if (i < sent.size() && sent[i].defined()) m = std::max(m, norm_inf(sent[i]));
     }
     return m;
+  }
+
+  // The largest |claim − true| element e of claim c may have and match: the larger of the
+  // user's atol and its rounding floor, plus rtol · ‖true‖∞.
+  double allowed(const ClaimReport& c, std::size_t e) const {
+    return std::max(o_.atol, c.rounding.data<double>()[e]) + (c.tolerance - c.atol);
+  }
+
+  // Is the true gradient zero but for rounding (within its floor everywhere)?
+  static bool noise(const ClaimReport& c) {
+    if (!c.rounding.defined() || c.rounding.shape() != c.truth.shape()) return false;
+    const Values t = c.truth.values(), floor = c.rounding.values();
+    for (std::size_t e = 0; e < t.size(); ++e)
+      if (std::abs(t[e]) > floor[e]) return false;
+    return true;
+  }
+
+  // Note [Rounding floor]
+  // A gradient that is zero by cancellation comes out of the engine as rounding noise: for
+  // sum(A·x) with A = (0.1, 0.2, −0.3)ᵀ, ∂x = 0.1 + 0.2 − 0.3 is 5.6e-17, not 0, and the noise is
+  // of the size of the terms summed (0.3 · 2⁻⁵³), however small their sum. So the floor of
+  // each element is set by the size of the terms its gradient is made of, through every op
+  // of the backward pass, not by the size of what arrives: a claim of 0 there is right, and a
+  // claim off by 1e-10 where the terms are ~1 is still wrong (the floor is ~1e-13 of them).
+  // Measuring the noise instead (backward run again with its seed scaled by a number that is
+  // not a power of two, so that every rounding changes) would not do: two noisy numbers can
+  // agree by chance, and what was rounded in the forward pass is not drawn again. Nor would
+  // the claim's own rounding: a claim given as numbers has none to see.
+  //
+  // The size: rounding errors are independent, so they add in quadrature, and an element of
+  // what node k sends back, Σⱼ Jⱼᵢ Gⱼ (J its Jacobian, G what it receives), has terms of root
+  // sum of squares √(Σⱼ Jⱼᵢ² Gⱼ²). Walking the graph like backward does, with s² in place of
+  // G: s²(input) = Σ over its uses of (J²)ᵀ s²(output), where s(output) is at least |G|, so
+  // that each op's own terms and the noise it carries from above are both counted; the loss
+  // starts at 1. Quadrature, not Σ |Jⱼᵢ| s: the absolute values of a product of signed
+  // matrices grow like √n per layer faster than the product, and a deep network's floor
+  // would swallow its slips. (J²)ᵀ s² is exact for an elementwise op (s² ∘ its local
+  // derivative²) and for a small one (its Jacobian, one backward per output element); for a
+  // large one it is the mean of (Jᵀ(r ∘ s))² over random signs r (its expectation; exact
+  // where no element sums several terms, about 30% off where many do, and 0 only when a few
+  // terms cancel under all 24 draws, one chance in 2²⁴ for two). The floor is 10³ rounding
+  // units of the largest of: that size, ‖true‖∞ and the largest term from one use (the floor
+  // before this one, kept so that no verdict it gave changes except where cancellation made
+  // it too low). A sum of n terms rounds to about √n · u of their root sum of squares, so the
+  // 10³ holds for up to ~10⁶ terms summed in one op (more when summed in blocks, as BLAS does).
+  const Values& term_sizes(std::size_t v) const {
+    if (!term_sizes_) {
+      no_grad plain;
+      const std::vector<Tensor>& g = true_walk();
+      std::vector<Values> s2(graph_.size());
+      s2.back().assign(static_cast<std::size_t>(loss_.numel()), 1.0);
+      for (std::size_t k = graph_.size(); k-- > 0;) {
+        const Node* n = graph_[k].node();
+        if (!n || s2[k].empty() || !g[k].defined()) continue;
+        const Values gk = numbers(g[k]);
+        for (std::size_t e = 0; e < gk.size(); ++e) s2[k][e] = std::max(s2[k][e], gk[e] * gk[e]);
+        const std::vector<Values> sent = squared_backward(k, s2[k]);
+        for (std::size_t i = 0; i < sent.size(); ++i) {
+          if (sent[i].empty()) continue;
+          Values& to = s2[index_.at(n->inputs()[i].impl())];
+          if (to.empty()) to.assign(sent[i].size(), 0.0);
+          for (std::size_t e = 0; e < to.size(); ++e) to[e] += sent[i][e];
+        }
+      }
+      for (Values& s : s2)
+        for (double& x : s) x = std::sqrt(x);
+      term_sizes_ = std::move(s2);
+    }
+    return (*term_sizes_)[v];
+  }
+
+  // (Jᵢ²)ᵀ w for each input i of node k (Jᵢ: the Jacobian of its output with respect to
+  // input i; w ≥ 0, of the output's shape); empty for inputs without a gradient, or when
+  // the backward cannot be called so (then the floor falls back to the rest of its terms).
+  std::vector<Values> squared_backward(std::size_t k, const Values& w) const {
+    const Node* n = graph_[k].node();
+    const Tensor& y = graph_[k];
+    const std::size_t m = n->inputs().size();
+    std::vector<Values> out(m);
+    const auto sends = [&](std::size_t i, const Grads& g) {
+      return n->inputs()[i].requires_grad() && i < g.size() && g[i].defined() &&
+             g[i].shape() == n->inputs()[i].shape();
+    };
+    const auto add_squares = [&](const Grads& g, const std::function<double(std::size_t)>& weight) {
+      for (std::size_t i = 0; i < m; ++i) {
+        if (!sends(i, g)) continue;
+        const Values r = numbers(g[i]);
+        if (out[i].empty()) out[i].assign(r.size(), 0.0);
+        for (std::size_t e = 0; e < r.size(); ++e) out[i][e] += r[e] * r[e] * weight(e);
+      }
+    };
+    const auto back = [&](const Values& grad) {
+      const Tensor G = to(from_vector(grad, y.shape()), y.dtype());
+      return n->backward(BackwardContext{G, y, n->inputs(), n->saved()});
+    };
+    try {
+      if (const std::optional<Grads> d = diagonal(k)) {  // J is diagonal: the local derivatives
+        add_squares(*d, [&](std::size_t e) { return w[e]; });
+        return out;
+      }
+      std::int64_t inputs = 0;
+      for (const Tensor& x : n->inputs()) inputs += x.numel();
+      const std::int64_t outputs = y.numel();
+      if (outputs <= 1024 && outputs * inputs <= (std::int64_t(1) << 22)) {
+        // Row by row: the backward of each unit gradient is the row of J it picks.
+        Values unit(static_cast<std::size_t>(outputs), 0.0);
+        for (std::size_t j = 0; j < unit.size(); ++j) {
+          if (w[j] == 0) continue;
+          unit[j] = 1;
+          add_squares(back(unit), [&](std::size_t) { return w[j]; });
+          unit[j] = 0;
+        }
+        return out;
+      }
+      // Random signs: E[(Jᵀ(r ∘ √w))²] = (J²)ᵀ w. Drawn the same way every time, so that a
+      // check gives the same verdict twice.
+      constexpr int probes = 24;
+      std::uint64_t state = 0x9e3779b97f4a7c15ull ^ std::uint64_t(k);
+      Values probe(w.size());
+      for (int p = 0; p < probes; ++p) {
+        for (std::size_t j = 0; j < probe.size(); ++j) {
+          state = state * 6364136223846793005ull + 1442695040888963407ull;
+          probe[j] = (state >> 63 ? 1.0 : -1.0) * std::sqrt(w[j]);
+        }
+        add_squares(back(probe), [](std::size_t) { return 1.0 / probes; });
+      }
+    } catch (const Error&) {
+      return std::vector<Values>(m);
+    }
+    return out;
+  }
+
+  // The local derivative of node k with respect to each input that has a gradient, when it
+  // acts elementwise on all of them (relu; a product a ∘ b of two equal shapes).
+  std::optional<Grads> diagonal(std::size_t k) const {
+    const Node* n = graph_[k].node();
+    Grads local(n->inputs().size());
+    for (std::size_t i = 0; i < local.size(); ++i) {
+      if (!n->inputs()[i].requires_grad()) continue;
+      const std::optional<Tensor> d = local_derivative(k, i);
+      if (!d) return {};
+      local[i] = *d;
+    }
+    Values probe(graph_[k].numel());
+    for (std::size_t e = 0; e < probe.size(); ++e) probe[e] = 1.0 + 0.618 * double(e % 7) - 0.25 * double(e % 3);
+    const Tensor g = to(from_vector(probe, graph_[k].shape()), graph_[k].dtype());
+    const Grads sent = n->backward(BackwardContext{g, graph_[k], n->inputs(), n->saved()});
+    for (std::size_t i = 0; i < local.size(); ++i) {
+      if (!local[i].defined()) continue;
+      if (i >= sent.size() || !sent[i].defined() || sent[i].shape() != local[i].shape()) return {};
+      const Values got = numbers(sent[i]), d = numbers(local[i]);
+      for (std::size_t e = 0; e < got.size(); ++e)
+        if (!(std::abs(got[e] - probe[e] * d[e]) <= 1e-9 * std::abs(probe[e] * d[e]) + 1e-300)) return {};
+    }
+    return local;
   }
 
   // The edges (node, input) along which graph_[v] is used.
@@ -486,7 +659,7 @@ class Checker {
     const Values a = c.claimed.values(), t = c.truth.values();
     std::vector<std::size_t> off;
     for (std::size_t j = 0; j < a.size(); ++j)
-      if (!(std::abs(a[j] - t[j]) <= c.tolerance)) off.push_back(j);
+      if (!(std::abs(a[j] - t[j]) <= allowed(c, j))) off.push_back(j);
     if (off.empty()) return false;  // wrong as a whole (zeros for a gradient that is not zero)
     const Values left = gradient_nudged(which, off, -o_.eps), right = gradient_nudged(which, off, o_.eps);
     std::vector<std::string> kinks;
@@ -567,6 +740,10 @@ class Checker {
     if (found.empty()) upstream(c, v, tol, add);
     if (found.empty()) other_variable(c, v, tol, add);
     if (found.empty()) one_hot_difference(c, tol, add);
+    if (found.empty() && noise(c))
+      add("the true gradient is zero: its terms cancel (what is left, at most " + format(norm_inf(c.truth)) +
+              ", is rounding), but your claim is not",
+          {});
     for (const Finding& f : found) {
       c.diagnoses.push_back(f.text);
       if (!c.culprit.defined() && f.culprit.defined()) c.culprit = f.culprit;
@@ -586,7 +763,8 @@ class Checker {
         add("it is zero, but the true gradient is not", {});
         return;
       }
-      if (const std::optional<double> k = tol.scale(claim, truth); k && std::abs(*k - 1) > 1e-9)
+      // (Not when the true gradient is rounding noise: k times noise says nothing.)
+      if (const std::optional<double> k = tol.scale(claim, truth); k && std::abs(*k - 1) > 1e-9 && !noise(c))
         add(scale_story(*k, v), {});
     }
     bool transposed_found = false;
@@ -1276,7 +1454,8 @@ class Checker {
       const Tensor alone = walk(k, ones_like(graph_[k]))[v];
       if (!alone.defined() || tol.close(alone, c.truth)) continue;
       const std::optional<double> scale = tol.scale(c.claimed, alone);
-      if (!scale) continue;
+      // One number is some multiple of any other: only the multiple 1 is evidence then.
+      if (!scale || (c.claimed.numel() == 1 && std::abs(*scale - 1) > 1e-9)) continue;
       const std::string times = std::abs(*scale - 1) < 1e-9 ? "" : " (times " + format(*scale) + ")";
       add(result ? "it lacks the upstream gradient (the seed, dout): your claim is the local "
                    "derivative alone" + times + ", as if the gradient arriving at the output were all "
@@ -1296,7 +1475,8 @@ class Checker {
         add("it is the gradient with respect to " + other + ", not " + c.name, named_.at(other));
         return;
       }
-    for (std::size_t k = 0; k < graph_.size(); ++k)
+    // Not the loss itself: its gradient is the seed, 1, which says nothing of the claim.
+    for (std::size_t k = 0; k + 1 < graph_.size(); ++k)
       if (k != v && graph_[k].requires_grad() && graph_[k].shape() == c.claimed.shape() &&
           true_walk()[k].defined() && tol.close(c.claimed, true_walk()[k])) {
         add("it is the gradient with respect to " + describe(graph_[k]) + ", not " + c.name, graph_[k]);
@@ -1361,6 +1541,7 @@ class Checker {
   std::map<std::string, Tensor> truth_;
   std::vector<std::string> warnings_;
   mutable std::optional<std::vector<Tensor>> true_walk_;
+  mutable std::optional<std::vector<Values>> term_sizes_;  // Note [Rounding floor]
   mutable std::optional<std::vector<std::vector<std::pair<std::size_t, std::size_t>>>> uses_;
 };
 

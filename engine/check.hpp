@@ -17,9 +17,12 @@
 // A claim matches when every element is within rtol · ‖true‖∞ + atol of the true
 // gradient: relative to the size of the whole gradient, so that a gradient of 1e-7 is
 // judged as strictly as one of 1, and elements near zero are not held to a relative error
-// of their own. atol is at least the rounding floor of the computation (a thousand float64
-// rounding units of the largest term the gradient is summed from). A claim of all zeros is
-// wrong whenever the true gradient is not zero beyond that floor, whatever atol says.
+// of their own. atol is at least the rounding floor of each element: a thousand float64
+// rounding units of the size of the terms its gradient is summed from, through every op of
+// the backward pass (Note [Rounding floor] in engine/check.cpp), so that a gradient that is
+// zero by cancellation (0.1 + 0.2 − 0.3) is zero to the checker too, however the engine's
+// rounding left it. A claim of all zeros is wrong whenever the true gradient is not zero
+// beyond that floor, whatever atol says.
 // Claims given in float32 are judged with float32_rtol instead.
 //
 // Note [Diagnoses]
@@ -70,6 +73,9 @@ struct ClaimReport {
   double rel_error = 0;     // max |claim − true| / ‖true‖∞ (infinite for a true gradient of 0)
   double tolerance = 0;     // the largest |claim − true| that still matches, per element
   double rtol = 0, atol = 0;  // what it was made of: tolerance = atol + rtol · ‖true‖∞
+  // The rounding floor of each element (Note [Verdicts]); element e matches when within
+  // max(CheckOptions::atol, rounding[e]) + rtol · ‖true‖∞, and atol above is the largest.
+  Tensor rounding;
   std::vector<std::int64_t> worst_index;  // where |claim − true| is largest
   double claimed_at_worst = 0, true_at_worst = 0;
   std::vector<std::string> diagnoses;  // plain sentences, the most specific first

@@ -64,6 +64,12 @@ bool diagnosed(const ClaimReport& c, const std::string& text) {
 
 Verdict claim_verdict(const CheckReport& r) { return r.claims.at(0).verdict; }
 
+double norm_inf_of(const Tensor& t) {
+  double m = 0;
+  for (const double v : t.values()) m = std::max(m, std::abs(v));
+  return m;
+}
+
 std::string printed(const CheckReport& r) {
   std::ostringstream s;
   s << r;
@@ -309,6 +315,96 @@ BOOST_AUTO_TEST_CASE(a_tiny_gradient_is_judged_as_strictly_as_a_large_one) {
   const Function g = [](const std::vector<Tensor>& p) { return sum(5e5 * p[0]); };
   BOOST_TEST((claim_verdict(check_gradient(g, {x}, {{"x", tensor({2.5e5, 2.5e5})}})) == Verdict::wrong));
   BOOST_TEST((claim_verdict(check_gradient(g, {x}, {{"x", tensor({5e5, 5e5})}})) == Verdict::match));
+}
+
+// Note [Rounding floor]: a gradient that is zero by cancellation is zero to the checker,
+// however the engine's rounding left it. ∂ sum(A·x)/∂x = 0.1 + 0.2 − 0.3 comes out as 5.6e-17.
+BOOST_AUTO_TEST_CASE(a_gradient_zero_by_cancellation_is_zero) {
+  const Tensor A = tensor({{0.1}, {0.2}, {-0.3}});
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(matmul(A, p[0])); };
+  for (const Tensor& x : {tensor({{1.0}}).name("x"), tensor({1.0}).name("x")}) {
+    const CheckReport r = check_gradient(f, {x}, {{"x", x * 0.0}});
+    BOOST_TEST(claim(r, "x").truth.values()[0] != 0.0);  // the engine's noise is there
+    BOOST_TEST(r.ok(), printed(r));
+    // Its floor is ~10⁻¹³ of the terms (0.1, 0.2, 0.3), not of what they sum to.
+    BOOST_TEST(claim(r, "x").atol > 1e-14);
+    BOOST_TEST(claim(r, "x").atol < 1e-12);
+    // So a claim off by 10⁻¹⁰ is still wrong.
+    const CheckReport off = check_gradient(f, {x}, {{"x", x * 0.0 + 1e-10}});
+    BOOST_TEST(!off.ok());
+    // Not "1.8e6 times the true gradient": that is noise.
+    BOOST_TEST(diagnosed(claim(off, "x"), "the true gradient is zero: its terms cancel"), printed(off));
+  }
+}
+
+// The same in a node too large for its Jacobian to be taken row by row (2048 rows: the
+// random-sign estimate of Note [Rounding floor]): a, then −a backwards.
+BOOST_AUTO_TEST_CASE(a_gradient_zero_by_cancellation_in_a_large_node_is_zero) {
+  std::vector<double> a(2048);
+  for (std::size_t i = 0; i < 1024; ++i) {
+    a[i] = 0.001 * double((i * 37) % 1999) - 1.0;
+    a[2047 - i] = -a[i];
+  }
+  const Tensor A = from_vector(a, {2048, 1});
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(matmul(A, p[0])); };
+  const Tensor x = tensor({{1.0}}).name("x");
+  const CheckReport r = check_gradient(f, {x}, {{"x", zeros({1, 1})}});
+  BOOST_TEST(claim(r, "x").truth.values()[0] != 0.0);
+  BOOST_TEST(r.ok(), printed(r));
+  BOOST_TEST(claim(r, "x").atol < 1e-10);  // ~10⁻¹³ of √Σaᵢ² ≈ 26
+  BOOST_TEST(!check_gradient(f, {x}, {{"x", full({1, 1}, 1e-9)}}).ok());
+}
+
+// Terms of ~1 that sum to 10⁻⁸: the floor (~10⁻¹³) swallows neither a slip of 10⁻¹⁰ nor a
+// factor 2 nor a claim of zero; the right claim, added up in another order, matches.
+BOOST_AUTO_TEST_CASE(a_tiny_gradient_made_of_large_terms_is_judged_strictly) {
+  const double a = -3.0 + 1e-8;
+  const Tensor A = tensor({{1.0}, {2.0}, {a}});
+  const Function f = [&](const std::vector<Tensor>& p) { return sum(matmul(A, p[0])); };
+  const Tensor x = tensor({0.7}).name("x");
+  const double right = a + 2.0 + 1.0;
+  const auto verdict = [&](double claimed) {
+    return claim_verdict(check_gradient(f, {x}, {{"x", tensor({claimed})}}));
+  };
+  BOOST_TEST((verdict(right) == Verdict::match));
+  BOOST_TEST((verdict(right + 1e-10) == Verdict::wrong));
+  BOOST_TEST((verdict(2 * right) == Verdict::wrong));
+  BOOST_TEST((verdict(0.0) == Verdict::wrong));
+  const CheckReport doubled = check_gradient(f, {x}, {{"x", tensor({2 * right})}});
+  BOOST_TEST(diagnosed(claim(doubled, "x"), "2 times the true gradient"), printed(doubled));
+}
+
+// ∂ det(AXB)/∂X = det(A) det(B) · cof(X) = 0 when A is singular; the engine's is Aᵀ cof(AXB) Bᵀ,
+// which cancels to ~10⁻¹⁵.
+BOOST_AUTO_TEST_CASE(det_AXB_with_a_singular_A_has_a_zero_gradient) {
+  const Tensor A = tensor({{0.3, 0.7, 1.1}, {0.2, 0.9, -0.4}, {0.5, 1.6, 0.7}});  // row 3 = row 1 + row 2
+  const Tensor B = tensor({{0.7, 0.2, 1.0}, {0.1, 0.9, -0.4}, {2.0, 0.3, 0.5}});
+  const Tensor X = tensor({{1.0, 2.0, 0.5}, {0.3, -1.0, 2.0}, {1.0, 1.0, 1.0}}).name("X");
+  const Function f = [&](const std::vector<Tensor>& p) { return det(matmul(matmul(A, p[0]), B)); };
+  const CheckReport zero = check_gradient(f, {X}, {{"X", zeros({3, 3})}});
+  BOOST_TEST(norm_inf_of(claim(zero, "X").truth) > 0.0);
+  BOOST_TEST(zero.ok(), printed(zero));
+  // det(X)'s gradient, as if A and B were not there, is wrong.
+  const Tensor cofactors = det(X) * transpose(inverse(X));
+  BOOST_TEST(!check_gradient(f, {X}, {{"X", cofactors}}).ok());
+  BOOST_TEST(!check_gradient(f, {X}, {{"X", full({3, 3}, 1e-9)}}).ok());
+}
+
+// A mini-batch mean with everything scaled by 10⁻¹²: the right claim matches, the 2 of the
+// square forgotten is named.
+BOOST_AUTO_TEST_CASE(a_scaled_down_mini_batch_mean_is_judged_as_at_scale_one) {
+  Generator gen(11);
+  const Tensor X = randn({16, 3}, gen) * 1e-6, y = randn({16, 1}, gen) * 1e-6;
+  const Tensor w = (randn({3, 1}, gen) * 1e-6).name("w");
+  const Function f = [&](const std::vector<Tensor>& p) { return mean(pow(matmul(X, p[0]) - y, 2)); };
+  const Tensor right = matmul(transpose(X), matmul(X, w) - y) * (2.0 / 16);
+  BOOST_TEST(norm_inf_of(right) < 1e-11);
+  const CheckReport ok = check_gradient(f, {w}, {{"w", right}});
+  BOOST_TEST(ok.ok(), printed(ok));
+  const CheckReport half = check_gradient(f, {w}, {{"w", right * 0.5}});
+  BOOST_TEST(!half.ok());
+  BOOST_TEST(diagnosed(claim(half, "w"), "0.5 times the true gradient"), printed(half));
+  BOOST_TEST(diagnosed(claim(half, "w"), "the 2 of the power"), printed(half));
 }
 
 // A user's atol can loosen the check, but never make zeros match a gradient that is not zero.

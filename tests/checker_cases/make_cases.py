@@ -917,10 +917,41 @@ def johnson_two_layer():
     )
 
 
+def murphy_softmax_shift():
+    r = R(2222)
+    x, W = r.n(5, 3), r.n(3, 4, scale=0.7)
+    y = np.array([2, 0, 3, 1, 2])
+    Y = onehot(y, 4)
+    ce = "(softmax(z) - Y) / 5"
+    case(
+        "murphy_softmax_shift_invariance",
+        "Kevin Murphy, Probabilistic Machine Learning: An Introduction (2022), §2.5.2: the softmax is unchanged "
+        "when one constant is added to every logit, softmax(a + c·1) = softmax(a); so a bias c shared by all the "
+        "logits of a softmax cross-entropy has the gradient (1/N) Σₙ Σₖ (pₙₖ − yₙₖ) = 0, each row's probabilities "
+        "and one-hot target both summing to 1: zero by the cancellation of terms of ~0.1, which the engine's "
+        "rounding leaves at ~1e-17",
+        "L = (1/N) Σₙ −log softmax(xₙW + c)_{yₙ}: ∂L/∂z = (P − Y)/N, ∂L/∂W = xᵀ(P − Y)/N, "
+        "∂L/∂c = Σ (P − Y)/N = 0  (N = 5, K = 4)",
+        "z = x @ W + c; cross_entropy(z, y)",
+        {"W": W, "c": np.array(0.37)}, {"x": x, "y": y.astype(float), "Y": Y},
+        {"W": f"transpose(x) @ {ce}", "c": "sum(softmax(z) - Y) / 5", "z": ce},
+        [
+            dict(slip="∂L/∂c left as each logit's gradient (P − Y)/N, not summed over the batch and the classes",
+                 family=3, claim="c", to=ce, names=SCALAR),
+            dict(slip="the 1/N of the mean forgotten in ∂L/∂W", family=9, claim="W",
+                 to="transpose(x) @ (softmax(z) - Y)", names=times(5)),
+            dict(slip="Y − P: the sign of ∂L/∂z flipped", family=11, claim="z", to="(Y - softmax(z)) / 5",
+                 names=SIGN),
+            dict(slip="∂L/∂c as Σ P / N, the −y term forgotten (it is 1, not 0)", family=1, claim="c",
+                 to="sum(softmax(z)) / 5", names=r"one-hot|target|−y|\by term", indirect=r"true gradient is zero"),
+        ],
+    )
+
+
 CASES = [nielsen_bp, nielsen_vanishing, bishop_tanh, goodfellow_mlp, ng_logistic, cs229_normal_equations,
          karpathy_sigmoid, micrograd, resnet, lstm, batchnorm, conv_kafunah, goodfellow_true_conv, ufldl_maxpool,
          caffe_avgpool, flash_attention, cs224n_word2vec, parr_howard, kolter_quadratic, min_char_rnn,
-         johnson_two_layer]
+         johnson_two_layer, murphy_softmax_shift]
 
 if __name__ == "__main__":
     for make in CASES:
