@@ -195,23 +195,35 @@ static_assert(Node::bytes_for(2) <= 72 + sizeof(std::source_location) && sizeof(
                                          BackwardFn backward, std::uint32_t output_version)
     : op(&op), backward(std::move(backward)), output_version_(output_version) {
   input_count_ = static_cast<std::uint8_t>(inputs.size());
+  count_ = static_cast<std::uint8_t>(inputs.size() + saved.size());  // (copying cannot throw)
   Tensor* kept = tensors();
-  auto* seen = const_cast<std::uint32_t*>(versions_at(inputs.size() + saved.size()));
+  auto* seen = const_cast<std::uint32_t*>(versions_at(count_));
   auto keep = [&](const TensorRef& t) {
-    seen[count_] = t.tensor.defined() ? t.tensor.impl()->storage->version_stamp() : 0;
-    ::new (kept + count_++) Tensor(t.tensor);
+    *seen++ = t.tensor.defined() ? t.tensor.impl()->storage->version_stamp() : 0;
+    ::new (kept++) Tensor(t.tensor);
   };
   for (const TensorRef& t : inputs) keep(t);
   for (const TensorRef& t : saved) keep(t);
 }
+
+// The slow path of recording an op (engine/budget.hpp): charge it to the budget in force,
+// if one is, and refuse a node of more tensors than it can count.
+namespace {
+[[gnu::cold]] void charge_and_check(const OpInfo& op, std::size_t tensors) {
+  if (detail::budget_in_force.load(std::memory_order_relaxed)) detail::charge_node(op.name);
+  if (tensors > UINT8_MAX)
+    throw GraphError(std::string(op.name) + ": more than 255 inputs and saved values in one op");
+}
+}  // namespace
 
 [[gnu::always_inline]] inline Node* Node::make(const OpInfo& op,
                                                std::initializer_list<TensorRef> inputs,
                                                std::initializer_list<TensorRef> saved,
                                                BackwardFn backward,
                                                std::uint32_t output_version) {
-  if (inputs.size() + saved.size() > UINT8_MAX) [[unlikely]]
-    throw GraphError(std::string(op.name) + ": more than 255 inputs and saved values in one op");
+  const std::size_t tensors = inputs.size() + saved.size();
+  if (tensors > detail::uncharged_node_tensors.load(std::memory_order_relaxed)) [[unlikely]]
+    charge_and_check(op, tensors);
   void* block = PooledObject::operator new(bytes_for(inputs.size() + saved.size()));
   return ::new (block) Node(op, inputs, saved, std::move(backward), output_version);
 }
@@ -229,8 +241,8 @@ Node::Node(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward
 
 Node* Node::make(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward,
                  std::uint32_t output_version) {
-  if (inputs.size() > UINT8_MAX)
-    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
+  if (inputs.size() > detail::uncharged_node_tensors.load(std::memory_order_relaxed)) [[unlikely]]
+    charge_and_check(op, inputs.size());
   void* block = PooledObject::operator new(bytes_for(inputs.size()));
   return ::new (block) Node(op, inputs, std::move(backward), output_version);
 }
@@ -253,10 +265,18 @@ void detail::check_forward(const OpInfo& op, const Tensor& output,
 
 namespace {
 
-// What both attach()es do once the node is made.
-void place(const Tensor& output, Node* node) {
+// An output that already had a node (an op that records over what another op made)
+// lets go of it here, out of the way of the usual case.
+[[gnu::noinline, gnu::cold]] void drop_node(TensorImpl& t) { t.node.reset(); }
+
+// What both attach()es do once the node is made. (Inline: as a call it was a sixth of
+// attach's instructions.)
+[[gnu::always_inline]] inline void place(const Tensor& output, Node* node) {
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
+  if (impl->node) [[unlikely]]
+    drop_node(*impl);
+  (void)impl->node.release();  // null already: tells the compiler that nothing is deleted
   impl->node.reset(node);
   node->from_backward = modes.in_backward;
   node->cluster = modes.cluster;
@@ -267,7 +287,6 @@ void place(const Tensor& output, Node* node) {
 
 void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
                     BackwardFn backward, std::initializer_list<TensorRef> saved) {
-  if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
   place(output, Node::make(op, inputs, saved, std::move(backward),
                            output.impl()->storage->version_stamp()));
 }
@@ -278,7 +297,6 @@ void detail::check_forward(const OpInfo& op, const Tensor& output, std::span<con
 
 void detail::attach(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs,
                     BackwardFn backward) {
-  if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
   place(output, Node::make(op, inputs, std::move(backward), output.impl()->storage->version_stamp()));
 }
 
@@ -313,6 +331,11 @@ using Slot = PassSlot;
 class LeafSlots {
  public:
   LeafSlots() : entries_(16) {}
+  // The slot of a tensor already in the table; null if it is not.
+  Slot* find(const TensorImpl* t) {
+    Entry& e = probe(entries_, t);
+    return e.key ? &e.slot : nullptr;
+  }
   Slot& find(const TensorImpl* t, bool& fresh) {
     if (2 * (used_ + 1) > entries_.size()) grow();
     Entry& e = probe(entries_, t);
@@ -360,7 +383,7 @@ void accumulate(Tensor& into, Tensor&& g, bool recorded) {
   const std::int64_t n = into.numel();
   kernels::dispatch(into.dtype(), [&]<class T>(T) {
     T* sum = into.data<T>();
-    const T* add = g.data<T>();
+    const T* add = std::as_const(g).data<T>();  // (read: its version stays)
     for (std::int64_t i = 0; i < n; ++i) sum[i] += add[i];
   });
 }
@@ -460,13 +483,11 @@ struct BackwardPass {
       return t->node->slot_;
     return reached_leaf(t);
   }
-  [[gnu::noinline]] Slot& reached_leaf(TensorImpl* t) {
-    if (t->node) overtaken(t);  // another pass claimed it since
-    bool fresh = false;
-    Slot& s = leaves.find(t, fresh);
-    if (fresh) [[unlikely]]
+  Slot& reached_leaf(TensorImpl* t) {
+    Slot* s = t->node ? nullptr : leaves.find(t);  // a node: another pass claimed it since
+    if (!s) [[unlikely]]
       overtaken(t);
-    return s;
+    return *s;
   }
   [[noreturn]] void overtaken(const TensorImpl* t) const {
     throw GraphError(std::string(caller) + ": another backward pass is running through the "
@@ -486,18 +507,27 @@ struct BackwardPass {
   // PyTorch. The cost: a load and a compare per kept tensor, and four bytes of the node.
   // (Stamps, not versions, are compared: the version with its storage's constant low bits,
   // one shift fewer per tensor.)
+  // (The differences are gathered and tested once; the cold path finds which it was.)
   void check_versions(const Tensor& output, const Node& node) const {
     const Tensor* kept = node.tensors();  // all of them: a released node never gets here
     const std::uint32_t* seen = node.versions();
+    std::uint32_t differ = output.impl()->storage->version_stamp() ^ node.output_version_;
+    for (std::size_t i = 0, n = node.count_; i < n; ++i)
+      if (const TensorImpl* t = kept[i].impl()) differ |= t->storage->version_stamp() ^ seen[i];
+    if (differ) [[unlikely]]
+      report_change(output, node);
+  }
+  [[gnu::cold, noreturn]] void report_change(const Tensor& output, const Node& node) const {
+    const Tensor* kept = node.tensors();
+    const std::uint32_t* seen = node.versions();
     for (std::size_t i = 0; i < node.count_; ++i)
-      if (kept[i].defined() && kept[i].impl()->storage->version_stamp() != seen[i]) [[unlikely]]
+      if (kept[i].defined() && kept[i].impl()->storage->version_stamp() != seen[i])
         changed_in_place(node, kept[i],
                          i < node.input_count_
                              ? "input " + std::to_string(i)
                              : "saved value " + std::to_string(i - node.input_count_),
                          seen[i]);
-    if (output.impl()->storage->version_stamp() != node.output_version_) [[unlikely]]
-      changed_in_place(node, output, "output", node.output_version_);
+    changed_in_place(node, output, "output", node.output_version_);
   }
   [[gnu::cold, noreturn]] void changed_in_place(const Node& node, const Tensor& t,
                                                 const std::string& which,

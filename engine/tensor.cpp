@@ -65,13 +65,6 @@ std::atomic<std::int64_t> element_limit{std::numeric_limits<std::int64_t>::max()
                    " allowed here");
 }
 
-// The elements of a new tensor, charged to the budget in force if there is one
-// (engine/budget.hpp).
-[[gnu::always_inline]] inline void charge(std::int64_t elements, const Shape& shape) {
-  if (detail::budget_in_force.load(std::memory_order_relaxed)) [[unlikely]]
-    detail::charge_elements(elements, shape);
-}
-
 // The bytes of a tensor of this shape. Rejects shapes no buffer could hold, before
 // numel() could overflow, and shapes over the limit a program set.
 std::size_t bytes_for(const Shape& shape, DType dtype) {
@@ -82,7 +75,6 @@ std::size_t bytes_for(const Shape& shape, DType dtype) {
   bad = bad || n > (dtype == DType::float32 ? most / 4 : most / 8);
   if (bad || n > element_limit.load(std::memory_order_relaxed)) [[unlikely]]
     reject(shape, n, bad);
-  charge(n, shape);
   return static_cast<std::size_t>(n) * size_of(dtype);
 }
 
@@ -112,18 +104,32 @@ namespace {
 // TensorImpl and frees the whole block when the last tensor viewing it goes; that is
 // usually this one, at the very end of its destructor (storage is its first member).
 static_assert(sizeof(TensorImpl) == Storage::tensor_bytes);  // Storage::place relies on it
-[[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
-                                                               std::size_t bytes) {
-  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
-  if (together > small_block_limit) return make_large(shape, dtype, bytes);
+namespace {
+[[gnu::always_inline]] inline Ref<TensorImpl> make_small(const Shape& shape, DType dtype,
+                                                         std::size_t together) {
   std::byte* block = static_cast<std::byte*>(allocate_small(together));
   Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), true, together);
   return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
 }
+}  // namespace
 
-// The numbers in a block of their own: where an allocation can fail (small blocks come
-// from slabs that a failure there would hardly leave room for anyway).
-Ref<TensorImpl> TensorImpl::make_large(const Shape& shape, DType dtype, std::size_t bytes) try {
+[[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
+                                                               std::size_t bytes) {
+  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
+  // (Past it: a large tensor, or any while a budget is in force, see engine/budget.hpp.)
+  if (together > detail::uncharged_tensor_bytes.load(std::memory_order_relaxed)) [[unlikely]]
+    return make_slow(shape, dtype, bytes);
+  return make_small(shape, dtype, together);
+}
+
+// A tensor off the fast path: charged to the budget in force, if one is; then in a small
+// block still, or with its numbers in a block of their own, where an allocation can fail
+// (small blocks come from slabs that a failure there would hardly leave room for anyway).
+Ref<TensorImpl> TensorImpl::make_slow(const Shape& shape, DType dtype, std::size_t bytes) try {
+  if (detail::budget_in_force.load(std::memory_order_relaxed))
+    detail::charge_elements(static_cast<std::int64_t>(bytes / size_of(dtype)), shape);
+  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
+  if (together <= small_block_limit) return make_small(shape, dtype, together);
   return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
 } catch (const std::bad_alloc&) {
   out_of_memory(shape, dtype, bytes);
@@ -155,10 +161,15 @@ TensorImpl::~TensorImpl() = default;
 // onto a local stack; each one we hold the last reference to gives up its own node's
 // tensors the same way before it dies, so no destructor ever has a graph behind it.
 void TensorImpl::destroy(TensorImpl* dying) {
-  if (!dying->node) {
+  // Most tensors that go have no graph behind them: they go at once, and only the others
+  // pay for the stack below (as one function, all paid for saving its registers).
+  if (!dying->node)
     free(dying);
-    return;
-  }
+  else
+    destroy_graph(dying);
+}
+
+void TensorImpl::destroy_graph(TensorImpl* dying) {
   TensorList pending;
   auto take = [&pending](TensorImpl& t) {
     if (t.node) {
@@ -303,8 +314,12 @@ Tensor empty(const Shape& shape, DType dtype) {
 }
 
 Tensor empty_like(const Tensor& t) {
-  charge(t.numel(), t.shape());
-  return Tensor(TensorImpl::make(t.shape(), t.dtype(), t.numel() * size_of(t.dtype())));
+  // (Shape, dtype and size read once, before make's atomic load: the compiler would read
+  // them all again after it, a fifth of this function's instructions.)
+  const Shape& shape = t.shape();
+  const DType dtype = t.dtype();
+  const std::int64_t n = t.numel();
+  return Tensor(TensorImpl::make(shape, dtype, n * size_of(dtype)));
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {
