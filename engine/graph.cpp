@@ -12,9 +12,10 @@
 #include <utility>
 
 #include "engine/budget.hpp"
+#include "engine/anomaly.hpp"
 #include "engine/errors.hpp"
 #include "engine/kernels.hpp"
-#include "ops/elementwise.hpp"
+#include "ops/elementwise.hpp"  // a + b: the one op the core calls, to sum gradients (accumulate)
 
 namespace gradlab {
 
@@ -23,52 +24,6 @@ thread_local constinit detail::ThreadModes detail::modes;
 namespace {
 
 using detail::modes;
-
-// The first element of t that is NaN or infinite, if any.
-std::optional<std::int64_t> first_non_finite(const Tensor& t) {
-  if (!t.defined()) return {};
-  std::optional<std::int64_t> found;
-  kernels::dispatch(t.dtype(), [&]<class T>(T) {
-    const T* p = t.data<T>();
-    for (std::int64_t i = 0; i < t.numel() && !found; ++i)
-      if (!std::isfinite(p[i])) found = i;
-  });
-  return found;
-}
-
-std::string shapes_of(std::span<const Tensor> inputs) {
-  std::string s;
-  for (const Tensor& t : inputs)
-    s += (s.empty() ? "" : ", ") + (t.defined() ? to_string(t.shape()) : std::string("none"));
-  return s.empty() ? "none" : s;
-}
-
-std::string value_at(const Tensor& t, std::int64_t i) {
-  const double v = t.values()[static_cast<std::size_t>(i)];
-  return std::isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf";
-}
-
-// Forward: the op's output must be finite when its inputs are.
-void check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs) {
-  const auto bad = first_non_finite(output);
-  if (!bad) return;
-  for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (first_non_finite(inputs[i]) && !inputs[i].node())
-      throw AnomalyError("anomaly: input " + std::to_string(i) +
-                         (inputs[i].name().empty() ? "" : " ('" + inputs[i].name() + "')") +
-                         " of " + op.name + " already holds " +
-                         value_at(inputs[i], *first_non_finite(inputs[i])) +
-                         ": it came into the graph that way; " + op.name + " was called at " +
-                         (modes.site_open ? to_string(modes.site) : "an unknown place"));
-  const std::string during =
-      modes.backward_of ? " in the backward of " + std::string(modes.backward_of->name) + ", whose forward was"
-                  : ";";
-  throw AnomalyError("anomaly: " + std::string(op.name) + " produced " + value_at(output, *bad) +
-                     " at element " + std::to_string(*bad) + " of its output " +
-                     to_string(output.shape()) + " from inputs " + shapes_of(inputs) + during +
-                     " called at " +
-                     (modes.site_open ? to_string(modes.site) : "an unknown place"));
-}
 
 std::vector<const OpInfo*>& registry() {
   static std::vector<const OpInfo*> ops;
@@ -256,13 +211,6 @@ void Node::give_up_tensors(TensorList& into) {
   input_count_ = 0;
 }
 
-void detail::check_forward(const OpInfo& op, const Tensor& output,
-                           std::initializer_list<TensorRef> inputs) {
-  TensorList list;
-  for (const TensorRef& t : inputs) list.push_back(t.tensor);
-  gradlab::check_forward(op, output, list);
-}
-
 namespace {
 
 // An output that already had a node (an op that records over what another op made)
@@ -289,10 +237,6 @@ void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_lis
                     BackwardFn backward, std::initializer_list<TensorRef> saved) {
   place(output, Node::make(op, inputs, saved, std::move(backward),
                            output.impl()->storage->version_stamp()));
-}
-
-void detail::check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs) {
-  gradlab::check_forward(op, output, inputs);
 }
 
 void detail::attach(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs,
@@ -661,14 +605,7 @@ struct BackwardPass {
                          "' returned a gradient of shape " + to_string(grads[i].shape()) +
                          " for its input " + std::to_string(i) + " of shape " +
                          to_string(in.shape()) + ": a gradient has its input's shape");
-      if (modes.anomaly)
-        if (const auto bad = first_non_finite(grads[i]))
-          throw AnomalyError("anomaly: the backward of " + std::string(node.op->name) +
-                             " returned " + value_at(grads[i], *bad) + " at element " +
-                             std::to_string(*bad) + " of the gradient of its input " +
-                             std::to_string(i) + " " + to_string(in.shape()) + " (inputs " +
-                             shapes_of(inputs) + "); that " + node.op->name +
-                             " was called at " + to_string(node.where));
+      if (modes.anomaly) detail::check_backward(*node.op, grads[i], i, inputs, node.where);
       accumulate(there.gradient, std::move(grads[i]), options.create_graph);
     }
     if (!options.retain_graph) {
