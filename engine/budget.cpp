@@ -1,11 +1,14 @@
 #include "engine/budget.hpp"
 
 #include "engine/errors.hpp"
+#include "engine/memory.hpp"
 #include "engine/tensor.hpp"
 
 namespace gradlab {
 
 std::atomic<bool> detail::budget_in_force{false};
+std::atomic<std::size_t> detail::uncharged_tensor_bytes{small_block_limit};
+std::atomic<std::size_t> detail::uncharged_node_tensors{UINT8_MAX};
 
 namespace {
 
@@ -36,9 +39,15 @@ Budget::Budget(BudgetLimits limits) {
   accounts.limits = std::move(limits);
   accounts.elements = 0;
   accounts.nodes = 0;
+  detail::uncharged_tensor_bytes = 0;  // from now on every tensor and node is charged
+  detail::uncharged_node_tensors = 0;
 }
 
-Budget::~Budget() { detail::budget_in_force = false; }
+Budget::~Budget() {
+  detail::uncharged_tensor_bytes = small_block_limit;
+  detail::uncharged_node_tensors = UINT8_MAX;
+  detail::budget_in_force = false;
+}
 
 std::int64_t Budget::elements_used() const { return accounts.elements; }
 std::int64_t Budget::nodes_used() const { return accounts.nodes; }

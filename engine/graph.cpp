@@ -12,9 +12,10 @@
 #include <utility>
 
 #include "engine/budget.hpp"
+#include "engine/anomaly.hpp"
 #include "engine/errors.hpp"
 #include "engine/kernels.hpp"
-#include "ops/elementwise.hpp"
+#include "ops/elementwise.hpp"  // a + b: the one op the core calls, to sum gradients (accumulate)
 
 namespace gradlab {
 
@@ -23,52 +24,6 @@ thread_local constinit detail::ThreadModes detail::modes;
 namespace {
 
 using detail::modes;
-
-// The first element of t that is NaN or infinite, if any.
-std::optional<std::int64_t> first_non_finite(const Tensor& t) {
-  if (!t.defined()) return {};
-  std::optional<std::int64_t> found;
-  kernels::dispatch(t.dtype(), [&]<class T>(T) {
-    const T* p = t.data<T>();
-    for (std::int64_t i = 0; i < t.numel() && !found; ++i)
-      if (!std::isfinite(p[i])) found = i;
-  });
-  return found;
-}
-
-std::string shapes_of(std::span<const Tensor> inputs) {
-  std::string s;
-  for (const Tensor& t : inputs)
-    s += (s.empty() ? "" : ", ") + (t.defined() ? to_string(t.shape()) : std::string("none"));
-  return s.empty() ? "none" : s;
-}
-
-std::string value_at(const Tensor& t, std::int64_t i) {
-  const double v = t.values()[static_cast<std::size_t>(i)];
-  return std::isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf";
-}
-
-// Forward: the op's output must be finite when its inputs are.
-void check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs) {
-  const auto bad = first_non_finite(output);
-  if (!bad) return;
-  for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (first_non_finite(inputs[i]) && !inputs[i].node())
-      throw AnomalyError("anomaly: input " + std::to_string(i) +
-                         (inputs[i].name().empty() ? "" : " ('" + inputs[i].name() + "')") +
-                         " of " + op.name + " already holds " +
-                         value_at(inputs[i], *first_non_finite(inputs[i])) +
-                         ": it came into the graph that way; " + op.name + " was called at " +
-                         (modes.site_open ? to_string(modes.site) : "an unknown place"));
-  const std::string during =
-      modes.backward_of ? " in the backward of " + std::string(modes.backward_of->name) + ", whose forward was"
-                  : ";";
-  throw AnomalyError("anomaly: " + std::string(op.name) + " produced " + value_at(output, *bad) +
-                     " at element " + std::to_string(*bad) + " of its output " +
-                     to_string(output.shape()) + " from inputs " + shapes_of(inputs) + during +
-                     " called at " +
-                     (modes.site_open ? to_string(modes.site) : "an unknown place"));
-}
 
 std::vector<const OpInfo*>& registry() {
   static std::vector<const OpInfo*> ops;
@@ -195,23 +150,35 @@ static_assert(Node::bytes_for(2) <= 72 + sizeof(std::source_location) && sizeof(
                                          BackwardFn backward, std::uint32_t output_version)
     : op(&op), backward(std::move(backward)), output_version_(output_version) {
   input_count_ = static_cast<std::uint8_t>(inputs.size());
+  count_ = static_cast<std::uint8_t>(inputs.size() + saved.size());  // (copying cannot throw)
   Tensor* kept = tensors();
-  auto* seen = const_cast<std::uint32_t*>(versions_at(inputs.size() + saved.size()));
+  auto* seen = const_cast<std::uint32_t*>(versions_at(count_));
   auto keep = [&](const TensorRef& t) {
-    seen[count_] = t.tensor.defined() ? t.tensor.impl()->storage->version_stamp() : 0;
-    ::new (kept + count_++) Tensor(t.tensor);
+    *seen++ = t.tensor.defined() ? t.tensor.impl()->storage->version_stamp() : 0;
+    ::new (kept++) Tensor(t.tensor);
   };
   for (const TensorRef& t : inputs) keep(t);
   for (const TensorRef& t : saved) keep(t);
 }
+
+// The slow path of recording an op (engine/budget.hpp): charge it to the budget in force,
+// if one is, and refuse a node of more tensors than it can count.
+namespace {
+[[gnu::cold]] void charge_and_check(const OpInfo& op, std::size_t tensors) {
+  if (detail::budget_in_force.load(std::memory_order_relaxed)) detail::charge_node(op.name);
+  if (tensors > UINT8_MAX)
+    throw GraphError(std::string(op.name) + ": more than 255 inputs and saved values in one op");
+}
+}  // namespace
 
 [[gnu::always_inline]] inline Node* Node::make(const OpInfo& op,
                                                std::initializer_list<TensorRef> inputs,
                                                std::initializer_list<TensorRef> saved,
                                                BackwardFn backward,
                                                std::uint32_t output_version) {
-  if (inputs.size() + saved.size() > UINT8_MAX) [[unlikely]]
-    throw GraphError(std::string(op.name) + ": more than 255 inputs and saved values in one op");
+  const std::size_t tensors = inputs.size() + saved.size();
+  if (tensors > detail::uncharged_node_tensors.load(std::memory_order_relaxed)) [[unlikely]]
+    charge_and_check(op, tensors);
   void* block = PooledObject::operator new(bytes_for(inputs.size() + saved.size()));
   return ::new (block) Node(op, inputs, saved, std::move(backward), output_version);
 }
@@ -229,8 +196,8 @@ Node::Node(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward
 
 Node* Node::make(const OpInfo& op, std::span<const Tensor> inputs, BackwardFn backward,
                  std::uint32_t output_version) {
-  if (inputs.size() > UINT8_MAX)
-    throw GraphError(std::string(op.name) + ": more than 255 inputs in one op");
+  if (inputs.size() > detail::uncharged_node_tensors.load(std::memory_order_relaxed)) [[unlikely]]
+    charge_and_check(op, inputs.size());
   void* block = PooledObject::operator new(bytes_for(inputs.size()));
   return ::new (block) Node(op, inputs, std::move(backward), output_version);
 }
@@ -244,19 +211,20 @@ void Node::give_up_tensors(TensorList& into) {
   input_count_ = 0;
 }
 
-void detail::check_forward(const OpInfo& op, const Tensor& output,
-                           std::initializer_list<TensorRef> inputs) {
-  TensorList list;
-  for (const TensorRef& t : inputs) list.push_back(t.tensor);
-  gradlab::check_forward(op, output, list);
-}
-
 namespace {
 
-// What both attach()es do once the node is made.
-void place(const Tensor& output, Node* node) {
+// An output that already had a node (an op that records over what another op made)
+// lets go of it here, out of the way of the usual case.
+[[gnu::noinline, gnu::cold]] void drop_node(TensorImpl& t) { t.node.reset(); }
+
+// What both attach()es do once the node is made. (Inline: as a call it was a sixth of
+// attach's instructions.)
+[[gnu::always_inline]] inline void place(const Tensor& output, Node* node) {
   TensorImpl* impl = output.impl();
   impl->requires_grad = true;
+  if (impl->node) [[unlikely]]
+    drop_node(*impl);
+  (void)impl->node.release();  // null already: tells the compiler that nothing is deleted
   impl->node.reset(node);
   node->from_backward = modes.in_backward;
   node->cluster = modes.cluster;
@@ -267,18 +235,12 @@ void place(const Tensor& output, Node* node) {
 
 void detail::attach(const OpInfo& op, const Tensor& output, std::initializer_list<TensorRef> inputs,
                     BackwardFn backward, std::initializer_list<TensorRef> saved) {
-  if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
   place(output, Node::make(op, inputs, saved, std::move(backward),
                            output.impl()->storage->version_stamp()));
 }
 
-void detail::check_forward(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs) {
-  gradlab::check_forward(op, output, inputs);
-}
-
 void detail::attach(const OpInfo& op, const Tensor& output, std::span<const Tensor> inputs,
                     BackwardFn backward) {
-  if (budget_in_force.load(std::memory_order_relaxed)) [[unlikely]] charge_node(op.name);
   place(output, Node::make(op, inputs, std::move(backward), output.impl()->storage->version_stamp()));
 }
 
@@ -313,6 +275,11 @@ using Slot = PassSlot;
 class LeafSlots {
  public:
   LeafSlots() : entries_(16) {}
+  // The slot of a tensor already in the table; null if it is not.
+  Slot* find(const TensorImpl* t) {
+    Entry& e = probe(entries_, t);
+    return e.key ? &e.slot : nullptr;
+  }
   Slot& find(const TensorImpl* t, bool& fresh) {
     if (2 * (used_ + 1) > entries_.size()) grow();
     Entry& e = probe(entries_, t);
@@ -360,7 +327,7 @@ void accumulate(Tensor& into, Tensor&& g, bool recorded) {
   const std::int64_t n = into.numel();
   kernels::dispatch(into.dtype(), [&]<class T>(T) {
     T* sum = into.data<T>();
-    const T* add = g.data<T>();
+    const T* add = std::as_const(g).data<T>();  // (read: its version stays)
     for (std::int64_t i = 0; i < n; ++i) sum[i] += add[i];
   });
 }
@@ -460,13 +427,11 @@ struct BackwardPass {
       return t->node->slot_;
     return reached_leaf(t);
   }
-  [[gnu::noinline]] Slot& reached_leaf(TensorImpl* t) {
-    if (t->node) overtaken(t);  // another pass claimed it since
-    bool fresh = false;
-    Slot& s = leaves.find(t, fresh);
-    if (fresh) [[unlikely]]
+  Slot& reached_leaf(TensorImpl* t) {
+    Slot* s = t->node ? nullptr : leaves.find(t);  // a node: another pass claimed it since
+    if (!s) [[unlikely]]
       overtaken(t);
-    return s;
+    return *s;
   }
   [[noreturn]] void overtaken(const TensorImpl* t) const {
     throw GraphError(std::string(caller) + ": another backward pass is running through the "
@@ -486,18 +451,27 @@ struct BackwardPass {
   // PyTorch. The cost: a load and a compare per kept tensor, and four bytes of the node.
   // (Stamps, not versions, are compared: the version with its storage's constant low bits,
   // one shift fewer per tensor.)
+  // (The differences are gathered and tested once; the cold path finds which it was.)
   void check_versions(const Tensor& output, const Node& node) const {
     const Tensor* kept = node.tensors();  // all of them: a released node never gets here
     const std::uint32_t* seen = node.versions();
+    std::uint32_t differ = output.impl()->storage->version_stamp() ^ node.output_version_;
+    for (std::size_t i = 0, n = node.count_; i < n; ++i)
+      if (const TensorImpl* t = kept[i].impl()) differ |= t->storage->version_stamp() ^ seen[i];
+    if (differ) [[unlikely]]
+      report_change(output, node);
+  }
+  [[gnu::cold, noreturn]] void report_change(const Tensor& output, const Node& node) const {
+    const Tensor* kept = node.tensors();
+    const std::uint32_t* seen = node.versions();
     for (std::size_t i = 0; i < node.count_; ++i)
-      if (kept[i].defined() && kept[i].impl()->storage->version_stamp() != seen[i]) [[unlikely]]
+      if (kept[i].defined() && kept[i].impl()->storage->version_stamp() != seen[i])
         changed_in_place(node, kept[i],
                          i < node.input_count_
                              ? "input " + std::to_string(i)
                              : "saved value " + std::to_string(i - node.input_count_),
                          seen[i]);
-    if (output.impl()->storage->version_stamp() != node.output_version_) [[unlikely]]
-      changed_in_place(node, output, "output", node.output_version_);
+    changed_in_place(node, output, "output", node.output_version_);
   }
   [[gnu::cold, noreturn]] void changed_in_place(const Node& node, const Tensor& t,
                                                 const std::string& which,
@@ -631,14 +605,7 @@ struct BackwardPass {
                          "' returned a gradient of shape " + to_string(grads[i].shape()) +
                          " for its input " + std::to_string(i) + " of shape " +
                          to_string(in.shape()) + ": a gradient has its input's shape");
-      if (modes.anomaly)
-        if (const auto bad = first_non_finite(grads[i]))
-          throw AnomalyError("anomaly: the backward of " + std::string(node.op->name) +
-                             " returned " + value_at(grads[i], *bad) + " at element " +
-                             std::to_string(*bad) + " of the gradient of its input " +
-                             std::to_string(i) + " " + to_string(in.shape()) + " (inputs " +
-                             shapes_of(inputs) + "); that " + node.op->name +
-                             " was called at " + to_string(node.where));
+      if (modes.anomaly) detail::check_backward(*node.op, grads[i], i, inputs, node.where);
       accumulate(there.gradient, std::move(grads[i]), options.create_graph);
     }
     if (!options.retain_graph) {

@@ -268,6 +268,15 @@ std::vector<Tensor> topological_order(const std::vector<Tensor>& roots);
 // Grad mode: on by default, per thread.
 inline bool grad_enabled() { return detail::modes.grad; }
 
+// Would an op given these tensors record a node? Grad mode is on and one of them requires
+// grad: record() asks the same. A backward formula asks it to choose between the ops that
+// record (with create_graph, so that the gradient is a graph that can be differentiated
+// again) and a loop that records nothing (fused, matmul's product, layer_norm's backward).
+template <class... Ts>
+bool records(const Ts&... tensors) {
+  return detail::modes.grad && (tensors.requires_grad() || ...);
+}
+
 // Scope guard: sets one of the thread's modes (detail::modes) for a scope and restores it on
 // the way out, also on an exception. no_grad, enable_grad, detect_anomaly and cluster are
 // this one guard with a mode and a value of their own; the backward pass uses it too.

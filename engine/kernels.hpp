@@ -202,7 +202,7 @@ Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
 // detect_anomaly, so that it can name the very step that made a NaN.
 template <class F, class... Ts>
 Tensor fused(F&& f, const Tensor& first, const Ts&... rest) {
-  const bool recorded = grad_enabled() && (first.requires_grad() || ... || rest.requires_grad());
+  const bool recorded = records(first, rest...);
   const bool alike = ((rest.shape() == first.shape() && rest.dtype() == first.dtype()) && ...);
   if (recorded || !alike || detail::modes.anomaly) return f(first, rest...);
   Tensor out = empty_like(first);

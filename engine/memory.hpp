@@ -137,6 +137,13 @@ class Storage {
   void bump_version() {
     stamp_.store(stamp() + (1u << layout_bits), std::memory_order_relaxed);
   }
+  // data() for writing: bumps the version too, from one load of the word that says both
+  // (Tensor::data<T>() on a non-const tensor; every op's output is written this way).
+  void* data_for_writing() {
+    const std::uint32_t word = stamp();
+    stamp_.store(word + (1u << layout_bits), std::memory_order_relaxed);
+    return word & units_mask ? after() : outside().data;
+  }
 
   std::atomic<std::uint32_t> refs{1};
   static void destroy(Storage* s);

@@ -4,12 +4,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <iomanip>
 #include <limits>
 #include <new>
-#include <numbers>
 #include <ostream>
-#include <sstream>
 
 #include "engine/budget.hpp"
 #include "engine/graph.hpp"
@@ -65,13 +62,6 @@ std::atomic<std::int64_t> element_limit{std::numeric_limits<std::int64_t>::max()
                    " allowed here");
 }
 
-// The elements of a new tensor, charged to the budget in force if there is one
-// (engine/budget.hpp).
-[[gnu::always_inline]] inline void charge(std::int64_t elements, const Shape& shape) {
-  if (detail::budget_in_force.load(std::memory_order_relaxed)) [[unlikely]]
-    detail::charge_elements(elements, shape);
-}
-
 // The bytes of a tensor of this shape. Rejects shapes no buffer could hold, before
 // numel() could overflow, and shapes over the limit a program set.
 std::size_t bytes_for(const Shape& shape, DType dtype) {
@@ -82,7 +72,6 @@ std::size_t bytes_for(const Shape& shape, DType dtype) {
   bad = bad || n > (dtype == DType::float32 ? most / 4 : most / 8);
   if (bad || n > element_limit.load(std::memory_order_relaxed)) [[unlikely]]
     reject(shape, n, bad);
-  charge(n, shape);
   return static_cast<std::size_t>(n) * size_of(dtype);
 }
 
@@ -112,18 +101,32 @@ namespace {
 // TensorImpl and frees the whole block when the last tensor viewing it goes; that is
 // usually this one, at the very end of its destructor (storage is its first member).
 static_assert(sizeof(TensorImpl) == Storage::tensor_bytes);  // Storage::place relies on it
-[[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
-                                                               std::size_t bytes) {
-  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
-  if (together > small_block_limit) return make_large(shape, dtype, bytes);
+namespace {
+[[gnu::always_inline]] inline Ref<TensorImpl> make_small(const Shape& shape, DType dtype,
+                                                         std::size_t together) {
   std::byte* block = static_cast<std::byte*>(allocate_small(together));
   Ref<Storage> numbers = Storage::place(block + sizeof(TensorImpl), true, together);
   return Ref<TensorImpl>::adopt(::new (block) TensorImpl(shape, dtype, std::move(numbers)));
 }
+}  // namespace
 
-// The numbers in a block of their own: where an allocation can fail (small blocks come
-// from slabs that a failure there would hardly leave room for anyway).
-Ref<TensorImpl> TensorImpl::make_large(const Shape& shape, DType dtype, std::size_t bytes) try {
+[[gnu::always_inline]] inline Ref<TensorImpl> TensorImpl::make(const Shape& shape, DType dtype,
+                                                               std::size_t bytes) {
+  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
+  // (Past it: a large tensor, or any while a budget is in force, see engine/budget.hpp.)
+  if (together > detail::uncharged_tensor_bytes.load(std::memory_order_relaxed)) [[unlikely]]
+    return make_slow(shape, dtype, bytes);
+  return make_small(shape, dtype, together);
+}
+
+// A tensor off the fast path: charged to the budget in force, if one is; then in a small
+// block still, or with its numbers in a block of their own, where an allocation can fail
+// (small blocks come from slabs that a failure there would hardly leave room for anyway).
+Ref<TensorImpl> TensorImpl::make_slow(const Shape& shape, DType dtype, std::size_t bytes) try {
+  if (detail::budget_in_force.load(std::memory_order_relaxed))
+    detail::charge_elements(static_cast<std::int64_t>(bytes / size_of(dtype)), shape);
+  const std::size_t together = sizeof(TensorImpl) + Storage::header + bytes;
+  if (together <= small_block_limit) return make_small(shape, dtype, together);
   return Ref<TensorImpl>::adopt(new TensorImpl(shape, dtype, Storage::allocate(bytes)));
 } catch (const std::bad_alloc&) {
   out_of_memory(shape, dtype, bytes);
@@ -155,10 +158,15 @@ TensorImpl::~TensorImpl() = default;
 // onto a local stack; each one we hold the last reference to gives up its own node's
 // tensors the same way before it dies, so no destructor ever has a graph behind it.
 void TensorImpl::destroy(TensorImpl* dying) {
-  if (!dying->node) {
+  // Most tensors that go have no graph behind them: they go at once, and only the others
+  // pay for the stack below (as one function, all paid for saving its registers).
+  if (!dying->node)
     free(dying);
-    return;
-  }
+  else
+    destroy_graph(dying);
+}
+
+void TensorImpl::destroy_graph(TensorImpl* dying) {
   TensorList pending;
   auto take = [&pending](TensorImpl& t) {
     if (t.node) {
@@ -303,8 +311,12 @@ Tensor empty(const Shape& shape, DType dtype) {
 }
 
 Tensor empty_like(const Tensor& t) {
-  charge(t.numel(), t.shape());
-  return Tensor(TensorImpl::make(t.shape(), t.dtype(), t.numel() * size_of(t.dtype())));
+  // (Shape, dtype and size read once, before make's atomic load: the compiler would read
+  // them all again after it, a fifth of this function's instructions.)
+  const Shape& shape = t.shape();
+  const DType dtype = t.dtype();
+  const std::int64_t n = t.numel();
+  return Tensor(TensorImpl::make(shape, dtype, n * size_of(dtype)));
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {
@@ -364,65 +376,6 @@ Tensor tensor(const NestedList& values, DType dtype) {
   return from_vector(flat, shape, dtype);
 }
 
-// ---- random numbers ----
-
-Generator::Generator(std::uint64_t s) { seed(s); }
-
-void Generator::seed(std::uint64_t s) {
-  state_ = s;
-  has_spare_ = false;
-}
-
-// splitmix64: small, fast, and the same on every platform.
-double Generator::uniform() {
-  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
-double Generator::normal() {
-  if (has_spare_) {
-    has_spare_ = false;
-    return spare_;
-  }
-  // Box–Muller: two uniforms give two independent standard normals.
-  const double u1 = 1.0 - uniform();  // in (0, 1], so log is finite
-  const double u2 = uniform();
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  spare_ = r * std::sin(2 * std::numbers::pi * u2);
-  has_spare_ = true;
-  return r * std::cos(2 * std::numbers::pi * u2);
-}
-
-Generator& default_generator() {
-  static thread_local Generator gen(0);
-  return gen;
-}
-void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
-
-namespace {
-template <class Draw>
-Tensor random(const Shape& shape, DType dtype, Draw draw) {
-  Tensor t = empty(shape, dtype);
-  kernels::dispatch(dtype, [&]<class T>(T) {
-    T* p = t.data<T>();
-    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
-  });
-  return t;
-}
-}  // namespace
-
-Tensor randn(const Shape& shape, Generator& gen, DType dtype) {
-  return random(shape, dtype, [&] { return gen.normal(); });
-}
-Tensor randn(const Shape& shape, DType dtype) { return randn(shape, default_generator(), dtype); }
-Tensor rand(const Shape& shape, Generator& gen, DType dtype) {
-  return random(shape, dtype, [&] { return gen.uniform(); });
-}
-Tensor rand(const Shape& shape, DType dtype) { return rand(shape, default_generator(), dtype); }
-
 // ---- comparing ----
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
@@ -445,116 +398,6 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   for (std::size_t i = 0; i < va.size(); ++i)
     if (!(std::abs(va[i] - vb[i]) <= atol + rtol * std::abs(vb[i]))) return false;
   return true;
-}
-
-// ---- printing ----
-
-namespace {
-
-// One format for every element, chosen from all of them, so that columns line up:
-// whole numbers print without decimals, moderate ones with 4, extreme ones in e-notation.
-struct ElementFormat {
-  bool integers = true;
-  bool scientific = false;
-
-  explicit ElementFormat(const std::vector<double>& values) {
-    double largest = 0, smallest = INFINITY;
-    for (double v : values) {
-      if (!std::isfinite(v)) continue;
-      if (v != std::round(v)) integers = false;
-      largest = std::max(largest, std::abs(v));
-      if (v != 0) smallest = std::min(smallest, std::abs(v));
-    }
-    if (integers)
-      scientific = largest >= 1e9;
-    else
-      scientific = largest >= 1e6 || smallest < 1e-4;
-  }
-
-  std::string operator()(double v) const {
-    std::ostringstream s;
-    if (std::isnan(v))
-      s << "nan";
-    else if (std::isinf(v))
-      s << (v > 0 ? "inf" : "-inf");
-    else if (scientific)
-      s << std::scientific << std::setprecision(4) << v;
-    else if (integers)
-      s << std::fixed << std::setprecision(0) << v;
-    else
-      s << std::fixed << std::setprecision(4) << v;
-    return s.str();
-  }
-};
-
-constexpr std::int64_t summarize_above = 1000;  // elements; past this, show edges only
-constexpr std::int64_t edge_items = 3;
-
-// Prints the sub-tensor starting at `offset` along axis `axis`, with rows broken and
-// indented so that a matrix reads as aligned rows.
-void print_axis(std::ostream& out, const std::vector<std::string>& cells, const Shape& shape,
-                std::size_t axis, std::int64_t offset, std::size_t width, std::size_t indent,
-                bool summarize) {
-  if (shape.empty()) {
-    out << cells[0];
-    return;
-  }
-  std::int64_t stride = 1;
-  for (std::size_t k = axis + 1; k < shape.size(); ++k) stride *= shape[k];
-  const std::int64_t n = shape[axis];
-  const bool last = axis + 1 == shape.size();
-  out << '[';
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (summarize && n > 2 * edge_items && i == edge_items) {
-      out << (last ? "..., " : "...,\n" + std::string(indent + axis + 1, ' '));
-      i = n - edge_items;
-    }
-    if (last) {
-      const std::string& c = cells[offset + i * stride];
-      out << std::string(width - c.size(), ' ') << c;
-    } else {
-      print_axis(out, cells, shape, axis + 1, offset + i * stride, width, indent, summarize);
-    }
-    if (i + 1 < n) {
-      out << ',';
-      if (last)
-        out << ' ';
-      else
-        out << std::string(shape.size() - axis - 1, '\n') << std::string(indent + axis + 1, ' ');
-    }
-  }
-  out << ']';
-}
-
-}  // namespace
-
-std::ostream& operator<<(std::ostream& out, const Tensor& t) {
-  if (!t.defined()) return out << "tensor(undefined)";
-  const std::vector<double> values = t.values();
-  const ElementFormat format(values);
-  std::vector<std::string> cells;
-  cells.reserve(values.size());
-  std::size_t width = 0;
-  for (double v : values) {
-    cells.push_back(format(v));
-    width = std::max(width, cells.back().size());
-  }
-  out << "tensor(";
-  print_axis(out, cells, t.shape(), 0, 0, width, 7, t.numel() > summarize_above);
-  if (t.numel() == 0) out << ", shape=" << to_string(t.shape());
-  if (t.dtype() != DType::float64) out << ", dtype=" << to_string(t.dtype());
-  if (!t.name().empty()) out << ", name=\"" << t.name() << '"';
-  if (const Node* n = t.node())
-    out << ", op=" << n->op->name;
-  else if (t.requires_grad())
-    out << ", requires_grad";
-  return out << ')';
-}
-
-std::string to_string(const Tensor& t) {
-  std::ostringstream s;
-  s << t;
-  return s.str();
 }
 
 }  // namespace gradlab

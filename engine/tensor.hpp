@@ -114,6 +114,8 @@ class Tensor {
   }
   [[noreturn]] static void throw_undefined();
   [[noreturn]] void throw_wrong_dtype(DType wanted) const;
+  template <class T>
+  void check_dtype() const;  // DTypeError unless T is the tensor's element type
   Ref<TensorImpl> impl_;
 };
 
@@ -145,7 +147,8 @@ struct TensorImpl : PooledObject {
 
  private:
   static void free(TensorImpl* t);  // deletes t, or ends it if its numbers share its block
-  static Ref<TensorImpl> make_large(const Shape& shape, DType dtype, std::size_t bytes);
+  [[gnu::noinline]] static void destroy_graph(TensorImpl* t);  // destroy() of one with a node
+  static Ref<TensorImpl> make_slow(const Shape& shape, DType dtype, std::size_t bytes);
 };
 
 // A new leaf tensor of the given shape (with as many elements) over the numbers of x.
@@ -231,17 +234,20 @@ std::string to_string(const Tensor& t);
 // through a const Tensor to leave the version alone.
 template <class T>
 [[gnu::always_inline]] inline T* Tensor::data() {
-  T* p = const_cast<T*>(static_cast<const Tensor*>(this)->data<T>());
-  impl_->storage->bump_version();
-  return p;
+  check_dtype<T>();
+  return static_cast<T*>(impl_->storage->data_for_writing());
 }
 template <class T>
 [[gnu::always_inline]] inline const T* Tensor::data() const {
+  check_dtype<T>();
+  return static_cast<const T*>(impl_->storage->data());
+}
+template <class T>
+[[gnu::always_inline]] inline void Tensor::check_dtype() const {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
   constexpr DType wanted = std::is_same_v<T, float> ? DType::float32 : DType::float64;
   if (checked().dtype != wanted) [[unlikely]]
     throw_wrong_dtype(wanted);
-  return static_cast<const T*>(impl_->storage->data());
 }
 
 }  // namespace gradlab

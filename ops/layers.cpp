@@ -321,9 +321,7 @@ Grads normalise_backward_ops(const BackwardContext& c, double eps, const Average
 }
 
 bool recorded_backward(const BackwardContext& c) {
-  return detail::modes.anomaly ||
-         (grad_enabled() && (c.grad.requires_grad() || c.inputs[0].requires_grad() ||
-                             c.inputs[1].requires_grad()));
+  return detail::modes.anomaly || records(c.grad, c.inputs[0], c.inputs[1]);
 }
 
 template <class Average>

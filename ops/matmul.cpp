@@ -94,8 +94,7 @@ Tensor multiply(const Tensor& a, bool ta, const Tensor& b, bool tb) {
 // the formula as written and can be differentiated again; otherwise GEMM reads the
 // transposed operand through its flags and no transpose is ever made.
 Tensor product(const Tensor& a, bool ta, const Tensor& b, bool tb) {
-  if (grad_enabled() && (a.requires_grad() || b.requires_grad()))
-    return matmul(ta ? transpose(a) : a, tb ? transpose(b) : b);
+  if (records(a, b)) return matmul(ta ? transpose(a) : a, tb ? transpose(b) : b);
   return multiply(a, ta, b, tb);
 }
 

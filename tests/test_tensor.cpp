@@ -191,6 +191,33 @@ BOOST_AUTO_TEST_CASE(a_budget_counts_elements_and_ops_as_they_are_made) {
   BOOST_CHECK_THROW(zeros({2}), BudgetError);
 }
 
+// Without a budget the fast paths test nothing of their own: a budget sends every tensor
+// and op down the slow paths while it lasts (engine/budget.hpp). So each way of making one
+// is charged, small or large, by empty_like (every op's output) or not, and an op of a
+// list of inputs; a node of more tensors than it can count is refused either way.
+BOOST_AUTO_TEST_CASE(a_budget_charges_every_way_of_making_a_tensor_and_an_op) {
+  const Tensor x = ones({300}).set_requires_grad();  // 2400 bytes: a block of its own
+  const std::vector<Tensor> too_many(256, x);
+  BOOST_CHECK_EXCEPTION(concat(too_many), GraphError, says("concat: more than 255 inputs"));
+  {
+    Budget budget({});
+    const Tensor large = zeros({300}), small = zeros({2});
+    BOOST_TEST(budget.elements_used() == 302);
+    const Tensor like = empty_like(x), like_small = empty_like(small);
+    BOOST_TEST(budget.elements_used() == 604);
+    const Tensor joined = concat({x, small.detach().set_requires_grad()});  // one op, two inputs
+    BOOST_TEST(budget.nodes_used() == 1);
+    BOOST_TEST(budget.elements_used() >= 906);
+    BOOST_CHECK_EXCEPTION(concat(too_many), GraphError, says("concat: more than 255 inputs"));
+  }
+  const Tensor y = x * x;  // no budget: nothing counts, nothing is refused
+  const Budget next({.elements = 302});
+  BOOST_TEST(next.elements_used() == 0);
+  const Tensor fits = zeros({300}), also = empty_like(zeros({1}));
+  BOOST_TEST(next.elements_used() == 302);
+  BOOST_CHECK_THROW(empty_like(x), BudgetError);
+}
+
 // A large block freed by its tensor is handed to the next tensor of its size class, already
 // paged in; small ones and a cache turned off go back to the system.
 BOOST_AUTO_TEST_CASE(large_blocks_are_reused) {
