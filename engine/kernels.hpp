@@ -348,11 +348,14 @@ T fold_run(const T* p, std::int64_t n, T init, const F& combine) {
 // combined into the output element it would be broadcast from. combine(acc, v) → acc.
 // Three fast paths beside the general loop, for `shape` repeated in x along one run of
 // axes (blocks_of: x = [outer, middle, inner], out = [outer, inner]):
-// - everything into one number: pieces of 65536 elements shared out over the threads;
+// - everything into one number: pieces of 65536 elements, each folded by fold_run, shared
+//   out over the threads;
 // - inner = 1 (a sum along the last axes, a row's maximum): each output a contiguous run,
-//   folded by fold_run;
-// - inner > 1 (a bias's gradient, a sum along a middle axis): row after row into one row,
-//   each output element combined in the general loop's own order.
+//   eight of them folded side by side;
+// - inner > 1 (a bias's gradient, a sum along a middle axis): row after row into one row.
+// The last two combine each output's elements in the general loop's own order: the same
+// bits (a sum in another order would differ in its last ones, and the tutorials' printed
+// digits with it).
 template <class F>
 Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) {
   std::optional<Blocks> blocks = blocks_of(x.shape(), shape);
@@ -379,8 +382,22 @@ Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) 
         parallel_for(pieces, fold);
       for (const T r : results) o[0] = combine(o[0], r);
     } else if (inner == 1) {
-      for (std::int64_t r = 0; r < outer; ++r)
-        o[r] = combine(o[r], fold_run(in + r * middle, middle, static_cast<T>(init), combine));
+      // Eight runs at a time, each folded in order (the general loop's order, so the same
+      // bits): eight chains of additions overlap instead of each waiting on the one before.
+      constexpr std::int64_t group = 8;
+      std::int64_t r = 0;
+      for (; r + group <= outer; r += group) {
+        T acc[group];
+        for (std::int64_t k = 0; k < group; ++k) acc[k] = o[r + k];
+        for (std::int64_t m = 0; m < middle; ++m)
+          for (std::int64_t k = 0; k < group; ++k) acc[k] = combine(acc[k], in[(r + k) * middle + m]);
+        for (std::int64_t k = 0; k < group; ++k) o[r + k] = acc[k];
+      }
+      for (; r < outer; ++r) {
+        T acc = o[r];
+        for (std::int64_t m = 0; m < middle; ++m) acc = combine(acc, in[r * middle + m]);
+        o[r] = acc;
+      }
     } else {
       for (std::int64_t r = 0; r < outer; ++r) {
         T* dst = o + r * inner;
