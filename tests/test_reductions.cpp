@@ -114,6 +114,9 @@ BOOST_AUTO_TEST_CASE(logsumexp_backward_plain_and_recorded_agree) {
       check_values(plain, "[3, 4, 5]", want.values(), tol);
       check_values(recorded, "[3, 4, 5]", want.values(), tol);
     }
+  check_first_and_second_derivatives(
+      [](const std::vector<Tensor>& p) { return logsumexp(p[0], 1) * p[1]; },
+      {randn({2, 3, 4}, gen), randn({2, 4}, gen)});
   Tensor x = tensor({{1.0, INFINITY}, {-INFINITY, -INFINITY}, {0.0, 0.0}}).set_requires_grad();
   const std::vector<double> plain = grad({sum(logsumexp(x, 1))}, {x})[0].values();
   const std::vector<double> recorded = grad({sum(logsumexp(x, 1))}, {x}, {.create_graph = true})[0].values();
