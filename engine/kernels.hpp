@@ -6,8 +6,10 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "engine/graph.hpp"
@@ -38,18 +40,41 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // broadcast axes get stride 0.
 std::vector<std::int64_t> broadcast_strides(const Shape& from, const Shape& to);
 
-// When `part` is `whole`'s last axes (leading 1s aside), as a bias row is to a batch of
-// rows: how many times it repeats in `whole`. 0 when it is not, or when part has one element.
-inline std::int64_t repeats_of(const Shape& whole, const Shape& part) {
-  std::size_t skip = 0;
-  while (skip < part.size() && part[skip] == 1) ++skip;
-  const std::size_t k = part.size() - skip;
-  if (k == 0 || k > whole.size()) return 0;
-  for (std::size_t i = 0; i < k; ++i)
-    if (part[skip + i] != whole[whole.size() - k + i]) return 0;
-  std::int64_t rows = 1;
-  for (std::size_t i = 0; i + k < whole.size(); ++i) rows *= whole[i];
-  return rows;
+// How `part`, a shape that broadcasts to `whole`, is repeated in it, when the axes along
+// which it is repeated form one run (axes of size 1 in `whole` aside, `part` aligned at the
+// right): `whole` is then [outer, middle, inner] and `part` is [outer, 1, inner], its
+// element (o, i) repeated at (o, 0…middle−1, i). A bias row [D] of [N, D] is outer = 1; a
+// column [N, 1] of [N, D] is inner = 1; a slice's total [N, 1, K] of [N, M, K] is the
+// general case. No value (the general loops then) when the repeats make two runs or more,
+// e.g. [1, C, 1] in [N, C, H·W].
+struct Blocks {
+  std::int64_t outer = 1, middle = 1, inner = 1;
+};
+inline std::optional<Blocks> blocks_of(const Shape& whole, const Shape& part) {
+  if (part.size() > whole.size()) return std::nullopt;
+  const std::size_t lead = whole.size() - part.size();
+  Blocks b;
+  enum { before, within, after } at = before;  // where we are against the run of repeats
+  for (std::size_t k = 0; k < whole.size(); ++k) {
+    const std::int64_t w = whole[k], p = k < lead ? 1 : part[k - lead];
+    if (w == 1) {
+      if (p != 1) return std::nullopt;
+      continue;
+    }
+    if (p == 1) {  // repeated along this axis
+      if (at == after) return std::nullopt;
+      at = within;
+      b.middle *= w;
+    } else if (p != w) {
+      return std::nullopt;
+    } else if (at == before) {
+      b.outer *= w;
+    } else {
+      at = after;
+      b.inner *= w;
+    }
+  }
+  return b;
 }
 
 // Calls f(i, ia, ib) for every row-major position i of `shape`, where ia and ib walk two
@@ -65,10 +90,26 @@ void broadcast_loop(const Shape& shape, const std::vector<std::int64_t>& sa,
     return;
   }
   const std::int64_t inner = shape[d - 1], step_a = sa[d - 1], step_b = sb[d - 1];
+  // The run along the last axis, with its steps known when compiled in the common cases (1:
+  // the operand runs along it; 0: it is repeated), so that the loop can vectorise.
+  using One = std::integral_constant<std::int64_t, 1>;
+  using Zero = std::integral_constant<std::int64_t, 0>;
+  const auto run = [&](std::int64_t i, std::int64_t ia, std::int64_t ib, auto step_a, auto step_b) {
+    for (std::int64_t j = 0; j < inner; ++j) f(i + j, ia + j * step_a, ib + j * step_b);
+  };
   std::vector<std::int64_t> index(d, 0);
   std::int64_t ia = 0, ib = 0;
   for (std::int64_t i = 0; i < n; i += inner) {
-    for (std::int64_t j = 0; j < inner; ++j) f(i + j, ia + j * step_a, ib + j * step_b);
+    if (step_a == 1 && step_b == 0)
+      run(i, ia, ib, One{}, Zero{});
+    else if (step_a == 0 && step_b == 0)
+      run(i, ia, ib, Zero{}, Zero{});
+    else if (step_a == 1 && step_b == 1)
+      run(i, ia, ib, One{}, One{});
+    else if (step_a == 0 && step_b == 1)
+      run(i, ia, ib, Zero{}, One{});
+    else
+      run(i, ia, ib, step_a, step_b);
     for (std::size_t k = d - 1; k-- > 0;) {  // advance the outer index like an odometer
       ia += sa[k];
       ib += sb[k];
@@ -129,6 +170,18 @@ inline float fast_exp(float x) {
 }
 inline double fast_exp(double x) { return std::exp(x); }
 
+// out[i] = fast_exp(in[i]) for i < n (out may be in): the loop compiled three times, for
+// AVX-512, AVX2 and plain x86-64 (SSE2), and the widest this CPU has chosen when it runs;
+// `width` 16, 8 or 4 asks for one of them (the tests compare them), 0 for the widest.
+// Every copy gives the same bits as fast_exp itself: kernels.cpp is compiled with
+// -ffp-contract=off, so that no copy fuses a multiply and an add that another rounds twice.
+void exp_floats(const float* in, float* out, std::int64_t n, int width = 0);
+
+// e^x elementwise, x float32 or float64, written into out (x's shape and dtype; it may be
+// x itself): float32 by exp_floats, float64 by std::exp; shared out over the threads when
+// large.
+void exp_into(const Tensor& x, Tensor& out);
+
 // out = f(x) elementwise; f is called with a T and returns a T.
 template <class F>
 Tensor unary_map(const Tensor& x, F&& f) {
@@ -143,7 +196,57 @@ Tensor unary_map(const Tensor& x, F&& f) {
   return out;
 }
 
-// out = f(a, b) elementwise with broadcasting.
+// binary_map's general loop, the reference its fast paths are tested against
+// (tests/test_kernels.cpp): every position of the broadcast shape in row-major order, each
+// operand's element found through its broadcast strides.
+template <class F>
+Tensor binary_map_reference(const char* op, const Tensor& a, const Tensor& b, F&& f) {
+  check_same_dtype(op, a, b);
+  const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  Tensor out = empty(shape, a.dtype());
+  dispatch(a.dtype(), [&]<class T>(T) {
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* o = out.data<T>();
+    broadcast_loop(
+        shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+        [&](std::int64_t i, std::int64_t ia, std::int64_t ib) { o[i] = f(pa[ia], pb[ib]); });
+  });
+  return out;
+}
+
+// out[o, m, i] = f(whole[o, m, i], part[o, i]) over the blocks k of blocks_of (with
+// part_first, f(part[o, i], whole[o, m, i])): the general loop's answer, in loops that
+// vectorise. out is new, so it overlaps neither input (hence ivdep).
+template <bool part_first, class T, class F>
+void map_blocks(const Blocks& k, const T* whole, const T* part, T* out, F& f) {
+  const auto call = [&f](T w, T p) {
+    if constexpr (part_first)
+      return f(p, w);
+    else
+      return f(w, p);
+  };
+  for (std::int64_t o = 0; o < k.outer; ++o) {
+    const T* w = whole + o * k.middle * k.inner;
+    T* r = out + o * k.middle * k.inner;
+    if (k.inner == 1) {  // one element of part for the whole block, e.g. a row's maximum
+      const T p = part[o];
+#pragma GCC ivdep
+      for (std::int64_t m = 0; m < k.middle; ++m) r[m] = call(w[m], p);
+      continue;
+    }
+    const T* p = part + o * k.inner;
+    for (std::int64_t m = 0; m < k.middle; ++m)
+#pragma GCC ivdep
+      for (std::int64_t i = 0; i < k.inner; ++i)
+        r[m * k.inner + i] = call(w[m * k.inner + i], p[i]);
+  }
+}
+
+// out = f(a, b) elementwise with broadcasting: equal shapes in one loop (shared out over
+// the threads when large), one operand repeated along one run of axes of the other in
+// blocks (map_blocks: a scalar, a bias row, a column of row maxima), anything else through
+// the general loop.
 template <class F>
 Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
   check_same_dtype(op, a, b);
@@ -160,31 +263,18 @@ Tensor binary_map(const char* op, const Tensor& a, const Tensor& b, F&& f) {
     return out;
   }
   const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  const std::int64_t n = numel(shape);
+  std::optional<Blocks> blocks;
+  if (a.numel() == n) blocks = blocks_of(shape, b.shape());
+  const bool a_whole = blocks.has_value();
+  if (!a_whole && b.numel() == n) blocks = blocks_of(shape, a.shape());
+  if (!blocks || n == 0) return binary_map_reference(op, a, b, f);
   Tensor out = empty(shape, a.dtype());
   dispatch(a.dtype(), [&]<class T>(T) {
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* o = out.data<T>();
-    const std::int64_t n = out.numel();
-    if (b.numel() == 1 && a.numel() == n) {
-      const T s = pb[0];
-      for (std::int64_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
-    } else if (a.numel() == 1 && b.numel() == n) {
-      const T s = pa[0];
-      for (std::int64_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
-    } else if (const std::int64_t rows = repeats_of(shape, b.shape()); rows && a.numel() == n) {
-      const std::int64_t inner = b.numel();  // b is a row, added to each of a's (a bias)
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t j = 0; j < inner; ++j) o[r * inner + j] = f(pa[r * inner + j], pb[j]);
-    } else if (const std::int64_t rows = repeats_of(shape, a.shape()); rows && b.numel() == n) {
-      const std::int64_t inner = a.numel();
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t j = 0; j < inner; ++j) o[r * inner + j] = f(pa[j], pb[r * inner + j]);
-    } else {
-      broadcast_loop(
-          shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
-          [&](std::int64_t i, std::int64_t ia, std::int64_t ib) { o[i] = f(pa[ia], pb[ib]); });
-    }
+    if (a_whole)
+      map_blocks<false>(*blocks, a.data<T>(), b.data<T>(), out.data<T>(), f);
+    else
+      map_blocks<true>(*blocks, b.data<T>(), a.data<T>(), out.data<T>(), f);
   });
   return out;
 }
@@ -219,53 +309,105 @@ Tensor fused(F&& f, const Tensor& first, const Ts&... rest) {
   return out;
 }
 
-// Folds x down to `shape` (which must broadcast to x's shape): every element of x is
-// combined into the output element it would be broadcast from. combine(acc, v) → acc.
+// reduce_to's general loop, the reference its fast paths are tested against
+// (tests/test_kernels.cpp): x's elements in row-major order, each combined into the output
+// element it would be broadcast from.
 template <class F>
-Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) {
+Tensor reduce_to_reference(const Tensor& x, const Shape& shape, double init, F&& combine) {
   Tensor out = full(shape, init, x.dtype());
   dispatch(x.dtype(), [&]<class T>(T) {
     const T* in = x.data<T>();
     T* o = out.data<T>();
+    const std::vector<std::int64_t> none(x.dim(), 0);
+    broadcast_loop(
+        x.shape(), broadcast_strides(shape, x.shape()), none,
+        [&](std::int64_t i, std::int64_t io, std::int64_t) { o[io] = combine(o[io], in[i]); });
+  });
+  return out;
+}
+
+// The run p[0], …, p[n − 1] folded into one value: eight running totals (element i goes to
+// total i mod 8, the last n mod 8 to the first), which a loop vectorises, then the totals
+// in order. The result depends on n and the numbers only, not on where the run lies; a sum
+// differs from the one-by-one order in its last bits.
+template <class T, class F>
+T fold_run(const T* p, std::int64_t n, T init, const F& combine) {
+  constexpr int lanes = 8;
+  const std::int64_t whole = n / lanes * lanes;
+  T acc[lanes];
+  std::fill_n(acc, lanes, init);
+  for (std::int64_t i = 0; i < whole; i += lanes)
+    for (int k = 0; k < lanes; ++k) acc[k] = combine(acc[k], p[i + k]);
+  for (std::int64_t i = whole; i < n; ++i) acc[0] = combine(acc[0], p[i]);
+  T r = init;
+  for (int k = 0; k < lanes; ++k) r = combine(r, acc[k]);
+  return r;
+}
+
+// Folds x down to `shape` (which must broadcast to x's shape): every element of x is
+// combined into the output element it would be broadcast from. combine(acc, v) → acc.
+// Three fast paths beside the general loop, for `shape` repeated in x along one run of
+// axes (blocks_of: x = [outer, middle, inner], out = [outer, inner]):
+// - everything into one number: pieces of 65536 elements, each folded by fold_run, shared
+//   out over the threads;
+// - inner = 1 (a sum along the last axes, a row's maximum): each output a contiguous run,
+//   eight of them folded side by side;
+// - inner > 1 (a bias's gradient, a sum along a middle axis): row after row into one row.
+// The last two combine each output's elements in the general loop's own order: the same
+// bits (a sum in another order would differ in its last ones, and the tutorials' printed
+// digits with it).
+template <class F>
+Tensor reduce_to(const Tensor& x, const Shape& shape, double init, F&& combine) {
+  std::optional<Blocks> blocks = blocks_of(x.shape(), shape);
+  if (!blocks && numel(shape) == 1) blocks = Blocks{1, x.numel(), 1};  // shape has more axes
+  if (!blocks) return reduce_to_reference(x, shape, init, combine);
+  Tensor out = full(shape, init, x.dtype());
+  dispatch(x.dtype(), [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    const std::int64_t outer = blocks->outer, middle = blocks->middle, inner = blocks->inner;
     if (numel(shape) == 1) {
-      // Everything into one number: each piece of 65536 elements with eight running totals
-      // (pieces shared out over the threads), then the pieces' results in order, so that
-      // the result is the same with any number of threads.
+      // Each piece folded (pieces shared out over the threads), then the pieces' results in
+      // order, so that the result is the same with any number of threads.
       constexpr std::int64_t piece = 1 << 16;
-      constexpr int lanes = 8;
       const std::int64_t n = x.numel(), pieces = std::max<std::int64_t>(1, (n + piece - 1) / piece);
       SmallVector<T, 4> results(static_cast<std::size_t>(pieces));
       const auto fold = [&](std::int64_t p) {
         const std::int64_t begin = p * piece, end = std::min(n, begin + piece);
-        const std::int64_t whole = begin + (end - begin) / lanes * lanes;
-        T acc[lanes];
-        std::fill_n(acc, lanes, static_cast<T>(init));
-        for (std::int64_t i = begin; i < whole; i += lanes)
-          for (int k = 0; k < lanes; ++k) acc[k] = combine(acc[k], in[i + k]);
-        for (std::int64_t i = whole; i < end; ++i) acc[0] = combine(acc[0], in[i]);
-        T r = static_cast<T>(init);
-        for (int k = 0; k < lanes; ++k) r = combine(r, acc[k]);
-        results[static_cast<std::size_t>(p)] = r;
+        results[static_cast<std::size_t>(p)] = fold_run(in + begin, end - begin, static_cast<T>(init), combine);
       };
       if (pieces == 1)
         fold(0);
       else
         parallel_for(pieces, fold);
       for (const T r : results) o[0] = combine(o[0], r);
-      return;
+    } else if (inner == 1) {
+      // Eight runs at a time, each folded in order (the general loop's order, so the same
+      // bits): eight chains of additions overlap instead of each waiting on the one before.
+      constexpr std::int64_t group = 8;
+      std::int64_t r = 0;
+      for (; r + group <= outer; r += group) {
+        T acc[group];
+        for (std::int64_t k = 0; k < group; ++k) acc[k] = o[r + k];
+        for (std::int64_t m = 0; m < middle; ++m)
+          for (std::int64_t k = 0; k < group; ++k) acc[k] = combine(acc[k], in[(r + k) * middle + m]);
+        for (std::int64_t k = 0; k < group; ++k) o[r + k] = acc[k];
+      }
+      for (; r < outer; ++r) {
+        T acc = o[r];
+        for (std::int64_t m = 0; m < middle; ++m) acc = combine(acc, in[r * middle + m]);
+        o[r] = acc;
+      }
+    } else {
+      for (std::int64_t r = 0; r < outer; ++r) {
+        T* dst = o + r * inner;
+        for (std::int64_t m = 0; m < middle; ++m) {
+          const T* src = in + (r * middle + m) * inner;
+#pragma GCC ivdep  // out is new: it does not overlap x
+          for (std::int64_t j = 0; j < inner; ++j) dst[j] = combine(dst[j], src[j]);
+        }
+      }
     }
-    if (const std::int64_t rows = repeats_of(x.shape(), shape)) {
-      // Down to x's last axes (a bias's gradient): row after row into one row, each output
-      // element still combined in the order of the general loop below.
-      const std::int64_t inner = numel(shape);
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t j = 0; j < inner; ++j) o[j] = combine(o[j], in[r * inner + j]);
-      return;
-    }
-    const std::vector<std::int64_t> none(x.dim(), 0);
-    broadcast_loop(
-        x.shape(), broadcast_strides(shape, x.shape()), none,
-        [&](std::int64_t i, std::int64_t io, std::int64_t) { o[io] = combine(o[io], in[i]); });
   });
   return out;
 }

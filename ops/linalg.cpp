@@ -1,12 +1,16 @@
 #include "ops/linalg.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include <cblas.h>
+
 #include "engine/graph.hpp"
 #include "engine/kernels.hpp"
+#include "engine/parallel.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/matmul.hpp"
 #include "ops/shape.hpp"
@@ -41,6 +45,50 @@ struct LU {
   std::int64_t singular_at = -1;     // the first pivot that is 0 to working precision, or -1
 };
 
+// Columns [c, c + w) of f.lu, from row c down, factored in place (rows swapped whole),
+// once every column left of c has been subtracted from them. Narrow panels take the
+// textbook loop: pivot, swap, the column of L, the rows below less multiples of the pivot's
+// row (within the panel). Wider ones are halved (the recursive LU): the left half is
+// factored, then the right half brought up to date, U₁₂ = L₁₁⁻¹A₁₂ and A₂₂ −= L₂₁U₁₂ (BLAS's
+// dtrsm and dgemm: where a 64 × 64 matrix spends its time), then factored in turn. Same
+// pivots, same factors as the textbook loop over all columns, to rounding.
+void factor_panel(LU& f, double tiny, std::int64_t c, std::int64_t w) {
+  const std::int64_t n = f.n;
+  double* m = f.lu.data();
+  if (w <= 8 || n < 16) {
+    for (std::int64_t k = c; k < c + w; ++k) {
+      std::int64_t p = k;
+      for (std::int64_t i = k + 1; i < n; ++i)
+        if (std::abs(m[i * n + k]) > std::abs(m[p * n + k])) p = i;
+      if (p != k) {
+        for (std::int64_t j = 0; j < n; ++j) std::swap(m[k * n + j], m[p * n + j]);
+        std::swap(f.rows[k], f.rows[p]);
+        f.det = -f.det;
+      }
+      const double pivot = m[k * n + k];
+      f.det *= pivot;
+      if (std::abs(pivot) <= tiny && f.singular_at < 0) f.singular_at = k;
+      if (pivot == 0) continue;  // the column is already 0 below the diagonal
+      for (std::int64_t i = k + 1; i < n; ++i) {
+        const double l = m[i * n + k] / pivot;
+        m[i * n + k] = l;
+        for (std::int64_t j = k + 1; j < c + w; ++j) m[i * n + j] -= l * m[k * n + j];
+      }
+    }
+    return;
+  }
+  const std::int64_t h = w / 2, below = n - c - h;
+  factor_panel(f, tiny, c, h);
+  const int ld = static_cast<int>(n);
+  blas_single_threaded();
+  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, static_cast<int>(h),
+              static_cast<int>(w - h), 1.0, m + c * n + c, ld, m + c * n + c + h, ld);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(below),
+              static_cast<int>(w - h), static_cast<int>(h), -1.0, m + (c + h) * n + c, ld,
+              m + c * n + c + h, ld, 1.0, m + (c + h) * n + c + h, ld);
+  factor_panel(f, tiny, c + h, w - h);
+}
+
 LU factor(const double* a, std::int64_t n, DType dtype) {
   LU f{n, std::vector<double>(a, a + n * n), std::vector<std::int64_t>(n), 1, -1};
   double scale = 0;
@@ -49,45 +97,40 @@ LU factor(const double* a, std::int64_t n, DType dtype) {
                                              : std::numeric_limits<double>::epsilon();
   const double tiny = static_cast<double>(n) * eps * scale;
   for (std::int64_t k = 0; k < n; ++k) f.rows[k] = k;
-  double* m = f.lu.data();
-  for (std::int64_t k = 0; k < n; ++k) {
-    std::int64_t p = k;
-    for (std::int64_t i = k + 1; i < n; ++i)
-      if (std::abs(m[i * n + k]) > std::abs(m[p * n + k])) p = i;
-    if (p != k) {
-      for (std::int64_t j = 0; j < n; ++j) std::swap(m[k * n + j], m[p * n + j]);
-      std::swap(f.rows[k], f.rows[p]);
-      f.det = -f.det;
-    }
-    const double pivot = m[k * n + k];
-    f.det *= pivot;
-    if (std::abs(pivot) <= tiny && f.singular_at < 0) f.singular_at = k;
-    if (pivot == 0) continue;  // the column is already 0 below the diagonal
-    for (std::int64_t i = k + 1; i < n; ++i) {
-      const double l = m[i * n + k] / pivot;
-      m[i * n + k] = l;
-      for (std::int64_t j = k + 1; j < n; ++j) m[i * n + j] -= l * m[k * n + j];
-    }
-  }
+  factor_panel(f, tiny, 0, n);
   return f;
 }
 
-// X = A⁻¹B for B [n, k] (row-major), from A's factors: L·U·X = P·B.
+// x's numbers as float64 (Tensor::values, without its per-element call).
+std::vector<double> doubles(const Tensor& x) {
+  return kernels::dispatch(x.dtype(), [&]<class T>(T) {
+    const T* p = x.data<T>();
+    return std::vector<double>(p, p + x.numel());
+  });
+}
+
+// X = A⁻¹B for B [n, k] (row-major), from A's factors: L·U·X = P·B, so B's rows are put
+// in P's order, then L·Y = P·B is solved forward (row i of Y is row i of P·B less
+// Σⱼ<ᵢ Lᵢⱼ·(row j of Y)) and U·X = Y backward (row i of X is row i of Y less
+// Σⱼ>ᵢ Uᵢⱼ·(row j of X), over Uᵢᵢ). BLAS's triangular solve (dtrsm) does both loops, blocked;
+// tests/test_linalg.cpp checks the results against Gauss-Jordan elimination written out.
 void lu_solve(const LU& f, const double* b, std::int64_t k, double* x) {
   const std::int64_t n = f.n;
-  const double* m = f.lu.data();
-  for (std::int64_t c = 0; c < k; ++c) {
-    for (std::int64_t i = 0; i < n; ++i) {  // L·y = P·b, forward
-      double v = b[f.rows[i] * k + c];
-      for (std::int64_t j = 0; j < i; ++j) v -= m[i * n + j] * x[j * k + c];
-      x[i * k + c] = v;
-    }
-    for (std::int64_t i = n; i-- > 0;) {  // U·x = y, backward
-      double v = x[i * k + c];
-      for (std::int64_t j = i + 1; j < n; ++j) v -= m[i * n + j] * x[j * k + c];
-      x[i * k + c] = v / m[i * n + i];
-    }
-  }
+  for (std::int64_t i = 0; i < n; ++i) std::copy_n(b + f.rows[i] * k, k, x + i * k);
+  if (n == 0 || k == 0) return;
+  blas_single_threaded();
+  const int ni = static_cast<int>(n), ki = static_cast<int>(k);
+  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, ni, ki, 1.0,
+              f.lu.data(), ni, x, ki);
+  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, ni, ki, 1.0,
+              f.lu.data(), ni, x, ki);
+}
+
+// A⁻¹ of a factored matrix: the solve with B = I (so P·B is P itself), written into out.
+void lu_inverse(const LU& f, double* out) {
+  std::vector<double> identity(f.n * f.n, 0.0);
+  for (std::int64_t i = 0; i < f.n; ++i) identity[i * f.n + i] = 1;
+  lu_solve(f, identity.data(), f.n, out);
 }
 
 // "the [3, 3] matrix" or "matrix 2 of the batch [4, 3, 3]".
@@ -214,15 +257,13 @@ const OpInfo inverse_op{"inverse", "X⁻¹", {"∂X = −X⁻ᵀ · G · X⁻ᵀ
 Tensor inverse(const Tensor& x, Here where) {
   const CallSite site(where);
   const Square sq = check_square("inverse", x);
-  const std::vector<double> values = x.values();
+  const std::vector<double> values = doubles(x);
   std::vector<double> result(values.size());
-  std::vector<double> identity(sq.n * sq.n, 0.0);
-  for (std::int64_t i = 0; i < sq.n; ++i) identity[i * sq.n + i] = 1;
   const std::vector<LU> factors = factor_all(x, sq, values);
   for (std::int64_t b = 0; b < sq.batch; ++b) {
     if (factors[b].singular_at >= 0)
       throw_singular("inverse", which_matrix(x, b), factors[b], "so it has no inverse");
-    lu_solve(factors[b], identity.data(), sq.n, result.data() + b * sq.n * sq.n);
+    lu_inverse(factors[b], result.data() + b * sq.n * sq.n);
   }
   Tensor out = from_vector(result, x.shape(), x.dtype());
   return record(inverse_op, out, {x}, [](const BackwardContext& c) {
@@ -232,24 +273,36 @@ Tensor inverse(const Tensor& x, Here where) {
 }
 
 // Jacobi's formula: d det X = det X · tr(X⁻¹ dX), so ∂X = G · det X · X⁻ᵀ when X is
-// invertible; at a singular X, the cofactors (the same matrix, written without X⁻¹).
+// invertible; at a singular X, the cofactors (the same matrix, written without X⁻¹). The
+// backward keeps the forward's LU factors: a plain backward() takes X⁻¹ from them (two
+// triangular solves) instead of factoring X twice more; a recorded one (a gradient of the
+// gradient) writes X⁻¹ as the op inverse, so that it can be differentiated again.
 const OpInfo det_op{"det", "det X", {"∂X = G · det X · X⁻ᵀ (the cofactors of X, if singular)"}};
 Tensor det(const Tensor& x, Here where) {
   const CallSite site(where);
   const Square sq = check_square("det", x);
-  const std::vector<LU> factors = factor_all(x, sq, x.values());
+  std::vector<LU> factors = factor_all(x, sq, doubles(x));
   std::vector<double> dets;
   for (const LU& f : factors) dets.push_back(f.det);
   Tensor out = x.dim() == 2 ? scalar(dets[0], x.dtype()) : from_vector(dets, {sq.batch}, x.dtype());
-  return record(det_op, out, {x}, [](const BackwardContext& c) {
+  return record(det_op, out, {x}, [factors = std::move(factors)](const BackwardContext& c) {
     const Tensor& x = c.inputs[0];
     const Square sq = check_square("det", x);
     bool singular = false;
-    for (const LU& f : factor_all(x, sq, x.values())) singular |= f.singular_at >= 0;
+    for (const LU& f : factors) singular |= f.singular_at >= 0;
     const Tensor g = x.dim() == 3 ? reshape(c.grad, {sq.batch, 1, 1}) : c.grad;
     if (singular) return Grads{g * cofactors(x)};
     const Tensor d = x.dim() == 3 ? reshape(c.output, {sq.batch, 1, 1}) : c.output;
-    return Grads{g * d * transpose(inverse(x))};
+    const bool recorded = grad_enabled() && (c.grad.requires_grad() || x.requires_grad());
+    if (recorded || detail::modes.anomaly) return Grads{g * d * transpose(inverse(x))};
+    const std::int64_t n = sq.n;
+    std::vector<double> inverse_t(sq.batch * n * n), one(n * n);  // one matrix's X⁻¹
+    for (std::int64_t b = 0; b < sq.batch; ++b) {
+      lu_inverse(factors[b], one.data());
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j) inverse_t[(b * n + j) * n + i] = one[i * n + j];
+    }
+    return Grads{g * d * from_vector(inverse_t, x.shape(), x.dtype())};
   });
 }
 
@@ -269,9 +322,9 @@ Tensor solve(const Tensor& a, const Tensor& b, Here where) {
     throw ShapeError("solve: B needs " + std::to_string(sq.n) + " rows, one per row of A, got " +
                      shapes());
   const std::int64_t k = vector ? 1 : b.size(-1);
-  const std::vector<double> bv = b.values();
+  const std::vector<double> bv = doubles(b);
   std::vector<double> result(bv.size());
-  const std::vector<LU> factors = factor_all(a, sq, a.values());
+  const std::vector<LU> factors = factor_all(a, sq, doubles(a));
   for (std::int64_t i = 0; i < sq.batch; ++i) {
     if (factors[i].singular_at >= 0)
       throw_singular("solve",

@@ -150,34 +150,56 @@ Tensor argmax(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
 
 namespace {
 
-// m + ln Σ e^(x − m), m = max(x) taken as a constant: the value does not depend on m, so
-// neither does the gradient, G ∘ softmax(x), nor any higher one. An infinite m (a slice of
-// −∞, or holding +∞) is replaced by 0, so that x − m is not ∞ − ∞ (as torch).
-Tensor logsumexp_along(const Tensor& x, std::optional<std::int64_t> axis, bool keepdim) {
+// Note [logsumexp's own backward]
+// m + ln Σ e^(x − m), m = max(x) per slice: the value does not depend on m, so neither does
+// the gradient, G ∘ e^(x − y) = G ∘ softmax(x) (y the output), nor any higher one. An
+// infinite m (a slice of −∞, or holding +∞) is replaced by 0, so that x − m is not ∞ − ∞
+// (as torch). Composed of max, sub, exp, sum, log and add, the backward pass took five
+// steps over x's size and recomputed nothing it could not have kept; so logsumexp is one
+// op: the forward keeps its exponentials e = e^(x − m) and their totals s, and a plain
+// backward() is then one product, G/s ∘ e. When the backward pass is itself recorded (a
+// gradient of the gradient), it is written with ops instead, G ∘ exp(x − y), so that it can
+// be differentiated again (Note [Fused formulas] makes the same choice).
+Tensor logsumexp_along(const OpInfo& op, const Tensor& x, std::optional<std::int64_t> axis,
+                       bool keepdim) {
   const Reduction r = reduction("logsumexp", x, axis, keepdim);
-  Tensor m;
-  if (r.count == 0) {
-    m = zeros(r.kept, x.dtype());  // ln Σ of nothing = ln 0 = −∞, as torch
-  } else {
-    const Tensor top = axis ? max(x.detach(), *axis, true) : reshape(max(x.detach()), r.kept);
-    m = kernels::unary_map(top, [](auto v) { return std::isfinite(v) ? v : decltype(v)(0); });
-  }
-  const Tensor shifted = exp(x - m);
-  Tensor total = axis ? sum(shifted, *axis, true) : reshape(sum(shifted), r.kept);
-  return reshape(log(total) + m, r.result);
+  // (A NaN is passed over here, which keeps the loop one vectorised max; it makes its
+  // slice's Σ, and so the output, NaN all the same. An empty slice keeps m = −∞, made 0
+  // below: ln Σ of nothing = −∞.)
+  const Tensor m = kernels::reduce_to(x, r.kept, -INFINITY, [](auto acc, auto v) {
+    return v > acc ? v : acc;
+  });
+  const Tensor shift = kernels::unary_map(m, [](auto v) { return std::isfinite(v) ? v : decltype(v)(0); });
+  Tensor e = kernels::binary_map("logsumexp", x, shift, [](auto v, auto c) { return v - c; });
+  kernels::exp_into(e, e);
+  Tensor total = kernels::reduce_to(e, r.kept, 0.0, [](auto s, auto v) { return s + v; });
+  Tensor out = kernels::binary_map("logsumexp", total, shift,
+                                   [](auto s, auto c) { return std::log(s) + c; });
+  if (r.result != r.kept) out = share_numbers(out, r.result);
+  return record(op, out, {x}, [kept = r.kept](const BackwardContext& c) {
+    const Tensor& x = c.inputs[0];
+    const Tensor g = c.grad.dim() == 0 ? c.grad : reshape(c.grad, kept);
+    const bool recorded = grad_enabled() && (c.grad.requires_grad() || x.requires_grad());
+    if (recorded || detail::modes.anomaly)
+      return Grads{g * exp(x - reshape(c.output, kept))};
+    const Tensor& e = c.saved[0];
+    const Tensor& total = c.saved[1];
+    const Tensor scale = kernels::binary_map("logsumexp", g, total, [](auto g, auto s) { return g / s; });
+    return Grads{kernels::binary_map("logsumexp", e, scale, [](auto e, auto w) { return e * w; })};
+  }, {e, total});
 }
 
 }  // namespace
 
-const OpInfo logsumexp_op{"logsumexp", "ln Σ eˣ = m + ln Σ e^(x − m), m = max x (made of max, exp, sum, log)",
-                          {"∂x = G ∘ softmax(x), from the ops it is made of"}};
+const OpInfo logsumexp_op{"logsumexp", "ln Σ eˣ = m + ln Σ e^(x − m), m = max x, per slice",
+                          {"∂x = G ∘ softmax(x) = G ∘ e^(x − y), from the forward's e^(x − m) and Σ"}};
 Tensor logsumexp(const Tensor& x, Here where) {
   const CallSite site(where, __func__);
-  return logsumexp_along(x, std::nullopt, false);
+  return logsumexp_along(logsumexp_op, x, std::nullopt, false);
 }
 Tensor logsumexp(const Tensor& x, std::int64_t axis, bool keepdim, Here where) {
   const CallSite site(where, __func__);
-  return logsumexp_along(x, axis, keepdim);
+  return logsumexp_along(logsumexp_op, x, axis, keepdim);
 }
 
 // ---- var, std ----

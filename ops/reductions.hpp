@@ -6,9 +6,10 @@
 // gradient is split evenly among the elements that share the extreme (torch.max(x, dim)
 // would send it all to one of them). A NaN anywhere in a slice makes its max and min NaN.
 //
-// logsumexp, var, std and norm are made of other ops (max, exp, sum, log, mean, pow,
-// sqrt), as micrograd builds − from + and ·: their gradients, and gradients of those, come
-// from the ops they are made of. norm has a backward of its own (see ops/reductions.cpp).
+// var and std are made of other ops (mean, pow, sum, sqrt), as micrograd builds − from +
+// and ·: their gradients, and gradients of those, come from the ops they are made of.
+// logsumexp and norm have a backward of their own (see ops/reductions.cpp: logsumexp's for
+// speed, norm's for its value at 0).
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,9 @@
 // report of issue 18); first and second derivatives against finite differences; batches,
 // float32, empty matrices, and every bad shape and singular matrix.
 #define BOOST_TEST_MODULE linalg
+#include <cmath>
+#include <utility>
+
 #include "testing.hpp"
 
 using namespace gradlab;
@@ -15,6 +18,48 @@ Tensor near_identity(std::int64_t n, Generator& gen, std::int64_t batch = 0) {
   Tensor noise = batch ? randn({batch, n, n}, gen) : randn({n, n}, gen);
   Tensor out = 0.3 * noise + eye(n);
   return out.detach();
+}
+
+// Gauss-Jordan elimination with partial pivoting, written out: [A | I] → [I | A⁻¹], and
+// det A as the product of the pivots (one sign flip per swap). The reference that the LU
+// (recursive, through BLAS, for matrices of 16 rows or more) is checked against.
+std::pair<std::vector<double>, double> gauss_jordan(std::vector<double> a, std::int64_t n) {
+  std::vector<double> inv(n * n, 0.0);
+  for (std::int64_t i = 0; i < n; ++i) inv[i * n + i] = 1;
+  double det = 1;
+  for (std::int64_t k = 0; k < n; ++k) {
+    std::int64_t p = k;
+    for (std::int64_t i = k + 1; i < n; ++i)
+      if (std::abs(a[i * n + k]) > std::abs(a[p * n + k])) p = i;
+    if (p != k) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        std::swap(a[k * n + j], a[p * n + j]);
+        std::swap(inv[k * n + j], inv[p * n + j]);
+      }
+      det = -det;
+    }
+    const double pivot = a[k * n + k];
+    det *= pivot;
+    for (std::int64_t j = 0; j < n; ++j) {
+      a[k * n + j] /= pivot;
+      inv[k * n + j] /= pivot;
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (i == k) continue;
+      const double l = a[i * n + k];
+      for (std::int64_t j = 0; j < n; ++j) {
+        a[i * n + j] -= l * a[k * n + j];
+        inv[i * n + j] -= l * inv[k * n + j];
+      }
+    }
+  }
+  return {inv, det};
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double e : v) m = std::max(m, std::abs(e));
+  return m;
 }
 
 }  // namespace
@@ -127,6 +172,70 @@ BOOST_AUTO_TEST_CASE(gradients_by_hand) {
   // ∂ Σ X⁻¹ / ∂X = −X⁻ᵀ 1 X⁻ᵀ; X⁻¹'s row sums (−0.1, 0.2), column sums (0.4, −0.3):
   // −(column sums)ᵢ (row sums)ⱼ.
   check_values(grad({sum(inverse(X))}, {X})[0], "[2, 2]", {0.04, -0.08, -0.03, 0.06}, 1e-15);
+}
+
+// Sizes on both sides of the recursive LU's threshold (16) and of its halvings, batches,
+// float32; random matrices (pivoting matters) against Gauss-Jordan.
+BOOST_AUTO_TEST_CASE(inverse_det_solve_of_larger_matrices_agree_with_gauss_jordan) {
+  Generator gen(11);
+  for (const std::int64_t n : {1, 2, 5, 15, 16, 17, 24, 31, 40, 64, 70}) {
+    const Tensor a = randn({2, n, n}, gen);
+    const Tensor b = randn({2, n, 3}, gen);
+    const std::vector<double> av = a.values(), bv = b.values();
+    const std::vector<double> inv = inverse(a).values(), dets = det(a).values(), x = solve(a, b).values();
+    const std::vector<double> inv32 = inverse(to(a, DType::float32)).values();
+    for (std::int64_t m = 0; m < 2; ++m) {
+      const auto [want, want_det] =
+          gauss_jordan(std::vector<double>(av.begin() + m * n * n, av.begin() + (m + 1) * n * n), n);
+      const double scale = max_abs(want);
+      double worst = 0, worst32 = 0, worst_solve = 0;
+      for (std::int64_t i = 0; i < n * n; ++i) {
+        worst = std::max(worst, std::abs(inv[m * n * n + i] - want[i]) / scale);
+        worst32 = std::max(worst32, std::abs(inv32[m * n * n + i] - want[i]) / scale);
+      }
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t c = 0; c < 3; ++c) {
+          double v = 0;  // (A⁻¹B)ᵢc from Gauss-Jordan's inverse
+          for (std::int64_t j = 0; j < n; ++j) v += want[i * n + j] * bv[(m * n + j) * 3 + c];
+          worst_solve = std::max(worst_solve, std::abs(x[(m * n + i) * 3 + c] - v) / (scale * (1 + max_abs(bv))));
+        }
+      BOOST_TEST(worst < 1e-11, "inverse, n = " << n << ": " << worst);
+      BOOST_TEST(worst32 < 1e-4, "inverse float32, n = " << n << ": " << worst32);
+      BOOST_TEST(worst_solve < 1e-11, "solve, n = " << n << ": " << worst_solve);
+      BOOST_TEST(std::abs(dets[m] - want_det) <= 1e-11 * std::abs(want_det), "det, n = " << n);
+    }
+  }
+}
+
+// A plain backward() of det takes X⁻¹ from the forward's factors; a recorded one, from the
+// op inverse: both det X · X⁻ᵀ. A large singular matrix is refused by inverse and solve.
+BOOST_AUTO_TEST_CASE(det_backward_plain_and_recorded_agree_on_larger_matrices) {
+  Generator gen(12);
+  for (const std::int64_t n : {3, 20, 64}) {
+    Tensor a = randn({n, n}, gen).set_requires_grad();
+    const std::vector<double> plain = grad({det(a)}, {a})[0].values();
+    const std::vector<double> recorded = grad({det(a)}, {a}, {.create_graph = true})[0].values();
+    const auto [inv, d] = gauss_jordan(a.values(), n);
+    std::vector<double> want(n * n);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < n; ++j) want[i * n + j] = d * inv[j * n + i];
+    const double scale = max_abs(want);
+    double worst = 0, worst_recorded = 0;
+    for (std::int64_t i = 0; i < n * n; ++i) {
+      worst = std::max(worst, std::abs(plain[i] - want[i]) / scale);
+      worst_recorded = std::max(worst_recorded, std::abs(recorded[i] - want[i]) / scale);
+    }
+    BOOST_TEST(worst < 1e-10, "n = " << n << ": " << worst);
+    BOOST_TEST(worst_recorded < 1e-10, "n = " << n << ": " << worst_recorded);
+  }
+  const Tensor regular = randn({40, 40}, gen);
+  std::vector<double> v = regular.values();
+  for (std::int64_t j = 0; j < 40; ++j) v[39 * 40 + j] = v[j] - 2 * v[40 + j];  // row 39 = r₀ − 2r₁
+  const Tensor singular = from_vector(v, {40, 40});
+  BOOST_CHECK_EXCEPTION(inverse(singular), ValueError, says("singular"));
+  BOOST_CHECK_EXCEPTION(solve(singular, ones({40})), ValueError, says("singular"));
+  // (|det| of a 40 × 40 Gaussian matrix is near √40! ≈ 10²⁴: the singular one's is rounding.)
+  BOOST_TEST(std::abs(det(singular).item()) < 1e-12 * std::abs(det(regular).item()));
 }
 
 BOOST_AUTO_TEST_CASE(det_of_a_singular_matrix_is_0_with_the_cofactors_as_gradient) {
