@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
     std::cerr << "gradlab-bench: --threads must be ≥ 1\n";
     return 2;
   }
-  // gradlab keeps OpenBLAS to one thread and does its own threading (engine/parallel.hpp).
+  // gradlab keeps OpenBLAS to one thread and does its own threading (src/gradlab/core/parallel.hpp).
   // OpenBLAS, though, starts its workers as it loads, and they spin for about 0.1 s on the
   // other core before they sleep: long enough to halve whatever workload ran first. So
   // gradlab's workloads run in a process where OpenBLAS starts none; --sgemm, which

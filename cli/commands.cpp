@@ -25,13 +25,13 @@
 
 #include "cli/expr.hpp"
 #include "cli/json_io.hpp"
-#include "engine/budget.hpp"
-#include "engine/check.hpp"
-#include "engine/dot.hpp"
-#include "engine/graph.hpp"
-#include "ops/elementwise.hpp"
-#include "ops/reduce.hpp"
-#include "ops/shape.hpp"
+#include "gradlab/core/budget.hpp"
+#include "gradlab/tools/check.hpp"
+#include "gradlab/tools/dot.hpp"
+#include "gradlab/core/graph.hpp"
+#include "gradlab/ops/elementwise.hpp"
+#include "gradlab/ops/reduce.hpp"
+#include "gradlab/ops/shape.hpp"
 
 namespace gradlab::cli {
 

@@ -10,11 +10,11 @@
 #include "cli/evaluator.hpp"
 #include "cli/json_io.hpp"
 #include "cli/syntax.hpp"
-#include "engine/errors.hpp"
-#include "ops/compare.hpp"
-#include "ops/elementwise.hpp"
-#include "ops/indexing.hpp"
-#include "ops/matmul.hpp"
+#include "gradlab/core/errors.hpp"
+#include "gradlab/ops/compare.hpp"
+#include "gradlab/ops/elementwise.hpp"
+#include "gradlab/ops/indexing.hpp"
+#include "gradlab/ops/matmul.hpp"
 
 namespace gradlab::cli {
 
@@ -215,7 +215,7 @@ class Evaluator {
     });
   }
 
-  // x[s₀, s₁, …] as torch reads it (ops/indexing.hpp): a number selects (its axis is
+  // x[s₀, s₁, …] as torch reads it (src/gradlab/ops/indexing.hpp): a number selects (its axis is
   // dropped), a slice slices, a tensor of indices picks; x[arange(n), y] picks x[i, y[i]];
   // None is a new axis of size 1 and ... as many ':' as the other subscripts leave.
   Value subscript(const Expr& e) {

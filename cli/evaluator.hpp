@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "cli/expr.hpp"
-#include "ops/conv.hpp"
-#include "ops/pad.hpp"
+#include "gradlab/ops/conv.hpp"
+#include "gradlab/ops/pad.hpp"
 
 namespace gradlab::cli::detail {
 

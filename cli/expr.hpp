@@ -36,7 +36,7 @@
 #include <variant>
 #include <vector>
 
-#include "engine/tensor.hpp"
+#include "gradlab/core/tensor.hpp"
 
 namespace gradlab::cli {
 

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/tensor.hpp"
+#include "gradlab/core/tensor.hpp"
 
 namespace gradlab::cli {
 

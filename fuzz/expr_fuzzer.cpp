@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cli/expr.hpp"
-#include "engine/graph.hpp"
+#include "gradlab/core/graph.hpp"
 
 using namespace gradlab;
 

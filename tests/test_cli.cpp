@@ -847,7 +847,7 @@ BOOST_AUTO_TEST_CASE(dot_draws_the_forward_and_the_gradient_graph) {
   const Diagram b = parse_dot(backward.out);
   BOOST_TEST(b.dashed_edges == 3);  // one from each gradient to x, W and V
   BOOST_TEST(b.labels.size() > f.labels.size());
-  // sigmoid's ∂x = G ∘ σ(x) ∘ (1 − σ(x)), written for its input z1 (engine/dot.cpp).
+  // sigmoid's ∂x = G ∘ σ(x) ∘ (1 − σ(x)), written for its input z1 (src/gradlab/tools/dot.cpp).
   BOOST_TEST(backward.out.find("∂z1 = G ∘ σ(z1) ∘ (1 − σ(z1))") != std::string::npos);
 
   json only_w = net.document();

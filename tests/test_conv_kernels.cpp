@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "ops/conv_kernels.hpp"
-#include "ops/conv_winograd.hpp"
-#include "ops/simd.hpp"
+#include "gradlab/kernels/conv_kernels.hpp"
+#include "gradlab/kernels/conv_winograd.hpp"
+#include "gradlab/kernels/simd.hpp"
 #include "testing.hpp"
 
 using namespace gradlab;
@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_kernels) {
       {1, 2, 1, 1, 2, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1},
       {1, 1, 3, 3, 1, 3, 3, 0, 0, 1, 1, 2, 2, 1, 1, 1},  // corners read 5 of 9 taps in padding
       {2, 2, 2, 6, 2, 1, 1, 0, 0, 3, 3, 2, 2, 1, 1, 2},  // 1×1 kernel reading mostly padding
-      // float32, stride 1, dilation 1: the direct kernels (ops/conv_direct.hpp), on several
+      // float32, stride 1, dilation 1: the direct kernels (src/gradlab/kernels/conv_direct.hpp), on several
       // threads when the batch has several images.
       {3, 3, 9, 33, 5, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},   // rows wider than a SIMD register
       {2, 4, 7, 16, 6, 3, 2, 0, 0, 1, 1, 0, 2, 1, 1, 2},   // groups, width exactly 16
@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_the_reference_kernels) {
       {2, 130, 4, 4, 2, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},  // 1170 taps: back to im2col + GEMM
   };
   // float32, 3×3, stride 1, 8 channels or more: Winograd's F(2×2, 3×3) for all three
-  // (ops/conv_winograd.hpp), where it applies on this CPU. Odd sizes leave half tiles at the
+  // (src/gradlab/kernels/conv_winograd.hpp), where it applies on this CPU. Odd sizes leave half tiles at the
   // edges; 9 and 13 channels do not fill whole blocks of 4.
   const std::vector<kernels::ConvGeometry> winograd_geometries = {
       {2, 8, 7, 9, 9, 3, 3, 0, 0, 1, 1, 1, 1, 1, 1, 1},     // odd height and width

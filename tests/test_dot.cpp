@@ -87,7 +87,7 @@ std::vector<Agedge_t*> edges(Agraph_t* g) {
   return all;
 }
 // Where an edge's arrow starts and ends as drawn: the backward pass's edges are written
-// reversed, with dir=back (Note [The backward pass goes up] in engine/dot.cpp).
+// reversed, with dir=back (Note [The backward pass goes up] in src/gradlab/tools/dot.cpp).
 bool reversed(Agedge_t* e) { return attr(e, "dir") == "back"; }
 Agnode_t* source(Agedge_t* e) { return reversed(e) ? aghead(e) : agtail(e); }
 Agnode_t* target(Agedge_t* e) { return reversed(e) ? agtail(e) : aghead(e); }

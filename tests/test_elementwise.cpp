@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/kernels.hpp"
+#include "gradlab/kernels/loops.hpp"
 #include "testing.hpp"
 
 using namespace gradlab;

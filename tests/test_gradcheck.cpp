@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/kernels.hpp"  // unary_map, for a hand-made op
+#include "gradlab/kernels/loops.hpp"  // unary_map, for a hand-made op
 
 using namespace gradlab;
 

@@ -1,4 +1,4 @@
-// engine/kernels.hpp's fast paths against their reference loops: reduce_to and binary_map
+// src/gradlab/kernels/loops.hpp's fast paths against their reference loops: reduce_to and binary_map
 // over blocks (one operand repeated along one run of axes of the other) against the general
 // strided loops, and the vectorised e^x of each instruction set against fast_exp itself,
 // float32 and float64, on many shapes, with empty and size-1 axes. The general loops are
@@ -10,7 +10,7 @@
 #include <limits>
 #include <optional>
 
-#include "engine/kernels.hpp"
+#include "gradlab/kernels/loops.hpp"
 #include "testing.hpp"
 
 using namespace gradlab;

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/kernels.hpp"  // gemm, with its transpose flags
+#include "gradlab/kernels/loops.hpp"  // gemm, with its transpose flags
 #include "testing.hpp"
 
 using namespace gradlab;
@@ -155,7 +155,7 @@ BOOST_AUTO_TEST_CASE(blas_agrees_with_the_textbook_triple_loop) {
   }
 }
 
-// Products large enough to be split over two threads (engine/kernels.cpp), by rows when C is
+// Products large enough to be split over two threads (src/gradlab/kernels/loops.cpp), by rows when C is
 // taller than wide and by columns otherwise, and one small enough for gemm's own loop (no
 // BLAS call), with every combination of transpose flags.
 BOOST_AUTO_TEST_CASE(gemm_split_over_threads_agrees_with_the_triple_loop) {

@@ -8,7 +8,7 @@ using namespace gradlab;
 
 // This program calls no op. all_ops() must still list every op of the library: a static
 // library links only the files a program refers to, and the op files register their
-// OpInfo as they are linked in (ops/registry.cpp names one function of each).
+// OpInfo as they are linked in (src/gradlab/ops/registry.cpp names one function of each).
 BOOST_AUTO_TEST_CASE(all_ops_lists_the_ops_of_every_file_without_calling_one) {
   std::set<std::string> names;
   for (const OpInfo* op : all_ops()) names.insert(op->name);

@@ -216,7 +216,7 @@ BOOST_AUTO_TEST_CASE(two_threads_back_propagating_one_graph_work_or_refuse) {
 }
 
 // A training step of the seed network, once warm, takes every block it needs from
-// gradlab's pools (engine/memory.hpp): no call reaches the general heap.
+// gradlab's pools (src/gradlab/core/memory.hpp): no call reaches the general heap.
 BOOST_AUTO_TEST_CASE(a_warm_seed_network_step_allocates_nothing) {
 #if defined(GRADLAB_ADDRESS_SANITIZER)
   return;  // under AddressSanitizer nothing is pooled, by design

@@ -90,7 +90,7 @@ BOOST_AUTO_TEST_CASE(render_svg_draws_every_node_of_the_dot_text) {
 }
 
 // The gradient graph: the backward pass ranked upward, the gradients' arrows of minlen 0
-// (Note [The backward pass goes up] in engine/dot.cpp) and the legend all reach the SVG.
+// (Note [The backward pass goes up] in src/gradlab/tools/dot.cpp) and the legend all reach the SVG.
 // A labelled such arrow used to corrupt Graphviz's memory; this is the drawing it broke.
 BOOST_AUTO_TEST_CASE(render_draws_a_gradient_graph_with_its_legend) {
   const Network net;
@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(each_gradient_is_laid_out_beside_its_tensor) {
   const Network net;
   const auto g = grad({net.C}, {net.W, net.V}, {.create_graph = true});
   const std::string dot = to_dot({net.C}, {.gradients = {{g[0], net.W}, {g[1], net.V}}});
-  static GVC_t* const gvc = gvContext();  // never freed: see render() in engine/render.cpp
+  static GVC_t* const gvc = gvContext();  // never freed: see render() in src/gradlab/tools/render.cpp
   const std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> graph(agmemread(dot.c_str()), agclose);
   BOOST_TEST_REQUIRE(graph != nullptr);
   BOOST_TEST_REQUIRE(gvLayout(gvc, graph.get(), "dot") == 0);

@@ -122,7 +122,7 @@ BOOST_AUTO_TEST_CASE(detach_shares_numbers_and_clone_copies_them) {
   BOOST_TEST(c.at({0}) == 1.0);
 }
 
-// A small tensor's numbers live in its own block (engine/memory.hpp); views of them must
+// A small tensor's numbers live in its own block (src/gradlab/core/memory.hpp); views of them must
 // keep them when the tensor itself is gone, for small and large tensors alike.
 BOOST_AUTO_TEST_CASE(views_keep_the_numbers_of_a_tensor_that_is_gone) {
   for (const std::int64_t n : {2, 300}) {
@@ -192,7 +192,7 @@ BOOST_AUTO_TEST_CASE(a_budget_counts_elements_and_ops_as_they_are_made) {
 }
 
 // Without a budget the fast paths test nothing of their own: a budget sends every tensor
-// and op down the slow paths while it lasts (engine/budget.hpp). So each way of making one
+// and op down the slow paths while it lasts (src/gradlab/core/budget.hpp). So each way of making one
 // is charged, small or large, by empty_like (every op's output) or not, and an op of a
 // list of inputs; a node of more tensors than it can count is refused either way.
 BOOST_AUTO_TEST_CASE(a_budget_charges_every_way_of_making_a_tensor_and_an_op) {

@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
 
   t.section("The model and its shapes");
   // float32: training needs no more than float32's 7 digits, and gradlab's float32 conv2d
-  // has direct kernels (ops/conv_direct.hpp). float64 is for checking gradients, below.
+  // has direct kernels (src/gradlab/kernels/conv_direct.hpp). float64 is for checking gradients, below.
   const DType dtype = DType::float32;
   Generator gen(42);
   const Model model = make_model(gen, dtype);

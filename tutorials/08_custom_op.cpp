@@ -3,7 +3,7 @@
 //   my_softplus(x) = ln(1 + eˣ)  its derivative: σ(x)  (gradlab has its own softplus, ops/layers)
 //   swish(x)    = x·σ(x)         its derivative: σ(x) + x·σ(x)·(1 − σ(x))
 //
-// Two new elementwise ops, defined here the way ops/elementwise.cpp defines the built-in
+// Two new elementwise ops, defined here the way src/gradlab/ops/elementwise.cpp defines the built-in
 // ones: an OpInfo declared once (name, formula, gradient text), a forward that computes the
 // numbers, and record(), which attaches the backward formula to the output. The backward is
 // written with gradlab's own ops, so the engine can differentiate it again (grad-of-grad).
@@ -16,7 +16,7 @@
 #include <iostream>
 #include <string>
 
-#include "engine/kernels.hpp"  // unary_map: the elementwise loop the ops in ops/ use
+#include "gradlab/kernels/loops.hpp"  // unary_map: the elementwise loop the ops in ops/ use
 #include "tutorial.hpp"
 
 using namespace gradlab;
