@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "cli/evaluator.hpp"
@@ -422,24 +423,33 @@ using namespace detail;
 // One entry per function: its signature, then what the op's OpInfo says (the formula and
 // the gradient of each input, the same text as docs/ops.md and the diagrams' edge labels,
 // written once beside the op), then the call's own note (defaults, shapes, spellings).
+namespace {
+
+std::string signature_of(const Builtin& b) {
+  std::string signature = std::string(b.name) + "(";
+  bool first = true;
+  for (const char* p : b.required) {
+    signature += (first ? "" : ", ") + std::string(p);
+    first = false;
+  }
+  if (b.last_takes_the_rest) signature += "…";
+  for (const char* p : b.optional) {
+    signature += std::string(first ? "" : ", ") + p + "=…";
+    first = false;
+  }
+  signature += ")";
+  return signature;
+}
+
+}  // namespace
+
 std::string describe_functions() {
   std::map<std::string, const OpInfo*> ops;
   for (const OpInfo* op : all_ops()) ops[op->name] = op;
   constexpr std::size_t column = 32;
   std::ostringstream out;
   for (const Builtin& b : builtins()) {
-    std::string signature = std::string(b.name) + "(";
-    bool first = true;
-    for (const char* p : b.required) {
-      signature += (first ? "" : ", ") + std::string(p);
-      first = false;
-    }
-    if (b.last_takes_the_rest) signature += "…";
-    for (const char* p : b.optional) {
-      signature += std::string(first ? "" : ", ") + p + "=…";
-      first = false;
-    }
-    signature += ")";
+    const std::string signature = signature_of(b);
     out << "  " << signature;
     const std::size_t width = count_characters(signature, 0, signature.size()) + 2;
     if (width < column - 1)
@@ -455,6 +465,15 @@ std::string describe_functions() {
         out << std::string(column + 2, ' ') << gradient << '\n';
   }
   return out.str();
+}
+
+std::vector<std::pair<std::string, std::string>> functions_without_an_op() {
+  std::set<std::string> ops;
+  for (const OpInfo* op : all_ops()) ops.insert(op->name);
+  std::vector<std::pair<std::string, std::string>> listed;
+  for (const Builtin& b : builtins())
+    if (!ops.count(b.name)) listed.emplace_back(signature_of(b), b.note);
+  return listed;
 }
 
 }  // namespace gradlab::cli

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -118,8 +119,12 @@ Value evaluate(const Program& program, Env& env);
 
 Tensor as_tensor(const Value& value, DType dtype);
 
-// "  sigmoid(x)            σ(x) = 1 / (1 + e^(−x))" — one line per function, for --help.
+// "  sigmoid(x)            σ(x) = 1 / (1 + e⁻ˣ)" and its gradients, per function, for --help.
 std::string describe_functions();
+
+// The functions that are no op of their own (eye, arange, matrix_power, grad, …), as
+// (signature, what it is), for docs/ops.md: the ops' rows cover the rest.
+std::vector<std::pair<std::string, std::string>> functions_without_an_op();
 
 // `text` as it may appear inside a message: a newline, a tab or another control character
 // is written as \n, \t or \x1b, and a byte that is not part of well-formed UTF-8 as \xff, so

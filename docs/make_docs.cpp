@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/expr.hpp"
+
 using namespace gradlab;
 namespace fs = std::filesystem;
 
@@ -41,6 +43,12 @@ std::string op_reference() {
       md << (i ? "<br>" : "") << cell(op->gradients[i]);
     md << " |\n";
   }
+  md << "\n## Functions that are no op of their own\n\n"
+        "The expression language's functions without a row above: each is made of the ops\n"
+        "above, or is a constant, so its gradient is theirs (the text is `gradlab --help`'s).\n\n"
+        "| function | what it is |\n|---|---|\n";
+  for (const auto& [signature, note] : cli::functions_without_an_op())
+    md << "| `" << cell(signature) << "` | " << cell(note) << " |\n";
   return md.str();
 }
 
