@@ -1,4 +1,4 @@
-"""A NumPy float64 reading of gradlab's expression language (cli/expr.cpp), enough of it for
+"""A NumPy float64 reading of gradlab's expression language (cli/parser.cpp and cli/evaluator.cpp), enough of it for
 the held-out checker cases: make_cases.py evaluates each document's expr and every claim with
 it, so that the numbers in the JSON files come from the very strings gradlab is given.
 
@@ -146,7 +146,7 @@ class Parser:
         raise SyntaxError(f"unexpected {tok} in {self.text!r}")
 
 
-# ---- the functions, as cli/expr.cpp's builtin table defines them ----
+# ---- the functions, as cli/builtins.cpp defines them ----
 
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
