@@ -665,7 +665,7 @@ Outcome run(const std::vector<std::string>& args, const ReadStdin& read_stdin) {
       out << program_help << describe_functions()
           << "\nLimits (each subcommand's --help has its option): the elements all tensors of a "
              "document hold\ntogether (1e8), the ops its graphs record (1e6), its size (16 MiB), "
-             "64 levels of nesting.\n"
+             + std::to_string(max_height) + " levels of nesting.\n"
           << "\nExit status: 0 done; 1 a wrong claim under `check --strict`; 2 bad input, "
              "usage, a limit\nreached, or output that could not be written.\n";
       return {0, out.str(), "", prefix};

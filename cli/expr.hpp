@@ -77,9 +77,10 @@ struct Expr {
 // expression, ((((…)))), x^1^1^… or x + x + … 100 000 times, is refused as a syntax error
 // instead of overflowing the stack. The limit holds on a 1 MB stack, with room for the ops'
 // own frames, in the AddressSanitizer build too, whose frames are largest: there a level of
-// calls, sigmoid(sigmoid(…)), takes about 7 KB (2 KB in Release), and 140 of them overflow
-// 1 MB. No formula a learner writes comes near it; named steps (h = …;) start afresh.
-constexpr std::size_t max_height = 64;
+// parentheses, ((…)), takes about 18 KB since subscripts joined the grammar (2 KB in
+// Release), and 56 of them overflow 1 MB. No formula a learner writes comes near 48; named
+// steps (h = …;) start afresh.
+constexpr std::size_t max_height = 48;
 
 // The most elements any tensor of an evaluation may have (80 MB in float64): far above any
 // formula a learner checks, far below what pad(W, 30000) or kron(kron(a, a), kron(a, a))

@@ -1054,8 +1054,8 @@ BOOST_AUTO_TEST_CASE(deep_documents_end_in_one_line_on_a_1_MB_stack) {
     BOOST_TEST(r.status == 2, expr.substr(0, 40) << " → exit " << r.status);
     BOOST_TEST(r.err.find(says) != std::string::npos, expr.substr(0, 40) << " → " << r.err.substr(0, 300));
   }
-  // Expressions near the limit (64 levels) still evaluate on that stack, each kind of nesting.
-  const std::size_t n = 60;
+  // Expressions near the limit (48 levels) still evaluate on that stack, each kind of nesting.
+  const std::size_t n = 44;
   std::string calls, parens = std::string(n, '(') + "x" + std::string(n, ')'), power = "x";
   for (std::size_t i = 0; i < n; ++i) calls += "sigmoid(";
   calls.append("x").append(n, ')');
